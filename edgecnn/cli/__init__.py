@@ -1,0 +1,63 @@
+"""The ``edgecnn`` command line: thin commands over the Python API.
+
+Every failure edgecnn anticipates is an :class:`~edgecnn.errors.EdgeCNNError`;
+the group below prints it on one line (``error: ...``) and exits with its
+code (2 for usage errors, 1 otherwise). ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import EdgeCNNError
+
+
+class EdgeCNNGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        debug = ctx.params.get("debug", False)
+        try:
+            return super().invoke(ctx)
+        except EdgeCNNError as exc:
+            if debug:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            click.echo("interrupted: stopped, nothing half-written was left behind", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=EdgeCNNGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="edgecnn")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+def main(debug: bool) -> None:
+    """edgecnn: build, export, quantize, profile and ship CNNs for edge devices.
+
+    \b
+    Start with:
+      edgecnn models 'resnet*'          list architectures
+      edgecnn summary mobilenet_v2      per-layer shapes, parameters, mult-adds
+      edgecnn export mobilenet_v2       export to verified, simplified ONNX
+    """
+
+
+def _register_commands() -> None:
+    from .export import export_command
+    from .models import models_command
+    from .summary import summary_command
+
+    main.add_command(models_command)
+    main.add_command(summary_command)
+    main.add_command(export_command)
+
+
+_register_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

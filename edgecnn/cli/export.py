@@ -1,0 +1,76 @@
+"""``edgecnn export``: PyTorch -> verified, simplified ONNX with metadata."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import click
+
+from .options import input_size_option, num_classes_option, weights_option
+
+
+def default_output(model: str) -> str:
+    stem = Path(model).stem if Path(model).suffix else model
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) + ".onnx"
+
+
+@click.command("export")
+@click.argument("model")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Output .onnx file (default: MODEL.onnx in the current directory).")
+@weights_option
+@num_classes_option
+@input_size_option
+@click.option("--batch", default="1", show_default=True, metavar="N|dynamic",
+              help="Fixed batch size, or 'dynamic' (verified at batch 1 and 4).")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset version (11-20).")
+@click.option("--no-simplify", is_flag=True, help="Skip onnxsim simplification.")
+@click.option("--no-verify", is_flag=True, help="Skip the ONNX Runtime vs PyTorch check.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def export_command(model, output, weights, num_classes, input_size, batch, opset, no_simplify, no_verify, force):
+    """Export MODEL (a zoo name or an edgecnn checkpoint) to ONNX.
+
+    \b
+    Stages: torch.onnx.export -> onnx.checker -> onnxsim -> metadata (architecture,
+    input shape, preprocessing, labels, weights sha256, versions) -> ONNX Runtime vs
+    PyTorch on random inputs (max abs error, cosine, top-1 agreement).
+    The file is written only when every stage passes.
+    """
+    from ..export import export_onnx, parse_batch
+    from ..fileio import check_output_path
+    from ..zoo import create_model
+
+    started = time.perf_counter()
+    output = output or default_output(model)
+    parse_batch(batch)
+    check_output_path(output, force)  # fail before building anything
+    loaded = create_model(model, weights=weights, num_classes=num_classes, input_size=input_size)
+    for note in loaded.notes:
+        click.echo(f"note: {note}", err=True)
+
+    def on_stage(name: str, seconds: float) -> None:
+        click.echo(f"  {name:<9} done in {seconds:5.2f} s", err=True)
+
+    c, h, w = loaded.input_size
+    click.echo(f"exporting {loaded.spec.name} ({c}x{h}x{w}, batch {batch}, opset {opset})", err=True)
+    report = export_onnx(loaded, output, batch=batch, opset=opset, do_simplify=not no_simplify,
+                         do_verify=not no_verify, force=force, on_stage=on_stage)
+    nodes = f"{report.nodes_exported}"
+    if report.nodes_simplified is not None:
+        nodes += f" -> {report.nodes_simplified} after onnxsim"
+    lines = [
+        f"file:      {report.path}",
+        f"size:      {report.size_bytes / 2**20:.2f} MiB",
+        f"nodes:     {nodes}",
+    ]
+    if report.verification is not None:
+        v = report.verification
+        top1 = "n/a" if v.top1_agreement is None else f"{100 * v.top1_agreement:.1f}%"
+        lines.append(f"verified:  batch {', '.join(map(str, v.batch_sizes))} x {v.samples} inputs: max abs error "
+                     f"{v.max_abs_error:.3g}, cosine {v.min_cosine:.6f}, top-1 agreement {top1}")
+    else:
+        lines.append("verified:  skipped (--no-verify)")
+    lines.append(f"time:      {time.perf_counter() - started:.1f} s")
+    click.echo("\n".join(lines))

@@ -1,0 +1,5 @@
+"""Datasets and the preprocessing contract."""
+
+from .preprocess import PreprocessSpec
+
+__all__ = ["PreprocessSpec"]

@@ -1,0 +1,152 @@
+"""Verifying an ONNX file against the PyTorch model it came from, with ONNX Runtime.
+
+Both run the same random inputs (standard normal: the scale of normalised
+images). For every output we report the maximum absolute error, the cosine
+similarity and, for classifiers and segmenters, top-1 agreement (per sample,
+or per pixel). The check fails when the error passes ``atol + rtol * max|ref|``
+(relative by default: randomly initialised networks in eval mode can have
+logits of 1e-14, where any absolute tolerance would pass anything),
+when cosine similarity falls below ``min_cosine``, or when top-1 disagrees
+where the reference's top-2 margin is larger than the tolerance (near-ties in
+randomly initialised models may flip without anything being wrong).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from ..errors import VerificationError
+
+
+@dataclass
+class OutputCheck:
+    name: str
+    max_abs_error: float
+    tolerance: float
+    cosine: float
+    top1_agreement: float | None  # fraction, None when not a classification output
+    decisive_disagreements: int = 0
+
+
+@dataclass
+class VerifyResult:
+    batch_sizes: list[int]
+    samples: int
+    outputs: list[OutputCheck] = field(default_factory=list)
+    passed: bool = True
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def max_abs_error(self) -> float:
+        return max((o.max_abs_error for o in self.outputs), default=0.0)
+
+    @property
+    def min_cosine(self) -> float:
+        return min((o.cosine for o in self.outputs), default=1.0)
+
+    @property
+    def top1_agreement(self) -> float | None:
+        values = [o.top1_agreement for o in self.outputs if o.top1_agreement is not None]
+        return min(values) if values else None
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.update(max_abs_error=self.max_abs_error, min_cosine=self.min_cosine, top1_agreement=self.top1_agreement)
+        return data
+
+
+def ort_session(path: str, threads: int | None = None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _as_list(out) -> list[np.ndarray]:
+    if isinstance(out, torch.Tensor):
+        return [out.detach().cpu().numpy()]
+    return [o.detach().cpu().numpy() for o in out]
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    denom = np.linalg.norm(a) * np.linalg.norm(b)
+    if denom == 0:
+        return 1.0 if np.array_equal(a, b) else 0.0
+    return float(np.dot(a, b) / denom)
+
+
+def verify_onnx(
+    model: torch.nn.Module,
+    onnx_path: str,
+    input_shape: tuple[int, int, int],
+    *,
+    num_inputs: int = 1,
+    task: str = "classification",
+    batch_sizes: tuple[int, ...] = (1,),
+    samples: int = 3,
+    rtol: float = 1e-3,
+    atol: float = 0.0,
+    min_cosine: float = 0.9999,
+    seed: int = 0,
+) -> VerifyResult:
+    session = ort_session(onnx_path)
+    input_names = [i.name for i in session.get_inputs()]
+    output_names = [o.name for o in session.get_outputs()]
+    result = VerifyResult(batch_sizes=list(batch_sizes), samples=samples)
+    refs: dict[int, list[np.ndarray]] = {i: [] for i in range(len(output_names))}
+    outs: dict[int, list[np.ndarray]] = {i: [] for i in range(len(output_names))}
+    generator = torch.Generator().manual_seed(seed)
+    model.eval()
+    for batch in batch_sizes:
+        for _ in range(samples):
+            feeds = [torch.randn(batch, *input_shape, generator=generator) for _ in range(num_inputs)]
+            with torch.no_grad():
+                reference = _as_list(model(*feeds))
+            got = session.run(None, {n: f.numpy() for n, f in zip(input_names, feeds)})
+            for i, (r, g) in enumerate(zip(reference, got)):
+                if r.shape != g.shape:
+                    result.passed = False
+                    result.failures.append(f"{output_names[i]}: shape {list(g.shape)} in ONNX, {list(r.shape)} in PyTorch "
+                                           f"(batch {batch})")
+                    return result
+                refs[i].append(r)
+                outs[i].append(g)
+    classify = task in ("classification", "segmentation")
+    for i, name in enumerate(output_names):
+        ref = np.concatenate(refs[i])
+        got = np.concatenate(outs[i])
+        error = float(np.max(np.abs(ref - got))) if ref.size else 0.0
+        tolerance = atol + rtol * float(np.max(np.abs(ref))) if ref.size else atol
+        check = OutputCheck(name=name, max_abs_error=error, tolerance=tolerance, cosine=_cosine(ref, got),
+                            top1_agreement=None)
+        if classify and ref.ndim >= 2 and ref.shape[1] > 1:
+            ref_top = ref.argmax(axis=1)
+            got_top = got.argmax(axis=1)
+            check.top1_agreement = float(np.mean(ref_top == got_top))
+            ordered = np.sort(ref, axis=1)
+            margin = ordered[:, -1] - ordered[:, -2]
+            check.decisive_disagreements = int(np.sum((ref_top != got_top) & (margin > 2 * tolerance)))
+        result.outputs.append(check)
+        if error > tolerance:
+            result.failures.append(f"{name}: max abs error {error:.3g} > tolerance {tolerance:.3g}")
+        if check.cosine < min_cosine:
+            result.failures.append(f"{name}: cosine similarity {check.cosine:.6f} < {min_cosine}")
+        if check.decisive_disagreements:
+            result.failures.append(f"{name}: top-1 differs on {check.decisive_disagreements} clear-cut predictions")
+    result.passed = not result.failures
+    return result
+
+
+def require_passed(result: VerifyResult) -> None:
+    if not result.passed:
+        raise VerificationError(
+            "ONNX Runtime disagrees with PyTorch: " + "; ".join(result.failures)
+            + " (use --no-verify to keep the file anyway)"
+        )

@@ -1,0 +1,1 @@
+"""Architectures torchvision lacks, written here after their papers."""
