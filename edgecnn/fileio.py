@@ -23,12 +23,14 @@ def check_output_path(path: str | os.PathLike, force: bool = False) -> Path:
         raise OutputPathError(f"output path {path} is a directory; give a file name")
     if path.exists() and not force:
         raise OutputExistsError(f"{path} already exists; pass --force to overwrite it")
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent
     if not parent.exists():
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputPathError(f"cannot create directory {parent}: {exc.strerror}") from None
+    if not parent.is_dir():
+        raise OutputPathError(f"cannot write {path}: {parent} is not a directory")
     if not os.access(parent, os.W_OK):
         raise OutputPathError(f"cannot write to {parent}: permission denied")
     return path
@@ -42,7 +44,10 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     and ``path`` is left as it was.
     """
     path = check_output_path(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write to {path.parent}: {exc.strerror}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:

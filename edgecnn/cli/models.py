@@ -15,12 +15,12 @@ def models_command(pattern: str | None) -> None:
     """
     from tabulate import tabulate
 
+    from ..errors import UsageError
     from ..zoo import get_spec, list_models
 
     names = list_models(pattern)
     if not names:
-        click.echo(f"no model matches {pattern!r}; run 'edgecnn models' to list them all", err=True)
-        raise SystemExit(1)
+        raise UsageError(f"no model matches {pattern!r}; run 'edgecnn models' to list them all")
     rows = []
     for name in names:
         spec = get_spec(name)

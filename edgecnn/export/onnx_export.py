@@ -25,6 +25,7 @@ from ..errors import ExportError, UsageError
 from ..fileio import atomic_path, check_output_path
 from ..zoo import LoadedModel
 from .metadata import ModelMetadata, library_versions, write_metadata
+from .patches import patch_for_export
 from .simplify import count_nodes, simplify
 from .verify import VerifyResult, require_passed, verify_onnx
 
@@ -80,6 +81,7 @@ def torch_to_onnx_bytes(model: torch.nn.Module, input_shapes: list[tuple[int, ..
     if dynamic_batch:
         dynamic_axes = {name: {0: "batch"} for name in input_names + output_names}
     args = tuple(torch.zeros(*shape) for shape in input_shapes)
+    model, _ = patch_for_export(model, list(args))
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")

@@ -46,7 +46,7 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Weights only load failed" in text or "Unsupported global" in text:
+        if re.search(r"Unsupported global|not an allowed global|Unsupported class|GLOBAL ", text):
             found = re.search(r"(?:GLOBAL|global) ([\w.]+)", text)
             what = f" ({found.group(1)})" if found else ""
             raise WeightsError(
