@@ -42,18 +42,21 @@ def main(debug: bool) -> None:
     Start with:
       edgecnn models 'resnet*'          list architectures
       edgecnn summary mobilenet_v2      per-layer shapes, parameters, mult-adds
+      edgecnn train resnet18 --data synthetic:shapes --epochs 2 --img-size 32 -o run/
+      edgecnn eval run/best.pt --data DIR
       edgecnn export mobilenet_v2       export to verified, simplified ONNX
     """
 
 
 def _register_commands() -> None:
+    from .eval import eval_command
     from .export import export_command
     from .models import models_command
     from .summary import summary_command
+    from .train import train_command
 
-    main.add_command(models_command)
-    main.add_command(summary_command)
-    main.add_command(export_command)
+    for command in (models_command, summary_command, train_command, eval_command, export_command):
+        main.add_command(command)
 
 
 _register_commands()

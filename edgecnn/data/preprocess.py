@@ -72,3 +72,84 @@ class PreprocessSpec:
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)
+
+
+# ---------------------------------------------------------------- the two implementations
+_PIL_FILTERS = {"nearest": 0, "bilinear": 2, "bicubic": 3, "lanczos": 1, "box": 4, "hamming": 5}
+
+
+def pil_filter(name: str) -> int:
+    try:
+        return _PIL_FILTERS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown interpolation {name!r}; use one of {', '.join(_PIL_FILTERS)}") from None
+
+
+def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:
+    """(width, height) with the shorter side scaled to ``shorter`` (torchvision's Resize(int) rule)."""
+    if width <= height:
+        return shorter, int(shorter * height / width)
+    return int(shorter * width / height), shorter
+
+
+def to_mode(image, color: str):
+    """Convert any PIL image (greyscale, RGBA, palette, 16-bit) to ``color`` ("RGB" or "L")."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = __import__("numpy").asarray(image, dtype="float64")
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray((array * (255.0 / peak)).clip(0, 255).round().astype("uint8"), "L")
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert(color)
+
+
+def resize_and_crop(image, spec: "PreprocessSpec"):
+    """The geometric part, shared by both paths: PIL resize of the shorter side, centre crop."""
+    image = to_mode(image, spec.color)
+    width, height = image.size
+    new_w, new_h = resized_size(width, height, spec.resize)
+    if (new_w, new_h) != (width, height):
+        image = image.resize((new_w, new_h), resample=pil_filter(spec.interpolation))
+    crop_h, crop_w = spec.crop
+    if new_w < crop_w or new_h < crop_h:
+        raise ValueError(f"image {new_w}x{new_h} after resize is smaller than the crop {crop_w}x{crop_h}")
+    top = int(round((new_h - crop_h) / 2.0))
+    left = int(round((new_w - crop_w) / 2.0))
+    return image.crop((left, top, left + crop_w, top + crop_h))
+
+
+def preprocess_numpy(image, spec: "PreprocessSpec"):
+    """PIL image -> CHW float32 numpy array. No torch: this is what runs on devices."""
+    import numpy as np
+
+    array = np.asarray(resize_and_crop(image, spec), dtype=np.float32)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    array = array * np.float32(spec.scale)
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    return ((array - mean) / std).transpose(2, 0, 1).copy()
+
+
+def torch_transform(spec: "PreprocessSpec", train: bool = False, scale: tuple[float, float] = (0.35, 1.0)):
+    """The torchvision pipeline for ``spec``: PIL image -> CHW float tensor.
+
+    For evaluation it equals :func:`preprocess_numpy` (max abs difference <= 1e-5; a
+    test checks). With ``train=True`` the resize/crop becomes a random resized crop
+    of the crop size plus a horizontal flip.
+    """
+    from torchvision import transforms as T
+
+    interpolation = T.InterpolationMode(spec.interpolation.lower())
+    steps = [T.Lambda(lambda im: to_mode(im, spec.color))]
+    if train:
+        steps += [T.RandomResizedCrop(spec.crop, scale=scale, interpolation=interpolation),
+                  T.RandomHorizontalFlip()]
+    else:
+        steps += [T.Resize(spec.resize, interpolation=interpolation), T.CenterCrop(spec.crop)]
+    steps += [T.ToTensor(), T.Normalize(spec.mean, spec.std)]
+    return T.Compose(steps)

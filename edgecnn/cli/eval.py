@@ -1,0 +1,47 @@
+"""``edgecnn eval``: accuracy of a checkpoint or ONNX model on labelled images."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("eval")
+@click.argument("model")
+@click.option("--data", required=True, metavar="DIR|synthetic:shapes", help="Labelled images (ImageFolder layout).")
+@click.option("--split", type=click.Choice(["all", "val", "train"]), default="all", show_default=True,
+              help="Evaluate all images, or one side of the same stratified split as 'train'.")
+@click.option("--val-split", type=float, default=0.2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Split seed (as given to train).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads.")
+@click.option("--compare", "other", default=None, metavar="OTHER",
+              help="Also run OTHER (checkpoint or .onnx) and report top-1 agreement on the same images.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the results as JSON.")
+def eval_command(model, data, split, val_split, seed, batch_size, threads, other, json_out):
+    """Top-1, top-5, per-class accuracy and confusion matrix of MODEL (checkpoint or .onnx)."""
+    from ..data.datasets import load_images, stratified_split
+    from ..engines import load_runner
+    from ..evaluate import agreement, evaluate, format_eval
+    from ..fileio import atomic_path
+
+    runner = load_runner(model, threads=threads)
+    images = load_images(data, image_size=runner.info.preprocess.resize, seed=seed, progress=True)
+    if images.skipped_message():
+        click.echo(images.skipped_message(), err=True)
+    if split != "all":
+        train_idx, val_idx = stratified_split(images.labels, val_split, seed)
+        images = images.subset(val_idx if split == "val" else train_idx)
+    result = evaluate(runner, images, batch_size=batch_size, progress=True)
+    click.echo(format_eval(result))
+    payload = {"result": result.to_dict()}
+    if other:
+        other_result = evaluate(load_runner(other, threads=threads), images, batch_size=batch_size, progress=True)
+        agree = agreement(result, other_result)
+        click.echo(f"\ncompared with {other}: top-1 {100 * other_result.top1:.2f}%; the two agree on "
+                   f"{100 * agree:.2f}% of {result.images} images")
+        payload.update(compare=other_result.to_dict(), agreement=agree)
+    if json_out:
+        with atomic_path(json_out, force=True) as tmp:
+            tmp.write_text(json.dumps(payload, indent=1))

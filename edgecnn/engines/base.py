@@ -1,0 +1,72 @@
+"""One Runner interface for every engine.
+
+``runner = load_runner(artifact)`` then, as a context manager or after
+``activate()``: ``runner.infer({name: array}) -> {name: array}``. Latency,
+accuracy and memory code is written once against this interface; engines
+differ only in their module (torch, ort, and later trt, openvino).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.preprocess import PreprocessSpec
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple  # ints, or strings / None for dynamic dimensions
+    dtype: str = "float32"
+
+
+@dataclass
+class ModelInfo:
+    """What a runner's model expects and means, from ONNX metadata or a checkpoint."""
+
+    architecture: str
+    task: str
+    labels: list[str]
+    preprocess: PreprocessSpec
+    input_size: tuple[int, int, int]
+    extra: dict = field(default_factory=dict)
+
+
+class Runner(abc.ABC):
+    engine: str = "?"
+
+    def __init__(self, info: ModelInfo):
+        self.info = info
+        self.active = False
+
+    @property
+    @abc.abstractmethod
+    def input_specs(self) -> list[TensorSpec]: ...
+
+    @property
+    @abc.abstractmethod
+    def output_names(self) -> list[str]: ...
+
+    def activate(self) -> "Runner":
+        self.active = True
+        return self
+
+    def deactivate(self) -> None:
+        self.active = False
+
+    def __enter__(self) -> "Runner":
+        return self.activate()
+
+    def __exit__(self, *exc) -> None:
+        self.deactivate()
+
+    @abc.abstractmethod
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def infer_array(self, batch: np.ndarray) -> np.ndarray:
+        """First output for a single-input model."""
+        name = self.input_specs[0].name
+        return self.infer({name: np.ascontiguousarray(batch, dtype=np.float32)})[self.output_names[0]]

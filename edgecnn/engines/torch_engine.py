@@ -1,0 +1,43 @@
+"""PyTorch eager: the baseline users start from."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..zoo import LoadedModel
+from .base import ModelInfo, Runner, TensorSpec
+
+
+class TorchRunner(Runner):
+    engine = "torch"
+
+    def __init__(self, loaded: LoadedModel, threads: int | None = None):
+        super().__init__(ModelInfo(architecture=loaded.spec.name, task=loaded.spec.task, labels=loaded.labels,
+                                   preprocess=loaded.preprocess, input_size=loaded.input_size))
+        self.loaded = loaded
+        self.model = loaded.model.eval()
+        self.threads = threads
+        if loaded.spec.task == "similarity":
+            self._inputs, self._outputs = ["input_a", "input_b"], ["embedding_a", "embedding_b", "similarity"]
+        else:
+            self._inputs, self._outputs = ["input"], ["logits"]
+
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        return [TensorSpec(n, ("batch", *self.loaded.input_size)) for n in self._inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._outputs)
+
+    def activate(self) -> "TorchRunner":
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        return super().activate()
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            out = self.model(*[torch.from_numpy(np.asarray(feed[n], dtype=np.float32)) for n in self._inputs])
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        return {n: o.numpy() for n, o in zip(self._outputs, outs)}

@@ -1,0 +1,133 @@
+"""Accuracy of a model on labelled images: top-1, top-5, per class, confusion matrix.
+
+Works through the Runner interface, so a PyTorch checkpoint and an ONNX file
+are evaluated by the same code, with the preprocessing each model carries
+(numpy/PIL path: the same one that runs on devices).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .data.datasets import DataError, ImageList
+from .data.preprocess import preprocess_numpy
+from .engines.base import Runner
+
+
+@dataclass
+class EvalResult:
+    model: str
+    engine: str
+    data: str
+    images: int
+    classes: list[str]
+    top1: float
+    top5: float | None
+    per_class: dict[str, float]
+    confusion: list[list[int]]  # rows: true class, columns: predicted class (data classes)
+    predictions: list[int] = field(repr=False, default_factory=list)  # model class index per image
+    seconds: float = 0.0
+
+    def to_dict(self, with_predictions: bool = False) -> dict:
+        data = asdict(self)
+        if not with_predictions:
+            data.pop("predictions")
+        return data
+
+
+def class_mapping(model_labels: list[str], data_classes: list[str]) -> list[int]:
+    """For each data class, the index of the same class in the model's outputs."""
+    if list(model_labels) == list(data_classes):
+        return list(range(len(data_classes)))
+    index = {name: i for i, name in enumerate(model_labels)}
+    missing = [c for c in data_classes if c not in index]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise DataError(f"the model does not know the data's classes {shown} (model classes: "
+                        f"{', '.join(model_labels[:5])}{' ...' if len(model_labels) > 5 else ''})")
+    return [index[c] for c in data_classes]
+
+
+def batches(images: ImageList, runner: Runner, batch_size: int, workers: int = 2):
+    """Yield (preprocessed batch, labels) using the runner's preprocessing contract."""
+    spec = runner.info.preprocess
+
+    def load(i: int) -> np.ndarray:
+        return preprocess_numpy(images.image(i), spec)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(images), batch_size):
+            idx = range(start, min(start + batch_size, len(images)))
+            yield np.stack(list(pool.map(load, idx))), np.asarray([images.labels[i] for i in idx])
+
+
+def evaluate(runner: Runner, images: ImageList, batch_size: int = 32, progress: bool = False) -> EvalResult:
+    import time
+
+    mapping = np.asarray(class_mapping(runner.info.labels, images.classes))
+    n_data = len(images.classes)
+    fixed_batch = runner.input_specs[0].shape[0]
+    if isinstance(fixed_batch, int) and fixed_batch > 0:
+        batch_size = fixed_batch
+    top1 = top5 = 0
+    confusion = np.zeros((n_data, n_data), dtype=np.int64)
+    other = 0
+    predictions: list[int] = []
+    started = time.perf_counter()
+    from .progress import progress as bar
+
+    iterator = bar(batches(images, runner, batch_size), f"eval {runner.engine}", "batch",
+                   total=-(-len(images) // batch_size), enabled=progress)
+    reverse = {m: d for d, m in enumerate(mapping.tolist())}
+    with runner:
+        for batch, labels in iterator:
+            count = len(labels)
+            if isinstance(fixed_batch, int) and fixed_batch > count:  # pad the last batch
+                batch = np.concatenate([batch, np.repeat(batch[-1:], fixed_batch - count, axis=0)])
+            logits = runner.infer_array(batch)[:count]
+            if logits.ndim != 2:
+                raise DataError(f"evaluation needs a classifier; {runner.info.architecture} outputs {logits.shape}")
+            targets = mapping[labels]
+            ranked = np.argsort(-logits, axis=1)
+            top1 += int(np.sum(ranked[:, 0] == targets))
+            k = min(5, logits.shape[1])
+            top5 += int(np.sum((ranked[:, :k] == targets[:, None]).any(axis=1)))
+            for true, pred in zip(labels, ranked[:, 0]):
+                predictions.append(int(pred))
+                if int(pred) in reverse:
+                    confusion[true, reverse[int(pred)]] += 1
+                else:
+                    other += 1
+    total = len(images)
+    counts = np.bincount(images.labels, minlength=n_data)
+    per_class = {c: float(confusion[i, i] / counts[i]) for i, c in enumerate(images.classes)}
+    return EvalResult(
+        model=runner.info.architecture, engine=runner.engine, data=images.source, images=total,
+        classes=list(images.classes), top1=top1 / total, top5=top5 / total if len(runner.info.labels) > 5 else None,
+        per_class=per_class, confusion=confusion.tolist(), predictions=predictions,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def agreement(a: EvalResult, b: EvalResult) -> float:
+    """Fraction of images on which two models predict the same class."""
+    if a.images != b.images:
+        raise ValueError("the two evaluations are on different images")
+    return float(np.mean(np.asarray(a.predictions) == np.asarray(b.predictions)))
+
+
+def format_eval(result: EvalResult) -> str:
+    from tabulate import tabulate
+
+    lines = [f"{result.model} ({result.engine}) on {result.data}: {result.images} images",
+             f"top-1: {100 * result.top1:.2f}%" + (f"   top-5: {100 * result.top5:.2f}%" if result.top5 is not None else "")]
+    rows = [[c, f"{100 * acc:.1f}%"] for c, acc in result.per_class.items()]
+    lines.append(tabulate(rows, headers=["class", "accuracy"], disable_numparse=True))
+    short = [c[:6] for c in result.classes]
+    matrix = [[c] + row for c, row in zip(short, result.confusion)]
+    lines.append("confusion (rows: true, columns: predicted)")
+    lines.append(tabulate(matrix, headers=[""] + short, disable_numparse=True))
+    return "\n".join(lines)

@@ -1,0 +1,426 @@
+"""Training and transfer learning in PyTorch.
+
+The recipe of the transfer-learning lectures: replace the head for N classes,
+train it with the backbone frozen (``freeze="head-only"``), then unfreeze and
+fine-tune everything with a lower learning rate (``finetune_epochs``,
+``finetune_lr``). ``freeze="none"`` trains everything from the start (from
+scratch, or from ``weights``); ``freeze="2"`` freezes the first two stages.
+
+Reproducible and resumable: every epoch reseeds from (seed, epoch), so a run
+interrupted and resumed with ``resume=True`` ends with the same weights as one
+that ran through (a test checks it). ``last.pt`` (with optimizer and schedule
+state) and ``best.pt`` are written atomically at the end of every epoch.
+
+Multi-process: under ``torchrun --nproc_per_node N -m edgecnn train ...`` the
+run uses DistributedDataParallel (gloo on CPU, NCCL on GPU); rank 0 validates
+and writes the checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .data.datasets import TorchImageDataset, is_synthetic, train_val
+from .data.preprocess import torch_transform
+from .errors import EdgeCNNError, UsageError
+from .fileio import atomic_path
+from .progress import progress as bar
+from .zoo import LoadedModel, create_model, get_spec
+from .zoo.heads import get_submodule
+from .zoo.weights import read_weights, save_checkpoint
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "onecycle")
+DEFAULT_LR = {"sgd": 0.05, "adamw": 1e-3}
+DEFAULT_WD = {"sgd": 5e-4, "adamw": 0.05}
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    data: str
+    output: str
+    val: str | None = None
+    val_split: float = 0.2
+    epochs: int = 10
+    img_size: int | None = None
+    batch_size: int = 32
+    lr: float | None = None
+    optimizer: str = "sgd"
+    schedule: str = "onecycle"
+    weight_decay: float | None = None
+    momentum: float = 0.9
+    label_smoothing: float = 0.1
+    freeze: str = "none"
+    finetune_epochs: int = 0
+    finetune_lr: float | None = None
+    weights: str | None = None
+    seed: int = 0
+    workers: int = 0
+    augment: bool = True
+    synthetic_size: int | None = None  # images in synthetic:shapes (default 1200)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.epochs < 0 or self.finetune_epochs < 0 or self.epochs + self.finetune_epochs < 1:
+            raise UsageError("--epochs plus --finetune-epochs must be at least 1")
+        if self.batch_size < 1:
+            raise UsageError("--batch-size must be at least 1")
+        freeze_stages(None, self.freeze, check_only=True)
+        self.lr = DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+        self.weight_decay = DEFAULT_WD[self.optimizer] if self.weight_decay is None else self.weight_decay
+        self.finetune_lr = self.lr / 10 if self.finetune_lr is None else self.finetune_lr
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    phase: str
+    lr: float
+    train_loss: float
+    train_top1: float
+    val_loss: float
+    val_top1: float
+    images_per_s: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    output: str
+    best_top1: float
+    best_epoch: int
+    history: list[EpochRecord] = field(default_factory=list)
+    world_size: int = 1
+    seconds: float = 0.0
+    skipped: str | None = None
+
+
+# ---------------------------------------------------------------- freezing
+def stages(model: nn.Module, heads: tuple[str, ...]) -> list[tuple[str, nn.Module]]:
+    """The model's stages in forward order: top-level children with parameters, with a
+    ``features``-style Sequential expanded one level; heads excluded."""
+    head_roots = {h.split(".")[0] for h in heads}
+    result = []
+    for name, child in model.named_children():
+        if name in head_roots or not any(True for _ in child.parameters()):
+            continue
+        if isinstance(child, nn.Sequential) and len(child) > 3 and name in ("features", "layers", "blocks"):
+            result += [(f"{name}.{n}", c) for n, c in child.named_children() if any(True for _ in c.parameters())]
+        else:
+            result.append((name, child))
+    return result
+
+
+def freeze_stages(loaded: LoadedModel | None, mode: str, check_only: bool = False) -> list[str]:
+    """Apply ``mode`` ('none', 'head-only' or a number of stages); return the frozen stage names."""
+    mode = str(mode).lower()
+    if mode not in ("none", "head-only") and not mode.isdigit():
+        raise UsageError(f"--freeze must be none, head-only or a number of stages, got {mode!r}")
+    if check_only or loaded is None:
+        return []
+    model = loaded.model
+    for p in model.parameters():
+        p.requires_grad_(True)
+    if mode == "none":
+        return []
+    all_stages = stages(model, loaded.spec.head)
+    if mode == "head-only":
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for head in loaded.spec.head:
+            try:
+                for p in get_submodule(model, head).parameters():
+                    p.requires_grad_(True)
+            except AttributeError:
+                pass
+        return [n for n, _ in all_stages]
+    count = int(mode)
+    if count > len(all_stages):
+        raise UsageError(f"--freeze {count}: {loaded.spec.name} has only {len(all_stages)} stages")
+    for _, module in all_stages[:count]:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return [n for n, _ in all_stages[:count]]
+
+
+def _frozen_bn_to_eval(model: nn.Module) -> None:
+    """BatchNorm layers whose parameters are frozen keep their running statistics."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+
+
+# ---------------------------------------------------------------- distributed
+@dataclass
+class Dist:
+    world_size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def setup_distributed() -> Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    use_cuda = torch.cuda.is_available()
+    if world <= 1:
+        return Dist(device=torch.device("cuda" if use_cuda else "cpu"))
+    import torch.distributed as dist
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    device = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    else:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    return Dist(world_size=world, rank=rank, local_rank=local, device=device)
+
+
+# ---------------------------------------------------------------- the loop
+def _loss(out, target: torch.Tensor, criterion) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss (with auxiliary heads while training GoogLeNet / Inception v3) and main logits."""
+    if isinstance(out, torch.Tensor):
+        return criterion(out, target), out
+    logits = out[0]
+    aux = [a for a in out[1:] if isinstance(a, torch.Tensor)]
+    weight = 0.4 if type(out).__name__ == "InceptionOutputs" else 0.3
+    return criterion(logits, target) + weight * sum(criterion(a, target) for a in aux), logits
+
+
+def _make_optimizer(config: TrainConfig, params, lr: float):
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+
+
+def _make_schedule(config: TrainConfig, optimizer, lr: float, total_steps: int):
+    if config.schedule == "onecycle" and total_steps >= 10:  # shorter runs cannot hold its warm-up phase
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(1, total_steps),
+                                                   pct_start=0.25)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+
+
+def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
+    torch.manual_seed(seed * 100_003 + epoch)
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+@torch.no_grad()
+def _validate(model: nn.Module, loader, device, criterion) -> tuple[float, float]:
+    model.eval()
+    loss_sum, correct, count = 0.0, 0, 0
+    for images, targets in loader:
+        images, targets = images.to(device), targets.to(device)
+        logits = model(images)
+        loss_sum += float(criterion(logits, targets)) * len(targets)
+        correct += int((logits.argmax(1) == targets).sum())
+        count += len(targets)
+    return loss_sum / max(1, count), correct / max(1, count)
+
+
+class RunDirError(UsageError):
+    pass
+
+
+def train(config: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
+          log: Callable[[str], None] = print, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
+    """Train ``config.model`` on ``config.data``; checkpoints go to ``config.output``."""
+    started = time.perf_counter()
+    out_dir = Path(config.output)
+    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    state: dict = {}
+    if resume:
+        if not last_path.exists():
+            raise RunDirError(f"nothing to resume: {last_path} does not exist")
+        state = read_weights(last_path).checkpoint.get("training", {})
+        if not state:
+            raise RunDirError(f"{last_path} holds no training state to resume from")
+        saved = TrainConfig.from_dict(state["config"])
+        saved.epochs, saved.finetune_epochs = max(saved.epochs, config.epochs), max(saved.finetune_epochs,
+                                                                                     config.finetune_epochs)
+        config = saved
+    elif last_path.exists() and not force:
+        raise RunDirError(f"{out_dir} already holds a run; pass --resume to continue it or --force to start over")
+    dist = setup_distributed()
+    spec = get_spec(config.model)
+    if spec.task != "classification":
+        raise UsageError(f"train supports classification models; {spec.name} is a {spec.task} model")
+
+    # data: synthetic images are drawn at the resize size of the model's preprocessing
+    probe = create_model(config.model, input_size=config.img_size) if config.img_size else None
+    preprocess = (probe.spec if probe else spec).preprocess
+    draw_size = preprocess.resize
+    source = config.data
+    if is_synthetic(source) and config.synthetic_size and source.count(":") == 1:
+        source = f"{source}:{config.synthetic_size}"
+    train_images, val_images = train_val(source, val=config.val, val_split=config.val_split, image_size=draw_size,
+                                         seed=config.seed, progress=progress and dist.main)
+    if dist.main and train_images.skipped_message():
+        log(train_images.skipped_message())
+    classes = train_images.classes
+
+    torch.manual_seed(config.seed)
+    loaded = create_model(config.model, weights=config.weights, num_classes=len(classes), input_size=config.img_size)
+    loaded.labels = list(classes)
+    if dist.main:
+        for note in loaded.notes:
+            log(f"note: {note}")
+    model = loaded.model.to(dist.device)
+    train_ds = TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=config.augment))
+    val_ds = TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False))
+    sampler = None
+    if dist.enabled:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(train_ds, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
+                                     seed=config.seed, drop_last=False)
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    val_criterion = nn.CrossEntropyLoss()
+    val_loader = torch.utils.data.DataLoader(val_ds, batch_size=config.batch_size * 2, shuffle=False,
+                                             num_workers=config.workers)
+
+    phases = [("train", config.epochs, config.lr, config.freeze)]
+    if config.finetune_epochs:
+        phases.append(("finetune", config.finetune_epochs, config.finetune_lr, "none"))
+    phases = [p for p in phases if p[1] > 0]
+    total_epochs = sum(p[1] for p in phases)
+    history = [EpochRecord(**h) for h in state.get("history", [])]
+    best_top1 = state.get("best_top1", -1.0)
+    best_epoch = state.get("best_epoch", -1)
+    start_epoch = state.get("epoch", -1) + 1
+    if resume:
+        model.load_state_dict(read_weights(last_path).state_dict)
+    if dist.main:
+        where = f"{dist.world_size} processes ({'gloo' if dist.device.type == 'cpu' else 'nccl'})" if dist.enabled \
+            else str(dist.device)
+        log(f"training {spec.name} on {len(train_images)} images ({len(classes)} classes), validating on "
+            f"{len(val_images)}; {total_epochs} epochs, {where}" + (f"; resuming at epoch {start_epoch + 1}" if resume else ""))
+
+    epoch_base = 0
+    for phase, n_epochs, lr, freeze in phases:
+        phase_epochs = range(epoch_base, epoch_base + n_epochs)
+        epoch_base += n_epochs
+        if start_epoch >= phase_epochs.stop:
+            continue
+        frozen = freeze_stages(loaded, freeze)
+        if dist.main and frozen:
+            log(f"{phase}: frozen {'backbone' if freeze == 'head-only' else str(len(frozen)) + ' stages'}, training "
+                f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} parameters")
+        params = [p for p in model.parameters() if p.requires_grad]
+        net: nn.Module = model
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            net = DistributedDataParallel(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+        steps_per_epoch = math.ceil(len(train_ds) / (config.batch_size * dist.world_size))
+        optimizer = _make_optimizer(config, params, lr)
+        schedule = _make_schedule(config, optimizer, lr, steps_per_epoch * n_epochs)
+        if resume and state.get("phase") == phase and start_epoch in phase_epochs:
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+        for epoch in phase_epochs:
+            if epoch < start_epoch:
+                continue
+            generator = _seed_epoch(config.seed, epoch)
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            loader = torch.utils.data.DataLoader(
+                train_ds, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
+                num_workers=config.workers, generator=generator, drop_last=False,
+                persistent_workers=False)
+            net.train()
+            _frozen_bn_to_eval(model)
+            tick = time.perf_counter()
+            loss_sum, correct, seen = 0.0, 0, 0
+            iterator = bar(loader, f"epoch {epoch + 1}/{total_epochs} {phase}", "batch",
+                           enabled=progress and dist.main)
+            for step, (images, targets) in enumerate(iterator):
+                images, targets = images.to(dist.device), targets.to(dist.device)
+                loss, logits = _loss(net(images), targets, criterion)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                loss_sum += float(loss.detach()) * len(targets)
+                correct += int((logits.argmax(1) == targets).sum())
+                seen += len(targets)
+                if not iterator.disable:
+                    iterator.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%")
+                if on_step:
+                    on_step(epoch, step)
+            train_seconds = time.perf_counter() - tick
+            images_per_s = seen * dist.world_size / max(train_seconds, 1e-9)
+            if dist.main:
+                val_loss, val_top1 = _validate(model, val_loader, dist.device, val_criterion)
+                record = EpochRecord(epoch=epoch, phase=phase, lr=float(schedule.get_last_lr()[0]),
+                                     train_loss=loss_sum / max(1, seen), train_top1=correct / max(1, seen),
+                                     val_loss=val_loss, val_top1=val_top1, images_per_s=images_per_s,
+                                     seconds=time.perf_counter() - tick)
+                history.append(record)
+                improved = val_top1 > best_top1
+                if improved:
+                    best_top1, best_epoch = val_top1, epoch
+                log(f"epoch {epoch + 1}/{total_epochs} {phase}: loss {record.train_loss:.4f} "
+                    f"train top-1 {100 * record.train_top1:.1f}% | val loss {val_loss:.4f} top-1 "
+                    f"{100 * val_top1:.2f}%{' *' if improved else ''} | {images_per_s:.1f} img/s, "
+                    f"{record.seconds:.1f} s")
+                _write_epoch(out_dir, loaded, config, classes, record, history, improved, best_top1, best_epoch,
+                             phase, optimizer, schedule)
+            if dist.enabled:
+                torch.distributed.barrier()
+    result = TrainResult(output=str(out_dir), best_top1=best_top1, best_epoch=best_epoch, history=history,
+                         world_size=dist.world_size, seconds=time.perf_counter() - started,
+                         skipped=train_images.skipped_message())
+    if dist.enabled and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return result
+
+
+def _write_epoch(out_dir: Path, loaded: LoadedModel, config: TrainConfig, classes, record: EpochRecord, history,
+                 improved: bool, best_top1: float, best_epoch: int, phase: str, optimizer, schedule) -> None:
+    metrics = {"val_top1": record.val_top1, "val_loss": record.val_loss, "train_top1": record.train_top1,
+               "train_loss": record.train_loss, "epoch": record.epoch + 1, "images_per_s": record.images_per_s}
+    common = dict(arch=loaded.spec.name, classes=list(classes), input_size=loaded.input_size,
+                  preprocess=loaded.preprocess.to_dict())
+    training = {"epoch": record.epoch, "phase": phase, "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "history": [asdict(h) for h in history],
+                "best_top1": best_top1, "best_epoch": best_epoch, "config": asdict(config)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if improved:
+        save_checkpoint(out_dir / "best.pt", loaded.model, metrics=metrics, **common)
+    save_checkpoint(out_dir / "last.pt", loaded.model, metrics=metrics, training=training, **common)
+    with atomic_path(out_dir / "history.json", force=True) as tmp:
+        tmp.write_text(json.dumps({"config": asdict(config), "history": [asdict(h) for h in history],
+                                   "best_top1": best_top1, "best_epoch": best_epoch + 1}, indent=1))
+
+
+__all__ = ["TrainConfig", "TrainResult", "EdgeCNNError", "train", "freeze_stages", "stages"]
