@@ -52,10 +52,11 @@ def _register_commands() -> None:
     from .eval import eval_command
     from .export import export_command
     from .models import models_command
+    from .quantize import quantize_command
     from .summary import summary_command
     from .train import train_command
 
-    for command in (models_command, summary_command, train_command, eval_command, export_command):
+    for command in (models_command, summary_command, train_command, eval_command, export_command, quantize_command):
         main.add_command(command)
 
 

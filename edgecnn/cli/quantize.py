@@ -1,0 +1,161 @@
+"""``edgecnn quantize``: INT8 static PTQ (QDQ) with calibration, FP16, accuracy-aware fallback."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..quantize.int8 import DEFAULT_METHOD, METHODS
+
+
+def _floats(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _names(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+@click.command("quantize")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .onnx file.")
+@click.option("--precision", type=click.Choice(["int8", "fp16"]), default="int8", show_default=True)
+@click.option("--calib", metavar="DIR|synthetic:shapes", help="Calibration images (INT8): a folder of images, an "
+              "ImageFolder dataset or synthetic:shapes.")
+@click.option("--calib-split", type=click.Choice(["all", "train"]), default="all", show_default=True,
+              help="'train': calibrate only on the training side of the --val-split split.")
+@click.option("--samples", type=click.IntRange(min=1), default=256, show_default=True, help="Calibration images.")
+@click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True,
+              help="How activation ranges are chosen from the calibration statistics.")
+@click.option("--percentile", type=float, default=99.99, show_default=True, help="For --method percentile.")
+@click.option("--per-channel/--per-tensor", default=True, show_default=True, help="Weight scales.")
+@click.option("--symmetric-activations", is_flag=True,
+              help="Symmetric INT8 activations (needed by TensorRT); default asymmetric UINT8 (fastest on x86).")
+@click.option("--op-types", default=None, metavar="Conv,Gemm,...", help="Only quantize these op types.")
+@click.option("--exclude", default=None, metavar="NODE,...", help="Keep these nodes in float.")
+@click.option("--val", default=None, metavar="DIR|synthetic:shapes",
+              help="Labelled images: report FP32 vs INT8 top-1 (and drive --max-drop).")
+@click.option("--val-split", type=float, default=None,
+              help="Use only the validation side of this stratified split of --val (as 'edgecnn train').")
+@click.option("--max-drop", type=float, default=None,
+              help="Accuracy budget in top-1 points: keep the most sensitive nodes in float until it holds.")
+@click.option("--mean", default=None, help="Per-channel mean for a model without edgecnn metadata (0.485,0.456,0.406).")
+@click.option("--std", default=None, help="Per-channel std for a model without edgecnn metadata.")
+@click.option("--input-size", default=None, metavar="H[xW]", help="Input size for a model without metadata.")
+@click.option("--trt-table", type=click.Path(dir_okay=False), default=None,
+              help="Also write a TensorRT INT8 calibration table from the same statistics.")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="For the speed check.")
+@click.option("--no-speed", is_flag=True, help="Skip the FP32 vs INT8 latency check.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the report as JSON.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+def quantize_command(model, output, precision, calib, calib_split, samples, method, percentile, per_channel,
+                     symmetric_activations, op_types, exclude, val, val_split, max_drop, mean, std, input_size,
+                     trt_table, threads, no_speed, seed, json_out, force):
+    """Quantize MODEL.onnx to INT8 (QDQ) or convert it to FP16.
+
+    \b
+    INT8: edgecnn quantize m.onnx -o m_int8.onnx --calib images/
+    FP16: edgecnn quantize m.onnx -o m_fp16.onnx --precision fp16
+    With an accuracy budget:
+          edgecnn quantize m.onnx -o m_int8.onnx --calib data/ --calib-split train \\
+              --val data/ --val-split 0.2 --max-drop 0.5
+    Calibration reads images through the model's own preprocessing and caches its
+    statistics under calib/cache, so another --method does not read the images again.
+    """
+    from ..errors import UsageError
+    from ..fileio import atomic_path
+    from ..zoo import parse_input_size
+
+    emit = lambda line: click.echo(line, err=True)  # noqa: E731
+    payload: dict = {}
+    if precision == "fp16":
+        from ..quantize.fp16 import convert_fp16
+
+        result = convert_fp16(model, output, force=force)
+        a = result["agreement"]
+        click.echo(f"file:      {result['path']} ({result['size_bytes'] / 2**20:.2f} MiB, "
+                   f"{result['size_bytes'] / result['fp32_size_bytes']:.2f}x FP32)")
+        click.echo(f"verified:  cosine {a['cosine']:.6f}, max abs error {a['max_abs_error']:.3g}, top-1 agreement "
+                   f"{100 * a.get('top1_agreement', float('nan')):.1f}% on {a['samples']} random inputs")
+        payload = result
+    else:
+        if not calib:
+            raise UsageError("INT8 quantization needs calibration images: pass --calib DIR (or synthetic:shapes)")
+        if max_drop is not None and not val:
+            raise UsageError("--max-drop needs labelled images to measure top-1: pass --val DIR")
+        from ..quantize.int8 import QuantizeOptions, quantize_int8
+
+        options = QuantizeOptions(method=method, samples=samples, percentile=percentile, per_channel=per_channel,
+                                  symmetric_activations=symmetric_activations, op_types=_names(op_types) or None,
+                                  exclude=_names(exclude), seed=seed, calib_split=calib_split,
+                                  val_split=val_split or 0.2)
+        size = parse_input_size(input_size)
+        report = quantize_int8(model, output, calib, options=options, force=force, mean=_floats(mean),
+                               std=_floats(std), input_size=size, trt_table=trt_table, log=emit)
+        payload["quantize"] = report.to_dict()
+        a = report.agreement
+        click.echo(f"file:      {report.path} ({report.size_bytes / 2**20:.2f} MiB, "
+                   f"{report.size_bytes / report.fp32_size_bytes:.2f}x FP32)")
+        click.echo(f"method:    {report.method}, {report.samples} samples; {report.quantized_nodes} nodes quantized"
+                   + (f"; left in float: {', '.join(f'{k} x{v}' for k, v in report.float_nodes.items())}"
+                      if report.float_nodes else ""))
+        click.echo(f"vs FP32:   top-1 agreement {100 * a.get('top1_agreement', float('nan')):.1f}%, cosine "
+                   f"{a['cosine']:.5f} on {a['samples']} calibration inputs")
+        if trt_table:
+            click.echo(f"TensorRT calibration table: {trt_table}")
+        if val:
+            payload["accuracy"] = _accuracy(model, output, calib, val, val_split, seed, max_drop, options, force, emit)
+        if not no_speed:
+            from ..envinfo import cpu_info
+            from ..quantize.speed import compare_speed, explain
+
+            latency = compare_speed({"fp32": model, "int8": output}, threads=threads)
+            cpu = cpu_info()
+            click.echo(f"latency:   FP32 {latency['fp32']:.2f} ms, INT8 {latency['int8']:.2f} ms "
+                       f"({latency['int8'] / latency['fp32']:.2f}x) at batch 1, {threads} threads, ONNX Runtime CPU; "
+                       f"{cpu['model']}, VNNI {'yes' if cpu['vnni'] else 'no'}")
+            for line in explain(latency["fp32"], latency["int8"], report.float_nodes, report.quantized_nodes):
+                click.echo(f"note:      {line}")
+            payload["latency_ms"] = latency
+            payload["cpu"] = cpu
+    if json_out:
+        with atomic_path(json_out, force=True) as tmp:
+            tmp.write_text(json.dumps(payload, indent=1, default=str))
+
+
+def _accuracy(model, output, calib, val, val_split, seed, max_drop, options, force, emit) -> dict:
+    from ..data.datasets import load_images, stratified_split
+    from ..quantize.accuracy_aware import quantize_with_budget, top1, validation_arrays
+    from ..quantize.int8 import resolve_preprocess
+    import onnx
+
+    preprocess, _, meta = resolve_preprocess(onnx.load(model, load_external_data=False), model)
+    if meta is None or not meta.labels:
+        from ..errors import UsageError
+
+        raise UsageError(f"{model} has no class labels in its metadata; --val needs them to score top-1")
+    images = load_images(val, image_size=preprocess.resize, seed=seed)
+    if val_split:
+        images = images.subset(stratified_split(images.labels, val_split, seed)[1])
+    if max_drop is None:
+        inputs, targets = validation_arrays(images, preprocess, meta.labels)
+        fp32, int8 = top1(model, inputs, targets), top1(output, inputs, targets)
+        click.echo(f"accuracy:  FP32 top-1 {100 * fp32:.2f}%, INT8 top-1 {100 * int8:.2f}% "
+                   f"(drop {100 * (fp32 - int8):.2f} points) on {len(images)} images")
+        return {"fp32_top1": fp32, "int8_top1": int8, "drop": 100 * (fp32 - int8), "images": len(images)}
+    report = quantize_with_budget(model, output, calib, images, max_drop=max_drop, options=options,
+                                  preprocess=preprocess, labels=meta.labels, force=True, log=emit)
+    status = "met" if report.met else "NOT met"
+    click.echo(f"accuracy:  FP32 {100 * report.fp32_top1:.2f}%, plain INT8 {100 * report.int8_top1:.2f}%, final "
+               f"{100 * report.final_top1:.2f}% (drop {report.final_drop:.2f} points, budget {max_drop}: {status}) "
+               f"on {len(images)} images")
+    if report.kept_float:
+        click.echo(f"kept in float ({len(report.kept_float)}): {', '.join(report.kept_float)}")
+    return report.to_dict()

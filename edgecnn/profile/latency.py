@@ -1,0 +1,76 @@
+"""Latency of a Runner: warm-up by time, then runs until both a minimum count and time.
+
+Each run is timed with ``time.perf_counter_ns`` around ``runner.infer`` alone;
+the feed is built once, so the loop measures the engine, not the harness.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..engines.base import Runner
+
+
+@dataclass
+class LatencyStats:
+    batch: int
+    runs: int
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    max_ms: float
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    cv: float  # coefficient of variation (std / mean)
+    throughput: float  # images per second at p50
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize_times(times_ms: list[float], batch: int) -> LatencyStats:
+    data = np.asarray(times_ms, dtype=np.float64)
+    mean = float(data.mean())
+    std = float(data.std(ddof=1)) if len(data) > 1 else 0.0
+    p50 = float(np.percentile(data, 50))
+    return LatencyStats(
+        batch=batch, runs=len(data), mean_ms=mean, std_ms=std, min_ms=float(data.min()), max_ms=float(data.max()),
+        p50_ms=p50, p90_ms=float(np.percentile(data, 90)), p95_ms=float(np.percentile(data, 95)),
+        p99_ms=float(np.percentile(data, 99)), cv=std / mean if mean else 0.0,
+        throughput=batch * 1000.0 / p50 if p50 else 0.0,
+    )
+
+
+def random_feed(runner: Runner, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for spec in runner.input_specs:
+        dims = [batch] + [d if isinstance(d, int) and d > 0 else runner.info.input_size[i]
+                          for i, d in enumerate(spec.shape[1:])]
+        feed[spec.name] = rng.standard_normal(dims).astype(np.float32)
+    return feed
+
+
+def measure_latency(runner: Runner, feed: dict[str, np.ndarray], *, warmup_s: float = 1.0, min_runs: int = 50,
+                    min_time_s: float = 3.0, max_runs: int = 100_000) -> LatencyStats:
+    batch = int(next(iter(feed.values())).shape[0])
+    deadline = time.perf_counter() + warmup_s
+    runner.infer(feed)
+    while time.perf_counter() < deadline:
+        runner.infer(feed)
+    times: list[float] = []
+    started = time.perf_counter()
+    clock = time.perf_counter_ns
+    while (len(times) < min_runs or time.perf_counter() - started < min_time_s) and len(times) < max_runs:
+        t0 = clock()
+        runner.infer(feed)
+        times.append((clock() - t0) / 1e6)
+    return summarize_times(times, batch)
+
+
+__all__ = ["LatencyStats", "measure_latency", "random_feed", "summarize_times"]

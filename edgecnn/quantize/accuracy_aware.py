@@ -1,0 +1,157 @@
+"""Accuracy-aware mixed precision: keep the most sensitive nodes in float until a budget holds.
+
+1. Top-1 of the FP32 and INT8 models on validation images (ONNX Runtime, the
+   model's own preprocessing).
+2. While the drop exceeds ``max_drop`` points: rank activations by their local
+   quantization error (signal-to-quantization-noise ratio of each tensor before
+   and after its Q/DQ pair, with ONNX Runtime's ``qdq_loss_debug``), keep the
+   nodes around the k worst tensors in float (k = 1, 2, 4, ...), re-quantize
+   (the calibration ranges are cached, so only Q/DQ placement is redone) and
+   re-measure.
+3. Report the nodes kept in float, the final drop and the latency cost.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from ..data.datasets import ImageList
+from ..data.preprocess import preprocess_numpy
+from ..errors import UsageError
+from ..evaluate import class_mapping
+from .calibration import ArrayDataReader
+from .int8 import QuantizeOptions, graph_input, input_chw, quantize_int8
+
+
+@dataclass
+class AccuracyAwareReport:
+    fp32_top1: float
+    int8_top1: float
+    final_top1: float
+    max_drop: float
+    met: bool
+    kept_float: list[str] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)  # one per attempt: excluded count, top-1, drop
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final_drop(self) -> float:
+        return 100 * (self.fp32_top1 - self.final_top1)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["final_drop"] = self.final_drop
+        return data
+
+
+def validation_arrays(images: ImageList, preprocess, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    mapping = np.asarray(class_mapping(labels, images.classes))
+    inputs = np.stack([preprocess_numpy(images.image(i), preprocess) for i in range(len(images))])
+    return inputs.astype(np.float32), mapping[np.asarray(images.labels)]
+
+
+def top1(path: str, inputs: np.ndarray, targets: np.ndarray) -> float:
+    from ..export.verify import ort_session
+
+    session = ort_session(path)
+    name = session.get_inputs()[0].name
+    batch = session.get_inputs()[0].shape[0]
+    step = batch if isinstance(batch, int) and batch > 0 else 32
+    correct = 0
+    for start in range(0, len(inputs), step):
+        chunk = inputs[start : start + step]
+        count = len(chunk)
+        if count < step and isinstance(batch, int):
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - count, axis=0)])
+        logits = session.run(None, {name: chunk})[0][:count]
+        correct += int(np.sum(logits.argmax(1) == targets[start : start + count]))
+    return correct / len(inputs)
+
+
+def sensitivity_ranking(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> list[tuple[str, float]]:
+    """Quantized activations, most damaged first: (tensor name, SQNR in dB of its Q/DQ)."""
+    from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
+                                                         create_activation_matching,
+                                                         modify_model_output_intermediate_tensors)
+
+    model = onnx.load(float_path, load_external_data=False)
+    name = graph_input(model).name
+    batch = input_chw(model)[0]
+    step = batch if isinstance(batch, int) and batch > 0 else 1
+    with tempfile.TemporaryDirectory(prefix="edgecnn-sens-") as tmp:
+        float_aug, qdq_aug = str(Path(tmp) / "f.onnx"), str(Path(tmp) / "q.onnx")
+        modify_model_output_intermediate_tensors(float_path, float_aug)
+        modify_model_output_intermediate_tensors(qdq_path, qdq_aug)
+        reader = ArrayDataReader(inputs[: max(step, samples - samples % step)], name, batch_size=step)
+        providers = ["CPUExecutionProvider"]
+        float_acts = collect_activations(float_aug, reader, execution_providers=providers)
+        reader.rewind()
+        qdq_acts = collect_activations(qdq_aug, reader, execution_providers=providers)
+    errors = compute_activation_error(create_activation_matching(qdq_acts, float_acts))
+    ranked = [(tensor, float(err["qdq_err"])) for tensor, err in errors.items() if np.isfinite(err["qdq_err"])]
+    return sorted(ranked, key=lambda item: item[1])
+
+
+def nodes_touching(model: onnx.ModelProto, tensors: list[str]) -> list[str]:
+    """Names of the compute nodes that produce or consume ``tensors`` (before Q/DQ insertion)."""
+    wanted = set(tensors)
+    names = []
+    for node in model.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        if wanted & set(node.output) or wanted & {_strip_qdq(i) for i in node.input}:
+            if node.name and node.name not in names:
+                names.append(node.name)
+    return names
+
+
+def _strip_qdq(name: str) -> str:
+    for suffix in ("_DequantizeLinear_Output", "_QuantizeLinear_Output"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageList, *, max_drop: float,
+                         options: QuantizeOptions, preprocess, labels: list[str], force: bool = False,
+                         log=lambda line: None, max_excluded: int = 64, progress: bool = True) -> AccuracyAwareReport:
+    if max_drop < 0:
+        raise UsageError("--max-drop must be >= 0 (percentage points of top-1)")
+    inputs, targets = validation_arrays(val, preprocess, labels)
+    fp32 = top1(model_path, inputs, targets)
+    with tempfile.TemporaryDirectory(prefix="edgecnn-aware-") as tmp:
+        trial = str(Path(tmp) / "trial.onnx")
+        quantize_int8(model_path, trial, calib, options=options, force=True, progress=progress)
+        int8 = top1(trial, inputs, targets)
+        report = AccuracyAwareReport(fp32_top1=fp32, int8_top1=int8, final_top1=int8, max_drop=max_drop, met=False)
+        report.steps.append({"excluded": 0, "top1": int8, "drop": 100 * (fp32 - int8)})
+        log(f"FP32 top-1 {100 * fp32:.2f}%, INT8 top-1 {100 * int8:.2f}% (drop {100 * (fp32 - int8):.2f} points, "
+            f"budget {max_drop})")
+        best_path = trial
+        if 100 * (fp32 - int8) > max_drop:
+            ranking = sensitivity_ranking(model_path, trial, inputs)
+            quantized_model = onnx.load(trial, load_external_data=False)
+            k = 1
+            while k <= min(max_excluded, len(ranking)):
+                exclude = nodes_touching(quantized_model, [t for t, _ in ranking[:k]])
+                candidate = str(Path(tmp) / f"k{k}.onnx")
+                attempt = QuantizeOptions(**{**options.__dict__, "exclude": sorted(set(options.exclude) | set(exclude))})
+                quantize_int8(model_path, candidate, calib, options=attempt, force=True, progress=False)
+                accuracy = top1(candidate, inputs, targets)
+                drop = 100 * (fp32 - accuracy)
+                report.steps.append({"excluded": len(exclude), "tensors": k, "top1": accuracy, "drop": drop})
+                log(f"  {len(exclude)} nodes in float (worst {k} tensors): top-1 {100 * accuracy:.2f}%, drop {drop:.2f}")
+                if accuracy >= report.final_top1:
+                    report.final_top1, report.kept_float, best_path = accuracy, attempt.exclude, candidate
+                if drop <= max_drop:
+                    break
+                k *= 2
+        report.met = report.final_drop <= max_drop
+        final_options = QuantizeOptions(**{**options.__dict__, "exclude": report.kept_float or options.exclude})
+        quantize_int8(model_path, output, calib, options=final_options, force=force, progress=False)
+    return report

@@ -1,0 +1,293 @@
+"""INT8 static post-training quantization in QDQ format with ONNX Runtime.
+
+ONNX Runtime's pre-processing (``quant_pre_process``: optimisation + shape
+inference), then ``quantize_static`` in QDQ format: QuantizeLinear /
+DequantizeLinear pairs around the quantized ops, which ONNX Runtime fuses into
+integer kernels and TensorRT reads as explicit quantization. Weights are
+symmetric INT8 (per channel by default); activations are UINT8 asymmetric
+(the fastest form for x86 CPUs), or symmetric INT8 with
+``symmetric_activations`` (what TensorRT requires).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from ..data.preprocess import PreprocessSpec
+from ..errors import EdgeCNNError, UsageError
+from ..export.metadata import ModelMetadata, library_versions, read_metadata, write_metadata
+from ..fileio import atomic_path, check_output_path, sha256_file
+from .calibration import (ArrayDataReader, cache_dir, calibration_stride, load_calibration_set,
+                          tensorrt_calibration_table)
+
+METHODS = ("minmax", "entropy", "percentile")
+DEFAULT_METHOD = "percentile"
+QUANTIZED_OP_TYPES = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
+                      "MatMulInteger", "DynamicQuantizeLinear", "QLinearAdd", "QLinearMul"}
+
+
+class QuantizeError(EdgeCNNError):
+    pass
+
+
+@dataclass
+class QuantizeOptions:
+    method: str = DEFAULT_METHOD
+    samples: int = 256
+    percentile: float = 99.99
+    per_channel: bool = True
+    symmetric_activations: bool = False
+    op_types: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    seed: int = 0
+    calib_split: str = "all"  # "train": only the training side of the stratified split
+    val_split: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.samples < 1:
+            raise UsageError("--samples must be at least 1")
+        if not 90.0 <= self.percentile <= 100.0:
+            raise UsageError(f"--percentile must be between 90 and 100, got {self.percentile}")
+
+
+@dataclass
+class QuantizeReport:
+    path: str
+    size_bytes: int
+    fp32_size_bytes: int
+    method: str
+    samples: int
+    data_hash: str
+    calibration_from_cache: bool
+    ranges_from_cache: bool
+    images_read: int
+    quantized_nodes: int
+    float_nodes: dict[str, int]  # op type -> count of compute nodes left in float
+    excluded: list[str]
+    agreement: dict = field(default_factory=dict)  # vs the float model on calibration inputs
+    seconds: float = 0.0
+    trt_table: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def is_quantized(model: onnx.ModelProto) -> bool:
+    return any(node.op_type in QUANTIZED_OP_TYPES for node in model.graph.node)
+
+
+def graph_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise UsageError(f"quantization needs a single-input image model; this one has {len(inputs)} inputs")
+    return inputs[0]
+
+
+def input_chw(model: onnx.ModelProto) -> tuple[int | None, ...]:
+    dims = graph_input(model).type.tensor_type.shape.dim
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+
+
+def resolve_preprocess(model: onnx.ModelProto, path: str, mean=None, std=None, input_size=None,
+                       ) -> tuple[PreprocessSpec, tuple[int, int, int], ModelMetadata | None]:
+    """The model's preprocessing: its edgecnn metadata, or the values given for a model without it."""
+    meta = read_metadata(model)
+    shape = input_chw(model)
+    if len(shape) != 4:
+        raise UsageError(f"{path} takes a {len(shape)}-d input; edgecnn quantizes NCHW image models")
+    if isinstance(shape[1], int) and shape[1] not in (1, 3):
+        raise UsageError(f"{path} takes {shape[1]}-channel input, but calibration images are RGB (3) or "
+                         "greyscale (1)")
+    if meta is not None and mean is None and std is None and input_size is None:
+        return meta.preprocess, tuple(meta.input_shape[1:]), meta
+    if meta is None and (mean is None or std is None or input_size is None):
+        raise UsageError(f"{path} has no edgecnn metadata, so its preprocessing is unknown: pass --mean, --std "
+                         "and --input-size (e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 --input-size 224)")
+    base = meta.preprocess if meta else PreprocessSpec()
+    channels = shape[1] if len(shape) == 4 and shape[1] else (len(mean) if mean else base.channels)
+    if input_size is not None:
+        height, width = input_size
+    else:
+        height, width = base.crop
+    color = "L" if channels == 1 else "RGB"
+    for name, values in (("--mean", mean), ("--std", std)):
+        if values is not None and len(values) != channels:
+            raise UsageError(f"{name} has {len(values)} values but the model takes {channels}-channel images")
+    spec = PreprocessSpec(resize=int(round(max(height, width) * 256 / 224)), crop=(height, width),
+                          mean=tuple(mean) if mean else base.mean, std=tuple(std) if std else base.std,
+                          interpolation=base.interpolation, color=color)
+    return spec, (channels, height, width), meta
+
+
+def _model_hash(path: str) -> str:
+    return sha256_file(path)[:16]
+
+
+def _ranges_cache(model_hash: str, data_hash: str, options: QuantizeOptions, samples: int) -> Path:
+    detail = json.dumps({"method": options.method, "percentile": options.percentile if options.method ==
+                         "percentile" else None, "symmetric": options.symmetric_activations,
+                         "op_types": sorted(options.op_types or []), "samples": samples, "seed": options.seed},
+                        sort_keys=True)
+    tag = hashlib.sha256(detail.encode()).hexdigest()[:10]
+    return cache_dir() / f"ranges-{model_hash}-{data_hash}-{options.method}-{tag}.json"
+
+
+def _count_nodes(model: onnx.ModelProto) -> tuple[int, dict[str, int]]:
+    """Compute nodes fed by a DequantizeLinear (quantized) and the float compute nodes left."""
+    dq_outputs = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    quantized, left = 0, {}
+    structural = {"QuantizeLinear", "DequantizeLinear", "Reshape", "Flatten", "Shape", "Gather", "Unsqueeze",
+                  "Concat", "Constant", "Identity", "Squeeze", "Transpose", "Cast"}
+    for node in model.graph.node:
+        if node.op_type in structural:
+            continue
+        if any(i in dq_outputs for i in node.input):
+            quantized += 1
+        else:
+            left[node.op_type] = left.get(node.op_type, 0) + 1
+    return quantized, left
+
+
+def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_name: str,
+                    limit: int = 64) -> dict:
+    """Top-1 agreement, cosine and max abs error of the quantized model against the float one."""
+    from ..export.verify import _cosine, ort_session
+
+    a_session, b_session = ort_session(float_path), ort_session(quant_path)
+    batch = input_chw(onnx.load(float_path, load_external_data=False))[0]
+    step = batch if isinstance(batch, int) and batch > 0 else 16
+    a_out, b_out = [], []
+    for start in range(0, min(limit, len(inputs)), step):
+        chunk = inputs[start : start + step]
+        if len(chunk) < step:
+            break
+        a_out.append(a_session.run(None, {input_name: chunk})[0])
+        b_out.append(b_session.run(None, {input_name: chunk})[0])
+    a, b = np.concatenate(a_out), np.concatenate(b_out)
+    result = {"samples": int(len(a)), "max_abs_error": float(np.max(np.abs(a - b))), "cosine": _cosine(a, b)}
+    if a.ndim >= 2 and a.shape[1] > 1:
+        result["top1_agreement"] = float(np.mean(a.argmax(1) == b.argmax(1)))
+    return result
+
+
+@contextlib.contextmanager
+def _quiet_ort_logging():
+    """ORT's quantizer logs warnings and prints histogram progress to stdout; keep our output clean."""
+    import io
+
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, calib: str, *,
+                  options: QuantizeOptions | None = None, force: bool = False, mean=None, std=None,
+                  input_size=None, trt_table: str | os.PathLike | None = None, progress: bool = True,
+                  log=lambda line: None) -> QuantizeReport:
+    """Quantize ``model_path`` to INT8 QDQ at ``output`` with calibration images from ``calib``."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import load_tensors_data
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    options = options or QuantizeOptions()
+    started = time.perf_counter()
+    model_path = str(model_path)
+    if not Path(model_path).exists():
+        raise UsageError(f"{model_path} does not exist")
+    output = check_output_path(output, force)
+    try:
+        model = onnx.load(model_path)
+    except Exception:
+        raise UsageError(f"{model_path} is not a readable ONNX model") from None
+    if is_quantized(model):
+        raise UsageError(f"{model_path} is already quantized (it has QuantizeLinear/DequantizeLinear or integer ops); "
+                         "quantize the float model")
+    preprocess, chw, meta = resolve_preprocess(model, model_path, mean, std, input_size)
+    input_name = graph_input(model).name
+    calibration = load_calibration_set(calib, preprocess, chw, samples=options.samples, seed=options.seed,
+                                       split=options.calib_split, val_split=options.val_split, progress=progress)
+    log(f"calibration: {len(calibration.inputs)} samples from {calib}"
+        + (" (cached tensors, no image read)" if calibration.from_cache else f" ({calibration.images_read} images read)"))
+    model_hash = _model_hash(model_path)
+    ranges_path = _ranges_cache(model_hash, calibration.data_hash, options, len(calibration.inputs))
+    ranges_cached = ranges_path.exists()
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[options.method]
+    batch = input_chw(model)[0]
+    reader = ArrayDataReader(calibration.inputs, input_name, batch_size=1 if batch in (1, None) or batch < 1 else batch)
+    # Calibrate in chunks (ORT's strided calibration): one chunk of activations in memory at a time.
+    # (CalibMaxIntermediateOutputs is not used: in ORT 1.31 it drops the chunks it clears.)
+    extra = {"ActivationSymmetric": options.symmetric_activations, "WeightSymmetric": True,
+             "CalibPercentile": options.percentile, "CalibStridedMinMax": calibration_stride(len(reader))}
+    with tempfile.TemporaryDirectory(prefix="edgecnn-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quantized = Path(tmp) / "int8.onnx"
+        with _quiet_ort_logging():
+            try:
+                quant_pre_process(model_path, str(pre), skip_symbolic_shape=True)
+            except Exception as exc:  # pre-processing is an optimisation; quantize the original if it fails
+                log(f"note: ONNX Runtime pre-processing skipped ({type(exc).__name__})")
+                onnx.save(model, str(pre))
+            try:
+                quantize_static(
+                    str(pre), str(quantized), reader, quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=options.op_types or None, per_channel=options.per_channel,
+                    activation_type=QuantType.QInt8 if options.symmetric_activations else QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, nodes_to_exclude=list(options.exclude) or None,
+                    calibrate_method=method, extra_options=extra, calibration_cache_path=str(ranges_path),
+                )
+            except (ValueError, RuntimeError, KeyError) as exc:
+                raise QuantizeError(f"ONNX Runtime could not quantize {model_path}: {exc}") from exc
+        result = onnx.load(str(quantized))
+        quantized_nodes, left = _count_nodes(result)
+        tensors = load_tensors_data(ranges_path)
+        info = {"method": options.method, "percentile": options.percentile if options.method == "percentile" else None,
+                "samples": len(calibration.inputs), "data_hash": calibration.data_hash, "calib": str(calib),
+                "per_channel": options.per_channel, "symmetric_activations": options.symmetric_activations,
+                "activation_type": "int8" if options.symmetric_activations else "uint8", "weight_type": "int8",
+                "op_types": options.op_types, "excluded": list(options.exclude), "source_sha256": sha256_file(model_path),
+                "format": "QDQ", "versions": library_versions()}
+        base = meta or ModelMetadata(architecture=Path(model_path).stem, task="classification",
+                                     input_names=[input_name], output_names=[o.name for o in model.graph.output],
+                                     input_shape=[batch or "batch", *chw], layout="NCHW", preprocess=preprocess,
+                                     labels=[], weights_sha256="", weights_source="")
+        base.preprocess = preprocess
+        base.extra = {**base.extra, "precision": "int8", "quantization": json.dumps(info, sort_keys=True)}
+        write_metadata(result, base)
+        with atomic_path(output, force=force) as final:
+            onnx.save(result, str(final))
+        agreement = compare_outputs(model_path, str(output), calibration.inputs, input_name)
+    table_path = None
+    if trt_table:
+        ranges = {name: (float(np.min(data.range_value[0])), float(np.max(data.range_value[1])))
+                  for name, data in tensors.items()}
+        with atomic_path(trt_table, force=True) as tmp_table:
+            tmp_table.write_text(tensorrt_calibration_table(ranges))
+        table_path = str(trt_table)
+    return QuantizeReport(
+        path=str(output), size_bytes=Path(output).stat().st_size, fp32_size_bytes=Path(model_path).stat().st_size,
+        method=options.method, samples=len(calibration.inputs), data_hash=calibration.data_hash,
+        calibration_from_cache=calibration.from_cache, ranges_from_cache=ranges_cached,
+        images_read=calibration.images_read, quantized_nodes=quantized_nodes, float_nodes=left,
+        excluded=list(options.exclude), agreement=agreement, seconds=time.perf_counter() - started,
+        trt_table=table_path,
+    )

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import onnx
+import onnx.numpy_helper
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import one_line_error
+from edgecnn.errors import UsageError
+from edgecnn.export import export_onnx, read_metadata
+from edgecnn.quantize import calibration as calibration_module
+from edgecnn.quantize.calibration import tensorrt_calibration_table
+from edgecnn.quantize.int8 import QuantizeOptions, is_quantized, quantize_int8
+from edgecnn.zoo import create_model
+
+CALIB = "synthetic:shapes:40"
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib-cache"))
+
+
+@pytest.fixture
+def fp32_model(tmp_path):
+    from edgecnn.data.shapes import CLASSES
+
+    loaded = create_model("mobilenet_v1_025", num_classes=8, input_size=32)
+    loaded.labels = list(CLASSES)
+    path = tmp_path / "m.onnx"
+    export_onnx(loaded, path)
+    return path
+
+
+def _options(**kwargs):
+    return QuantizeOptions(samples=16, **kwargs)
+
+
+def test_int8_qdq_model_with_provenance(fp32_model, tmp_path):
+    out = tmp_path / "m_int8.onnx"
+    report = quantize_int8(fp32_model, out, CALIB, options=_options(method="minmax"), progress=False)
+    model = onnx.load(str(out))
+    assert is_quantized(model)
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in model.graph.node}
+    assert report.quantized_nodes > 10 and report.size_bytes < 0.5 * report.fp32_size_bytes
+    meta = read_metadata(model)
+    info = json.loads(meta.extra["quantization"])
+    assert info["method"] == "minmax" and info["samples"] == 16 and info["data_hash"] == report.data_hash
+    assert meta.extra["precision"] == "int8" and meta.preprocess.crop == (32, 32)
+    assert report.agreement["samples"] == 16 and 0.9 < report.agreement["cosine"] <= 1.0 + 1e-6
+
+
+def test_another_method_reuses_the_calibration_tensors(fp32_model, tmp_path, monkeypatch):
+    first = quantize_int8(fp32_model, tmp_path / "a.onnx", CALIB, options=_options(method="minmax"), progress=False)
+    assert first.images_read == 16 and not first.calibration_from_cache
+
+    def no_images(*args, **kwargs):
+        raise AssertionError("images were read again")
+
+    monkeypatch.setattr(calibration_module, "_calibration_images", no_images)
+    second = quantize_int8(fp32_model, tmp_path / "b.onnx", CALIB, options=_options(method="entropy"), progress=False)
+    assert second.images_read == 0 and second.calibration_from_cache and not second.ranges_from_cache
+    third = quantize_int8(fp32_model, tmp_path / "c.onnx", CALIB, options=_options(method="entropy"), progress=False)
+    assert third.ranges_from_cache  # identical run: ranges from ORT's calibration cache
+
+
+def test_percentile_and_symmetric_activations_and_trt_table(fp32_model, tmp_path):
+    table = tmp_path / "calib.table"
+    report = quantize_int8(fp32_model, tmp_path / "p.onnx", CALIB, options=_options(
+        method="percentile", percentile=99.9, symmetric_activations=True, per_channel=False),
+        trt_table=table, progress=False)
+    lines = table.read_text().splitlines()
+    assert lines[0].startswith("TRT-") and lines[0].endswith("-EntropyCalibration2")
+    name, hexscale = lines[1].split(": ")
+    scale = struct.unpack(">f", bytes.fromhex(hexscale))[0]
+    assert 0 < scale < 10
+    model = onnx.load(str(tmp_path / "p.onnx"))
+    zero_points = [i for i in model.graph.initializer if i.name.endswith("zero_point")]
+    activation_zps = [i for i in zero_points if i.data_type != TensorProto.INT32]  # INT32: bias
+    assert activation_zps and all(i.data_type == TensorProto.INT8 for i in activation_zps)  # int8, not uint8
+    assert all(onnx.numpy_helper.to_array(i).max() == 0 for i in activation_zps)  # symmetric: zero point 0
+    assert report.method == "percentile"
+
+
+def test_trt_table_scale_is_amax_over_127():
+    text = tensorrt_calibration_table({"input": (-2.0, 2.54)}, version="TRT-100300")
+    assert text.splitlines()[0] == "TRT-100300-EntropyCalibration2"
+    assert struct.unpack(">f", bytes.fromhex(text.splitlines()[1].split(": ")[1]))[0] == pytest.approx(0.02, rel=1e-6)
+
+
+def test_op_types_and_exclude(fp32_model, tmp_path):
+    only_conv = quantize_int8(fp32_model, tmp_path / "c.onnx", CALIB, options=_options(op_types=["Conv"]),
+                              progress=False)
+    assert "Gemm" in only_conv.float_nodes
+    node = next(n.name for n in onnx.load(str(fp32_model)).graph.node if n.op_type == "Conv")
+    excluded = quantize_int8(fp32_model, tmp_path / "e.onnx", CALIB, options=_options(exclude=[node]), progress=False)
+    assert excluded.excluded == [node]
+
+
+def test_fp16(fp32_model, tmp_path):
+    from edgecnn.quantize.fp16 import convert_fp16
+
+    result = convert_fp16(fp32_model, tmp_path / "h.onnx")
+    model = onnx.load(str(tmp_path / "h.onnx"))
+    assert model.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT  # FP32 interface kept
+    assert any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer)
+    assert result["size_bytes"] < 0.6 * result["fp32_size_bytes"]
+    assert result["agreement"]["cosine"] > 0.999
+    assert read_metadata(model).extra["precision"] == "fp16"
+
+
+def test_accuracy_aware_mode_invariants(tmp_path):
+    from edgecnn.data import load_images
+    from edgecnn.quantize.accuracy_aware import nodes_touching, quantize_with_budget, sensitivity_ranking
+    from edgecnn.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(TrainConfig(model="mobilenet_v1_025", data="synthetic:shapes:96", output=str(run), epochs=2, img_size=32,
+                      workers=0), progress=False, log=lambda line: None)
+    fp32 = tmp_path / "t.onnx"
+    loaded = create_model(str(run / "best.pt"))
+    export_onnx(loaded, fp32)
+    images = load_images("synthetic:shapes:48", image_size=loaded.preprocess.resize, seed=1)
+    plain = tmp_path / "plain.onnx"
+    quantize_int8(fp32, plain, CALIB, options=_options(), progress=False)
+    inputs = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    ranking = sensitivity_ranking(str(fp32), str(plain), inputs, samples=8)
+    assert ranking and ranking == sorted(ranking, key=lambda item: item[1])
+    assert nodes_touching(onnx.load(str(plain)), [ranking[0][0]])
+    report = quantize_with_budget(str(fp32), str(tmp_path / "aware.onnx"), CALIB, images, max_drop=0.0,
+                                  options=_options(), preprocess=loaded.preprocess, labels=loaded.labels)
+    assert report.final_top1 >= report.int8_top1
+    assert report.met == (report.final_drop <= 0.0)
+    assert report.steps[0]["drop"] == pytest.approx(100 * (report.fp32_top1 - report.int8_top1))
+    assert (tmp_path / "aware.onnx").exists()
+
+
+def test_speed_check_and_explanation(fp32_model, tmp_path):
+    from edgecnn.quantize.speed import compare_speed, explain
+
+    quantize_int8(fp32_model, tmp_path / "q.onnx", CALIB, options=_options(), progress=False)
+    latency = compare_speed({"fp32": str(fp32_model), "int8": str(tmp_path / "q.onnx")}, rounds=2, round_s=0.1)
+    assert latency["fp32"] > 0 and latency["int8"] > 0
+    assert explain(10.0, 5.0, {}, 10) == []
+    lines = explain(10.0, 11.0, {"Sigmoid": 16, "Mul": 16}, 10)
+    assert "not faster" in lines[0] and "Sigmoid x16" in lines[1]
+
+
+def test_cli_quantize_int8_and_fp16(cli, fp32_model, tmp_path):
+    out = tmp_path / "q.onnx"
+    result = cli("quantize", fp32_model, "-o", out, "--calib", CALIB, "--samples", "16", "--val", "synthetic:shapes:32",
+                 "--json", tmp_path / "q.json")
+    assert result.exit_code == 0, result.output
+    assert "latency:" in result.stdout and "VNNI" in result.stdout and "accuracy:" in result.stdout
+    data = json.loads((tmp_path / "q.json").read_text())
+    assert data["latency_ms"]["int8"] > 0 and "fp32_top1" in data["accuracy"]
+    half = cli("quantize", fp32_model, "-o", tmp_path / "h.onnx", "--precision", "fp16")
+    assert half.exit_code == 0 and "cosine" in half.stdout
+
+
+def _bare_model(path, channels=3):
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [4, channels, 3, 3], np.random.rand(4 * channels * 9).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+         helper.make_node("GlobalAveragePool", ["c"], ["p"], name="pool"),
+         helper.make_node("Flatten", ["p"], ["y"], name="flat")],
+        "bare", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, channels, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_bad_input_is_one_line(cli, fp32_model, tmp_path):
+    out = tmp_path / "o.onnx"
+    (tmp_path / "empty").mkdir()
+    assert "empty" in one_line_error(cli("quantize", fp32_model, "-o", out, "--calib", tmp_path / "empty"))
+    assert "does not exist" in one_line_error(cli("quantize", fp32_model, "-o", out, "--calib", tmp_path / "none"))
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "a.jpg").write_bytes(b"not really a jpeg")
+    assert "no readable images" in one_line_error(cli("quantize", fp32_model, "-o", out, "--calib", junk))
+    quantized = tmp_path / "q.onnx"
+    quantize_int8(fp32_model, quantized, CALIB, options=_options(), progress=False)
+    assert "already quantized" in one_line_error(cli("quantize", quantized, "-o", out, "--calib", CALIB))
+    bare = _bare_model(tmp_path / "bare.onnx")
+    line = one_line_error(cli("quantize", bare, "-o", out, "--calib", CALIB))
+    assert "--mean, --std and --input-size" in line
+    ok = cli("quantize", bare, "-o", out, "--calib", CALIB, "--samples", "8", "--mean", "0.5,0.5,0.5", "--std",
+             "0.25,0.25,0.25", "--input-size", "16", "--no-speed")
+    assert ok.exit_code == 0, ok.output
+    four = _bare_model(tmp_path / "four.onnx", channels=4)
+    assert "4-channel input" in one_line_error(cli("quantize", four, "-o", tmp_path / "f.onnx", "--calib", CALIB,
+                                                   "--mean", "0.5,0.5,0.5", "--std", "1,1,1", "--input-size", "16"))
+    assert "--calib" in one_line_error(cli("quantize", fp32_model, "-o", tmp_path / "x.onnx"))
