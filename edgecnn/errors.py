@@ -56,3 +56,7 @@ class DependencyMissing(EdgeCNNError):
         what = f" (needed for {purpose})" if purpose else ""
         super().__init__(f"{package} is not installed{what}; install it with: {hint}")
         self.package = package
+
+
+class EngineUnavailable(EdgeCNNError):
+    """The engine cannot run here (library missing, no GPU)."""

@@ -198,3 +198,27 @@ def test_bad_input_is_one_line(cli, fp32_model, tmp_path):
     assert "4-channel input" in one_line_error(cli("quantize", four, "-o", tmp_path / "f.onnx", "--calib", CALIB,
                                                    "--mean", "0.5,0.5,0.5", "--std", "1,1,1", "--input-size", "16"))
     assert "--calib" in one_line_error(cli("quantize", fp32_model, "-o", tmp_path / "x.onnx"))
+
+
+def test_speed_aware_selection_keeps_silu_high_resolution_stages_float(tmp_path):
+    from onnx import shape_inference
+
+    from edgecnn.quantize.selection import float_prefix, high_resolution_nodes, silu_pairs, speed_aware_exclusions
+
+    export_onnx(create_model("efficientnet_b0", input_size=64), tmp_path / "e.onnx")
+    export_onnx(create_model("mobilenet_v2", input_size=64), tmp_path / "m.onnx")
+    efficientnet, mobilenet = onnx.load(str(tmp_path / "e.onnx")), onnx.load(str(tmp_path / "m.onnx"))
+    assert len(silu_pairs(efficientnet)) >= 49 and silu_pairs(mobilenet) == []
+    names, note = speed_aware_exclusions(efficientnet)
+    assert names == float_prefix(efficientnet) and "SiLU" in note
+    order = [n.name for n in efficientnet.graph.node]
+    assert names == order[: len(names)]  # a prefix of the graph
+    assert set(high_resolution_nodes(efficientnet)) <= set(names)  # covers every map above stride 16
+    assert not any("features.6/" in n or "features.7/" in n for n in names)  # stride 32 stays quantized
+    # it ends on a block's projection convolution: a narrow tensor, not the expanded one
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in shape_inference.infer_shapes(efficientnet).graph.value_info}
+    last = efficientnet.graph.node[len(names) - 1]
+    assert last.op_type == "Conv" and shapes[last.output[0]][1] < shapes[last.input[0]][1]
+    assert speed_aware_exclusions(mobilenet) == ([], None)
+    assert high_resolution_nodes(mobilenet)  # the rule needs SiLU to apply, not just big maps

@@ -49,14 +49,17 @@ def main(debug: bool) -> None:
 
 
 def _register_commands() -> None:
+    from .build import build_command, check_command
     from .eval import eval_command
     from .export import export_command
     from .models import models_command
+    from .profile import compare_command, profile_command
     from .quantize import quantize_command
     from .summary import summary_command
     from .train import train_command
 
-    for command in (models_command, summary_command, train_command, eval_command, export_command, quantize_command):
+    for command in (models_command, summary_command, train_command, eval_command, export_command, quantize_command,
+                    check_command, build_command, profile_command, compare_command):
         main.add_command(command)
 
 

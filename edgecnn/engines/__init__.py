@@ -1,30 +1,78 @@
-"""Engines behind one Runner interface: ``load_runner(artifact) -> Runner``."""
+"""Engines behind one Runner interface: ``load_runner(artifact, engine) -> Runner``."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from ..errors import UsageError
 from .base import ModelInfo, Runner, TensorSpec
+from .capabilities import ENGINES, artifact_kind, validate_request
 
-__all__ = ["ModelInfo", "Runner", "TensorSpec", "load_runner"]
+__all__ = ["ENGINES", "ModelInfo", "Runner", "TensorSpec", "artifact_precision", "load_runner"]
 
 
-def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads: int | None = None) -> Runner:
-    """``.onnx`` -> ONNX Runtime; a checkpoint or zoo name -> PyTorch eager."""
-    path = Path(str(artifact))
-    if engine in (None, "ort") and path.suffix == ".onnx":
-        from ..errors import UsageError
-        from .ort_engine import OrtRunner
+def artifact_precision(path: str | os.PathLike) -> str:
+    """fp32, fp16 or int8: what an ONNX file holds (from its metadata, else from its ops)."""
+    import onnx
 
-        if not path.exists():
-            raise UsageError(f"{path} does not exist")
-        return OrtRunner(path, threads=threads)
-    if engine in (None, "torch"):
+    from ..export.metadata import read_metadata
+
+    model = onnx.load(str(path), load_external_data=False)
+    meta = read_metadata(model)
+    if meta is not None and meta.extra.get("precision"):
+        return meta.extra["precision"]
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv") for n in model.graph.node):
+        return "int8"
+    if any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+def default_engine(artifact: str) -> str:
+    return {"onnx": "ort", "engine": "trt"}.get(artifact_kind(artifact), "torch")
+
+
+def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads: int | None = None,
+                precision: str | None = None, per_layer: bool = False) -> Runner:
+    """``.onnx`` -> ONNX Runtime (or OpenVINO), ``.engine`` -> TensorRT, checkpoint or zoo name -> PyTorch."""
+    artifact = str(artifact)
+    engine = engine or default_engine(artifact)
+    validate_request(engine, precision, artifact)
+    kind = artifact_kind(artifact)
+    if kind in ("onnx", "engine", "checkpoint") and not Path(artifact).exists():
+        raise UsageError(f"{artifact} does not exist")
+    if kind == "onnx" and precision is not None:
+        held = artifact_precision(artifact)
+        if held != precision and not (engine == "openvino" and held == "fp32" and precision == "fp16"):
+            raise UsageError(f"{artifact} holds a {held} model; make a {precision} one with 'edgecnn quantize' "
+                             f"(edgecnn never changes the precision you asked for silently)")
+    if engine == "torch":
         from ..zoo import create_model
         from .torch_engine import TorchRunner
 
-        return TorchRunner(create_model(str(artifact)), threads=threads)
-    from ..errors import UsageError
+        return TorchRunner(create_model(artifact), threads=threads)
+    if engine == "ort":
+        from .ort_engine import OrtRunner, model_info_from_onnx
 
-    raise UsageError(f"engine {engine!r} cannot run {artifact}")
+        return OrtRunner(artifact, threads=threads, info=model_info_from_onnx(artifact))
+    if engine == "openvino":
+        from .openvino_engine import OpenVinoRunner
+        from .ort_engine import model_info_from_onnx
+
+        return OpenVinoRunner(artifact, model_info_from_onnx(artifact), threads=threads,
+                              precision=precision or "fp32", per_layer=per_layer)
+    from .trt_engine import TrtRunner, require_tensorrt
+
+    require_tensorrt()
+    if kind != "engine":
+        raise UsageError(f"the trt engine runs built engines: run 'edgecnn build {artifact} -o MODEL.engine' first")
+    import json
+
+    from ..export.metadata import ModelMetadata
+    from .base import ModelInfo
+
+    sidecar = json.loads(Path(artifact + ".json").read_text()) if Path(artifact + ".json").exists() else {}
+    meta = ModelMetadata.from_props(sidecar.get("metadata", {}))
+    info = ModelInfo(meta.architecture, meta.task, meta.labels, meta.preprocess, tuple(meta.input_shape[1:]))
+    return TrtRunner(artifact, info)

@@ -6,17 +6,17 @@ import os
 
 import numpy as np
 
-from ..errors import UsageError
 from .base import ModelInfo, Runner, TensorSpec
 
 
-def model_info_from_onnx(path: str | os.PathLike) -> ModelInfo:
+def model_info_from_onnx(path: str | os.PathLike, overrides: dict | None = None) -> ModelInfo:
+    """The model's own metadata, or, for a third-party file, stated defaults (see third_party)."""
     from ..export.metadata import read_metadata
+    from .third_party import default_info
 
     meta = read_metadata(path)
-    if meta is None:
-        raise UsageError(f"{path} has no edgecnn metadata (architecture, preprocessing, labels); "
-                         "export it with 'edgecnn export'")
+    if meta is None or overrides:
+        return default_info(path, overrides or {}, meta)
     return ModelInfo(architecture=meta.architecture, task=meta.task, labels=meta.labels,
                      preprocess=meta.preprocess, input_size=tuple(meta.input_shape[1:]),
                      extra={"metadata": meta})
@@ -26,13 +26,14 @@ class OrtRunner(Runner):
     engine = "ort"
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None,
-                 info: ModelInfo | None = None, spinning: bool = False):
+                 info: ModelInfo | None = None, spinning: bool = True):
         super().__init__(info or model_info_from_onnx(path))
         self.path = str(path)
         self.threads = threads
         self.providers = providers or ["CPUExecutionProvider"]
         self.spinning = spinning
         self.session = None
+        self.profile_prefix: str | None = None  # set to collect ONNX Runtime's per-node profile
 
     def activate(self) -> "OrtRunner":
         import onnxruntime as ort
@@ -42,9 +43,14 @@ class OrtRunner(Runner):
         if self.threads:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
-        if not self.spinning:  # spinning threads disturb other runtimes and the machine's other work
+        if not self.spinning:  # spinning threads (ORT's default) disturb other runtimes in the same process
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if self.profile_prefix:
+            options.enable_profiling = True
+            options.profile_file_prefix = self.profile_prefix
         self.session = ort.InferenceSession(self.path, sess_options=options, providers=self.providers)
+        self._input_names = [i.name for i in self.session.get_inputs()]
+        self._output_names = [o.name for o in self.session.get_outputs()]
         return super().activate()
 
     def deactivate(self) -> None:
@@ -62,9 +68,13 @@ class OrtRunner(Runner):
 
     @property
     def output_names(self) -> list[str]:
-        return [o.name for o in self._require().get_outputs()]
+        self._require()
+        return list(self._output_names)
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        session = self._require()
-        outputs = session.run(None, feed)
-        return dict(zip(self.output_names, outputs))
+        outputs = (self.session or self._require()).run(None, feed)
+        return dict(zip(self._output_names, outputs))
+
+    def end_profiling(self) -> str | None:
+        """Stop ORT's profiler; the path of its JSON trace."""
+        return self.session.end_profiling() if self.session is not None and self.profile_prefix else None

@@ -1,10 +1,21 @@
-"""torch -> ONNX export, verification against PyTorch, onnxsim, metadata."""
+"""torch -> ONNX export, verification against PyTorch, onnxsim, metadata.
 
-from .metadata import ModelMetadata, read_metadata, write_metadata
-from .onnx_export import DEFAULT_OPSET, ExportReport, export_onnx, parse_batch
-from .verify import VerifyResult, verify_onnx
+Attributes load lazily so that reading metadata (engines, bundles) never imports torch.
+"""
 
-__all__ = [
-    "DEFAULT_OPSET", "ExportReport", "ModelMetadata", "VerifyResult", "export_onnx", "parse_batch",
-    "read_metadata", "verify_onnx", "write_metadata",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "DEFAULT_OPSET": ".onnx_export", "ExportReport": ".onnx_export", "export_onnx": ".onnx_export",
+    "parse_batch": ".onnx_export", "ModelMetadata": ".metadata", "read_metadata": ".metadata",
+    "write_metadata": ".metadata", "VerifyResult": ".verify", "verify_onnx": ".verify",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,6 +53,7 @@ class QuantizeOptions:
     seed: int = 0
     calib_split: str = "all"  # "train": only the training side of the stratified split
     val_split: float = 0.2
+    speed_aware: bool = True  # keep SiLU networks' high-resolution stages in float (see selection.py)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -78,6 +79,7 @@ class QuantizeReport:
     float_nodes: dict[str, int]  # op type -> count of compute nodes left in float
     excluded: list[str]
     agreement: dict = field(default_factory=dict)  # vs the float model on calibration inputs
+    speed_note: str | None = None
     seconds: float = 0.0
     trt_table: str | None = None
 
@@ -223,6 +225,15 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                          "quantize the float model")
     preprocess, chw, meta = resolve_preprocess(model, model_path, mean, std, input_size)
     input_name = graph_input(model).name
+    exclude = list(options.exclude)
+    speed_note = None
+    if options.speed_aware and not options.op_types:
+        from .selection import speed_aware_exclusions
+
+        kept, speed_note = speed_aware_exclusions(model)
+        exclude += [name for name in kept if name not in exclude]
+        if speed_note:
+            log(f"note: {speed_note}")
     calibration = load_calibration_set(calib, preprocess, chw, samples=options.samples, seed=options.seed,
                                        split=options.calib_split, val_split=options.val_split, progress=progress)
     log(f"calibration: {len(calibration.inputs)} samples from {calib}"
@@ -252,10 +263,16 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                     str(pre), str(quantized), reader, quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=options.op_types or None, per_channel=options.per_channel,
                     activation_type=QuantType.QInt8 if options.symmetric_activations else QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, nodes_to_exclude=list(options.exclude) or None,
+                    weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None,
                     calibrate_method=method, extra_options=extra, calibration_cache_path=str(ranges_path),
                 )
-            except (ValueError, RuntimeError, KeyError) as exc:
+            except ValueError as exc:
+                if "Too many bins" in str(exc):
+                    raise QuantizeError(
+                        f"{options.method} calibration builds histograms, and some activations of {model_path} span "
+                        "almost no range (typical of a randomly initialised network); use --method minmax") from exc
+                raise QuantizeError(f"ONNX Runtime could not quantize {model_path}: {exc}") from exc
+            except (RuntimeError, KeyError) as exc:
                 raise QuantizeError(f"ONNX Runtime could not quantize {model_path}: {exc}") from exc
         result = onnx.load(str(quantized))
         quantized_nodes, left = _count_nodes(result)
@@ -264,7 +281,7 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                 "samples": len(calibration.inputs), "data_hash": calibration.data_hash, "calib": str(calib),
                 "per_channel": options.per_channel, "symmetric_activations": options.symmetric_activations,
                 "activation_type": "int8" if options.symmetric_activations else "uint8", "weight_type": "int8",
-                "op_types": options.op_types, "excluded": list(options.exclude), "source_sha256": sha256_file(model_path),
+                "op_types": options.op_types, "excluded": exclude, "speed_aware": speed_note, "source_sha256": sha256_file(model_path),
                 "format": "QDQ", "versions": library_versions()}
         base = meta or ModelMetadata(architecture=Path(model_path).stem, task="classification",
                                      input_names=[input_name], output_names=[o.name for o in model.graph.output],
@@ -288,6 +305,6 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
         method=options.method, samples=len(calibration.inputs), data_hash=calibration.data_hash,
         calibration_from_cache=calibration.from_cache, ranges_from_cache=ranges_cached,
         images_read=calibration.images_read, quantized_nodes=quantized_nodes, float_nodes=left,
-        excluded=list(options.exclude), agreement=agreement, seconds=time.perf_counter() - started,
-        trt_table=table_path,
+        excluded=exclude, agreement=agreement, seconds=time.perf_counter() - started,
+        trt_table=table_path, speed_note=speed_note,
     )

@@ -1,0 +1,87 @@
+"""FP32 vs INT8 latency on ONNX Runtime CPU, batch 1, measured in one run (alternating rounds).
+
+    python benchmarks/quantize_speed.py --calib ../shared/data/flowers12/train --out benchmarks/results
+
+For each model: export (random weights: latency does not depend on their values), quantize with
+edgecnn's default op selection (and any --variants), then time every artifact alternately for
+--rounds rounds of --round-s seconds, each measurement in its own process with ONNX Runtime's
+defaults (spinning threads on), and report the median p50 and the INT8/FP32 ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+# The calibration method changes scales, not the graph, so it does not change speed: minmax is used
+# because it is fast and works on randomly initialised networks (whose tiny activations defeat the
+# histogram methods).
+VARIANTS = {
+    "default": {"method": "minmax"},
+    "all-ops": {"method": "minmax", "speed_aware": False},
+    "conv-gemm-only": {"method": "minmax", "op_types": ["Conv", "Gemm", "MatMul"]},
+}
+
+
+def prepare(model: str, out: Path, calib: str, variants: list[str]) -> dict[str, str]:
+    from edgecnn.export import export_onnx
+    from edgecnn.quantize import QuantizeOptions, quantize_int8
+    from edgecnn.zoo import create_model
+
+    fp32 = out / f"{model}.onnx"
+    if not fp32.exists():
+        export_onnx(create_model(model), fp32)
+    paths = {"fp32": str(fp32)}
+    for name in variants:
+        target = out / f"{model}_int8_{name}.onnx"
+        if not target.exists():
+            quantize_int8(fp32, target, calib, options=QuantizeOptions(samples=64, **VARIANTS[name]), progress=False)
+        paths[f"int8-{name}"] = str(target)
+    return paths
+
+
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="resnet50,resnet18,mobilenet_v2,efficientnet_b0")
+    parser.add_argument("--calib", default="synthetic:shapes")
+    parser.add_argument("--variants", default="default,all-ops,conv-gemm-only")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--round-s", type=float, default=0.5)
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from edgecnn.envinfo import environment
+    from edgecnn.quantize.speed import compare_speed
+
+    rows = []
+    for model in args.models.split(","):
+        paths = prepare(model, out, args.calib, args.variants.split(","))
+        latency = compare_speed(paths, threads=args.threads, rounds=args.rounds, round_s=args.round_s)
+        rows.append({"model": model, **{k: round(v, 3) for k, v in latency.items()}})
+        print(json.dumps(rows[-1]), flush=True)
+    labels = [k for k in rows[0] if k != "model"]
+    lines = ["| model | " + " | ".join(f"{l} p50 ms" for l in labels) + " | " +
+             " | ".join(f"{l}/fp32" for l in labels if l != "fp32") + " |",
+             "|---" * (1 + len(labels) + len(labels) - 1) + "|"]
+    for row in rows:
+        ratios = [f"{row[l] / row['fp32']:.2f}" for l in labels if l != "fp32"]
+        lines.append(f"| {row['model']} | " + " | ".join(f"{row[l]:.2f}" for l in labels) + " | " +
+                     " | ".join(ratios) + " |")
+    table = "\n".join(lines)
+    env = environment(threads=args.threads)
+    (out / "quantize_speed.md").write_text(
+        f"Batch 1, {args.threads} threads, ONNX Runtime CPU, median p50 of {args.rounds} alternating rounds of "
+        f"{args.round_s} s, each in its own process.\n"
+        f"CPU: {env['cpu']['model']} ({', '.join(env['cpu']['isa'])}); onnxruntime "
+        f"{env['versions'].get('onnxruntime')}\n\n{table}\n")
+    (out / "quantize_speed.json").write_text(json.dumps({"rows": rows, "environment": env}, indent=1))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

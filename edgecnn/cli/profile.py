@@ -1,0 +1,83 @@
+"""``edgecnn profile`` and ``edgecnn compare``."""
+
+from __future__ import annotations
+
+import click
+
+from ..engines.capabilities import ENGINES
+
+
+def _batches(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated batch sizes like 1,8; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise click.BadParameter("batch sizes must be >= 1")
+    return values
+
+
+@click.command("profile")
+@click.argument("artifact")
+@click.option("--engine", type=click.Choice(list(ENGINES)), default=None,
+              help="Default: ort for .onnx, trt for .engine, torch for a zoo name or checkpoint.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+              help="Check the artifact holds this precision (never converted silently).")
+@click.option("--batch", "batch", default="1", show_default=True, metavar="1,8", help="Batch sizes to time.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: the engine's).")
+@click.option("--warmup-s", type=float, default=1.0, show_default=True)
+@click.option("--min-runs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--min-time-s", type=float, default=3.0, show_default=True)
+@click.option("--data", default=None, metavar="DIR", help="Labelled images: also measure top-1/top-5.")
+@click.option("--per-layer", is_flag=True, help="Top ops by time (ORT profiler, OpenVINO counters, TensorRT IProfiler).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON.")
+def profile_command(artifact, engine, precision, batch, threads, warmup_s, min_runs, min_time_s, data, per_layer,
+                    json_out):
+    """Latency percentiles, memory, accuracy and per-layer times of ARTIFACT on one engine.
+
+    ARTIFACT is a .onnx file (ort, openvino), a TensorRT .engine (trt), or a zoo
+    name / checkpoint (torch). Runs until both --min-runs and --min-time-s are met,
+    after --warmup-s of warm-up.
+    """
+    from ..profile.run import ProfileSettings, profile
+    from ..profile.text import format_profile
+
+    settings = ProfileSettings(batches=_batches(batch), threads=threads, warmup_s=warmup_s, min_runs=min_runs,
+                               min_time_s=min_time_s, per_layer=per_layer)
+    result = profile(artifact, engine, precision=precision, settings=settings, data=data,
+                     log=lambda line: click.echo(line, err=True))
+    click.echo(format_profile(result))
+    if json_out:
+        result.write_json(json_out)
+
+
+@click.command("compare")
+@click.argument("a")
+@click.argument("b")
+@click.option("--engine", default=None, metavar="ENGINE[,ENGINE]", help="Engine for A and B (e.g. ort,openvino).")
+@click.option("--samples", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--data", default=None, metavar="DIR", help="Use real images (A's preprocessing) instead of random inputs.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
+def compare_command(a, b, engine, samples, data, json_out):
+    """Run the same inputs through A and B: max abs error, cosine similarity, top-1 agreement."""
+    import json
+
+    from ..engines import load_runner
+    from ..engines.third_party import upgraded
+    from ..fileio import atomic_path
+    from ..profile.compare_outputs import compare_runners, comparison_inputs
+
+    engines = (engine or "").split(",") if engine else [None, None]
+    engines = engines * 2 if len(engines) == 1 else engines
+    runners = []
+    for artifact, name in zip((a, b), engines):
+        path = upgraded(artifact)[0] if artifact.endswith(".onnx") else artifact
+        runners.append(load_runner(path, name or None))
+    inputs = comparison_inputs(runners[0], samples, data)
+    result = compare_runners(runners[0], runners[1], inputs, (a, b))
+    agreement = "n/a" if result.top1_agreement is None else f"{100 * result.top1_agreement:.1f}%"
+    click.echo(f"{result.samples} inputs: max abs error {result.max_abs_error:.4g}, mean abs error "
+               f"{result.mean_abs_error:.4g}, cosine {result.cosine:.6f}, top-1 agreement {agreement}")
+    if json_out:
+        with atomic_path(json_out, force=True) as tmp:
+            tmp.write_text(json.dumps(result.to_dict(), indent=1))

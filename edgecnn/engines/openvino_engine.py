@@ -1,0 +1,72 @@
+"""OpenVINO on CPU: the strongest CPU peer, as an optional engine (pip install 'edgecnn[openvino]')."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..errors import DependencyMissing, UsageError
+from .base import ModelInfo, Runner, TensorSpec
+
+_PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "int8": "f32"}  # int8 comes from the QDQ graph itself
+
+
+def require_openvino():
+    try:
+        import openvino as ov
+    except ImportError:
+        raise DependencyMissing("openvino", extra="openvino", purpose="the openvino engine") from None
+    return ov
+
+
+class OpenVinoRunner(Runner):
+    engine = "openvino"
+
+    def __init__(self, path: str | os.PathLike, info: ModelInfo, threads: int | None = None, precision: str = "fp32",
+                 per_layer: bool = False):
+        super().__init__(info)
+        if precision not in _PRECISION_HINTS:
+            raise UsageError(f"openvino precision must be one of {', '.join(_PRECISION_HINTS)}")
+        self.path, self.threads, self.precision, self.per_layer = str(path), threads, precision, per_layer
+        self.compiled = self.request = None
+
+    def activate(self) -> "OpenVinoRunner":
+        ov = require_openvino()
+        core = ov.Core()
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": _PRECISION_HINTS[self.precision]}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = int(self.threads)
+        if self.per_layer:
+            config["PERF_COUNT"] = True
+        self.compiled = core.compile_model(core.read_model(self.path), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+        self._inputs = [p.get_any_name() for p in self.compiled.inputs]
+        self._outputs = [p.get_any_name() for p in self.compiled.outputs]
+        return super().activate()
+
+    def deactivate(self) -> None:
+        self.compiled = self.request = None
+        super().deactivate()
+
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        if self.compiled is None:
+            self.activate()
+        return [TensorSpec(p.get_any_name(), tuple(d.get_length() if d.is_static else "batch"
+                                                   for d in p.get_partial_shape())) for p in self.compiled.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        if self.compiled is None:
+            self.activate()
+        return list(self._outputs)
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = self.request.infer(feed)
+        return {name: np.asarray(results[i]) for i, name in enumerate(self._outputs)}
+
+    def layer_times(self) -> list[tuple[str, str, float]]:
+        """(node name, node type, ms) from the last inference's performance counters."""
+        return [(p.node_name, p.node_type, p.real_time.total_seconds() * 1000)
+                for p in self.request.profiling_info if p.status.name == "EXECUTED"]

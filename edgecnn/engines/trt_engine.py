@@ -1,0 +1,221 @@
+"""TensorRT 10: build a serialized plan from ONNX, and run it behind the Runner interface.
+
+A thin module over the TensorRT Python API; every decision that can be made
+without TensorRT lives in :mod:`edgecnn.engines.trt_plan` and is tested on CPU.
+
+Build: ``Builder.create_network(0)`` (explicit batch is the only mode in
+TensorRT 10), ``OnnxParser.parse``, an optimization profile per input
+(``IOptimizationProfile.set_shape(name, min, opt, max)``), precision flags
+(INT8 from the QDQ nodes = explicit quantization; or from a calibration table
+through a deprecated-in-10.1 ``IInt8Calibrator``), a workspace limit
+(``set_memory_pool_limit(MemoryPoolType.WORKSPACE, ...)``), a timing cache
+(``create_timing_cache`` / ``set_timing_cache``, written back after the build)
+and ``build_serialized_network``. A JSON sidecar records the TensorRT version,
+GPU, precision and profiles.
+
+Run: ``Runtime.deserialize_cuda_engine``, ``create_execution_context``,
+``set_input_shape``, ``set_tensor_address`` and ``execute_async_v3`` with
+device buffers from PyTorch's CUDA allocator; ``IProfiler`` gives per-layer
+times.
+
+NOT VERIFIED: TensorRT cannot be installed on the development machines (no GPU;
+its wheels download from NVIDIA's index) so this module has never run there.
+Its tests are marked ``gpu`` and skip without TensorRT and a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from ..errors import EngineUnavailable, ExportError
+from ..fileio import atomic_path, check_output_path
+from .base import ModelInfo, Runner, TensorSpec
+from .trt_plan import BatchSpec, check_onnx, graph_inputs, precision_flags, shape_profiles
+
+
+def require_tensorrt():
+    """Import tensorrt and check for a CUDA GPU; one-line errors naming what is missing."""
+    try:
+        import tensorrt as trt
+    except (ImportError, OSError):
+        raise EngineUnavailable(
+            "TensorRT is not installed: on a machine with an NVIDIA GPU and driver run "
+            "pip install 'edgecnn[tensorrt]' (or use JetPack's TensorRT on Jetson)") from None
+    try:
+        import torch
+
+        has_gpu = torch.cuda.is_available()
+    except ImportError:
+        has_gpu = False
+    if not has_gpu:
+        raise EngineUnavailable("TensorRT needs an NVIDIA GPU with a working CUDA driver; none was found here")
+    return trt
+
+
+def tensorrt_available() -> bool:
+    try:
+        require_tensorrt()
+    except EngineUnavailable:
+        return False
+    return True
+
+
+class _TableCalibrator:
+    """An IInt8Calibrator that only replays a calibration table (no calibration data)."""
+
+    def __new__(cls, trt, table: bytes):
+        class Calibrator(trt.IInt8EntropyCalibrator2):
+            def __init__(self):
+                trt.IInt8EntropyCalibrator2.__init__(self)
+
+            def get_batch_size(self):
+                return 1
+
+            def get_batch(self, names):
+                return None
+
+            def read_calibration_cache(self):
+                return table
+
+            def write_calibration_cache(self, cache):
+                return None
+
+        return Calibrator()
+
+
+def build_engine(onnx_path: str | os.PathLike, output: str | os.PathLike, *, precision: str = "fp16",
+                 batch: BatchSpec = BatchSpec(1, 1, 1), workspace_mb: int = 1024,
+                 timing_cache: str | os.PathLike | None = None, calibration_table: str | None = None,
+                 force: bool = False, log=lambda line: None) -> dict:
+    """Build a TensorRT plan from ``onnx_path``; returns the sidecar metadata."""
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    check = check_onnx(model)
+    flags = precision_flags(precision, check, calibration_table)
+    profiles = shape_profiles(graph_inputs(model), batch)
+    output = check_output_path(output, force)
+    trt = require_tensorrt()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ExportError(f"TensorRT's ONNX parser rejected {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb * 2**20)
+    for flag in flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    if calibration_table:
+        config.int8_calibrator = _TableCalibrator(trt, Path(calibration_table).read_bytes())
+    profile = builder.create_optimization_profile()
+    for entry in profiles:
+        profile.set_shape(entry.name, entry.min, entry.opt, entry.max)
+    config.add_optimization_profile(profile)
+    cache_bytes = Path(timing_cache).read_bytes() if timing_cache and Path(timing_cache).exists() else b""
+    cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    started = time.perf_counter()
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise ExportError(f"TensorRT could not build an engine from {onnx_path} (see the messages above)")
+    seconds = time.perf_counter() - started
+    with atomic_path(output, force=force) as tmp:
+        tmp.write_bytes(bytes(plan))
+    if timing_cache:
+        with atomic_path(timing_cache, force=True) as tmp:
+            tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
+    import torch
+
+    sidecar = {
+        "tensorrt": trt.__version__, "gpu": torch.cuda.get_device_name(0), "precision": precision, "flags": flags,
+        "profiles": [{"name": p.name, "min": p.min, "opt": p.opt, "max": p.max} for p in profiles],
+        "workspace_mb": workspace_mb, "source": str(onnx_path), "build_seconds": seconds,
+        "metadata": {p.key: p.value for p in model.metadata_props},
+    }
+    with atomic_path(str(output) + ".json", force=True) as tmp:
+        tmp.write_text(json.dumps(sidecar, indent=1))
+    return sidecar
+
+
+class TrtRunner(Runner):
+    engine = "trt"
+
+    def __init__(self, path: str | os.PathLike, info: ModelInfo):
+        super().__init__(info)
+        self.path = str(path)
+        self.engine_obj = self.context = self.stream = None
+        self.layer_times: dict[str, float] = {}
+
+    def activate(self) -> "TrtRunner":
+        trt = require_tensorrt()
+        import torch
+
+        self._torch = torch
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine_obj = runtime.deserialize_cuda_engine(Path(self.path).read_bytes())
+        if self.engine_obj is None:
+            raise EngineUnavailable(f"{self.path} was built for another TensorRT version or GPU; rebuild it here")
+        self.context = self.engine_obj.create_execution_context()
+        self.stream = torch.cuda.Stream()
+        self._names = [self.engine_obj.get_tensor_name(i) for i in range(self.engine_obj.num_io_tensors)]
+        self._inputs = [n for n in self._names if self.engine_obj.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self._outputs = [n for n in self._names if n not in self._inputs]
+        return super().activate()
+
+    def deactivate(self) -> None:
+        self.context = self.engine_obj = None
+        super().deactivate()
+
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        if self.engine_obj is None:
+            self.activate()
+        return [TensorSpec(n, tuple(self.engine_obj.get_tensor_shape(n))) for n in self._inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        if self.engine_obj is None:
+            self.activate()
+        return list(self._outputs)
+
+    @property
+    def device_memory_bytes(self) -> int:
+        engine = self.engine_obj
+        return int(getattr(engine, "device_memory_size_v2", getattr(engine, "device_memory_size", 0)))
+
+    def enable_profiler(self) -> None:
+        trt = require_tensorrt()
+        times = self.layer_times
+
+        class LayerProfiler(trt.IProfiler):
+            def __init__(self):
+                trt.IProfiler.__init__(self)
+
+            def report_layer_time(self, layer_name, ms):
+                times[layer_name] = times.get(layer_name, 0.0) + ms
+
+        self.context.profiler = LayerProfiler()
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        torch = self._torch
+        keep = []
+        for name in self._inputs:
+            array = torch.from_numpy(np.ascontiguousarray(feed[name], dtype=np.float32)).cuda()
+            keep.append(array)
+            self.context.set_input_shape(name, tuple(array.shape))
+            self.context.set_tensor_address(name, array.data_ptr())
+        outputs = {}
+        for name in self._outputs:
+            shape = tuple(self.context.get_tensor_shape(name))
+            tensor = torch.empty(shape, dtype=torch.float32, device="cuda")
+            outputs[name] = tensor
+            self.context.set_tensor_address(name, tensor.data_ptr())
+        self.context.execute_async_v3(self.stream.cuda_stream)
+        self.stream.synchronize()
+        return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}

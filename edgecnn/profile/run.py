@@ -1,0 +1,198 @@
+"""``profile``: latency percentiles, memory, accuracy and per-layer times of one artifact on one engine.
+
+Results are plain dataclasses with an environment block, serialised to JSON,
+so reports are rendered from JSON only and results from several devices merge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..engines import load_runner
+from ..engines.base import Runner
+from ..envinfo import environment
+from ..errors import UsageError
+from .latency import LatencyStats, measure_latency, random_feed
+from .memory import peak_rss
+
+CV_WARNING = 0.05
+
+
+@dataclass
+class ProfileSettings:
+    batches: tuple[int, ...] = (1,)
+    threads: int | None = None
+    warmup_s: float = 1.0
+    min_runs: int = 50
+    min_time_s: float = 3.0
+    per_layer: bool = False
+    top_layers: int = 15
+
+
+@dataclass
+class ProfileResult:
+    artifact: str
+    engine: str
+    precision: str
+    model: str
+    file_size_bytes: int | None
+    load_rss_bytes: int
+    run_rss_bytes: int
+    device_memory_bytes: int | None
+    latency: list[LatencyStats] = field(default_factory=list)
+    accuracy: dict | None = None
+    per_layer: list[dict] | None = None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["latency"] = [s.to_dict() for s in self.latency]
+        return data
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        from ..fileio import atomic_path
+
+        with atomic_path(path, force=True) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=1, default=str))
+
+
+def _check_batches(runner: Runner, batches: tuple[int, ...]) -> None:
+    fixed = runner.input_specs[0].shape[0]
+    if isinstance(fixed, int) and fixed > 0:
+        other = [b for b in batches if b != fixed]
+        if other:
+            raise UsageError(f"this model has a fixed batch of {fixed}; export it with --batch dynamic to profile "
+                             f"batch {', '.join(map(str, other))}")
+
+
+def _ort_layers(trace_path: str, runs: int, top: int) -> list[dict]:
+    events = json.loads(Path(trace_path).read_text())
+    totals: dict[str, dict] = {}
+    for event in events:
+        if event.get("cat") != "Node" or not str(event.get("name", "")).endswith("_kernel_time"):
+            continue
+        name = event["name"][: -len("_kernel_time")]
+        entry = totals.setdefault(name, {"name": name, "op": event.get("args", {}).get("op_name", "?"),
+                                         "total_us": 0.0, "calls": 0})
+        entry["total_us"] += float(event.get("dur", 0))
+        entry["calls"] += 1
+    return _rank(list(totals.values()), top)
+
+
+def _rank(rows: list[dict], top: int) -> list[dict]:
+    grand = sum(r["total_us"] for r in rows) or 1.0
+    for r in rows:
+        r["mean_ms"] = r["total_us"] / max(1, r["calls"]) / 1000
+        r["share"] = r["total_us"] / grand
+    ranked = sorted(rows, key=lambda r: -r["total_us"])
+    by_op: dict[str, float] = {}
+    for r in rows:
+        by_op[r["op"]] = by_op.get(r["op"], 0.0) + r["total_us"]
+    ops = [{"name": f"[all {op}]", "op": op, "total_us": us, "calls": 0, "mean_ms": 0.0, "share": us / grand}
+           for op, us in sorted(by_op.items(), key=lambda kv: -kv[1])[:5]]
+    return ranked[:top] + ops
+
+
+def _per_layer(runner: Runner, feed, settings: ProfileSettings, artifact: str) -> list[dict] | None:
+    runs = 20
+    if runner.engine == "ort":
+        from ..engines.ort_engine import OrtRunner
+
+        with tempfile.TemporaryDirectory(prefix="edgecnn-ortprof-") as tmp:
+            profiled = OrtRunner(artifact, threads=settings.threads, info=runner.info)
+            profiled.profile_prefix = str(Path(tmp) / "ort")
+            with profiled:
+                for _ in range(runs):
+                    profiled.infer(feed)
+                trace = profiled.end_profiling()
+                return _ort_layers(trace, runs, settings.top_layers)
+    if runner.engine == "openvino":
+        rows: dict[str, dict] = {}
+        for _ in range(runs):
+            runner.infer(feed)
+            for name, kind, ms in runner.layer_times():
+                entry = rows.setdefault(name, {"name": name, "op": kind, "total_us": 0.0, "calls": 0})
+                entry["total_us"] += ms * 1000
+                entry["calls"] += 1
+        return _rank(list(rows.values()), settings.top_layers)
+    if runner.engine == "trt":
+        runner.enable_profiler()
+        for _ in range(runs):
+            runner.infer(feed)
+        rows = [{"name": n, "op": "trt", "total_us": ms * 1000, "calls": runs} for n, ms in runner.layer_times.items()]
+        return _rank(rows, settings.top_layers)
+    if runner.engine == "torch":
+        import torch
+
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for _ in range(runs):
+                runner.infer(feed)
+        rows = [{"name": e.key, "op": e.key, "total_us": e.self_cpu_time_total, "calls": e.count}
+                for e in prof.key_averages() if e.self_cpu_time_total > 0]
+        return _rank(rows, settings.top_layers)
+    return None
+
+
+def profile(artifact: str, engine: str | None = None, *, precision: str | None = None,
+            settings: ProfileSettings | None = None, data: str | None = None, log=lambda line: None) -> ProfileResult:
+    settings = settings or ProfileSettings()
+    notes: list[str] = []
+    path = Path(artifact)
+    if path.suffix == ".onnx" and path.exists():
+        from ..engines.third_party import upgraded
+
+        run_path, note = upgraded(path)
+        if note:
+            notes.append(note)
+    else:
+        run_path = artifact
+    runner = load_runner(run_path, engine, threads=settings.threads, precision=precision,
+                         per_layer=settings.per_layer)
+    notes += runner.info.extra.get("notes", [])
+    with peak_rss() as load_mem:
+        runner.activate()
+    try:
+        _check_batches(runner, settings.batches)
+        latency, warnings = [], []
+        with peak_rss() as run_mem:
+            for batch in settings.batches:
+                feed = random_feed(runner, batch)
+                stats = measure_latency(runner, feed, warmup_s=settings.warmup_s, min_runs=settings.min_runs,
+                                        min_time_s=settings.min_time_s)
+                latency.append(stats)
+                log(f"batch {batch}: p50 {stats.p50_ms:.3f} ms over {stats.runs} runs")
+                if stats.cv > CV_WARNING:
+                    warnings.append(f"batch {batch}: latency varies by {100 * stats.cv:.1f}% (coefficient of "
+                                    "variation > 5%): the machine is busy or the run too short; figures are noisy")
+        accuracy = None
+        if data:
+            from ..data.datasets import load_images
+            from ..evaluate import evaluate
+
+            images = load_images(data, image_size=runner.info.preprocess.resize)
+            result = evaluate(runner, images, batch_size=max(settings.batches))
+            accuracy = {"top1": result.top1, "top5": result.top5, "images": result.images, "data": str(data)}
+        per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings, run_path) \
+            if settings.per_layer else None
+        device_memory = getattr(runner, "device_memory_bytes", None) if runner.engine == "trt" else None
+    finally:
+        runner.deactivate()
+    held = precision
+    if held is None:
+        from ..engines import artifact_precision
+
+        held = artifact_precision(run_path) if str(run_path).endswith(".onnx") else "fp32"
+    return ProfileResult(
+        artifact=str(artifact), engine=runner.engine, precision=held, model=runner.info.architecture,
+        file_size_bytes=path.stat().st_size if path.exists() else None, load_rss_bytes=load_mem.increase_bytes,
+        run_rss_bytes=run_mem.increase_bytes, device_memory_bytes=device_memory, latency=latency,
+        accuracy=accuracy, per_layer=per_layer, warnings=warnings, notes=notes,
+        settings=asdict(settings), environment=environment(settings.threads, with_gpu=runner.engine == "trt"),
+    )

@@ -1,0 +1,41 @@
+"""Plain-text rendering of a ProfileResult."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from .run import ProfileResult
+
+
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f} MiB"
+
+
+def format_profile(result: ProfileResult) -> str:
+    env = result.environment
+    cpu = env.get("cpu", {})
+    lines = [f"{result.model}: {result.artifact} on {result.engine} ({result.precision})"]
+    rows = [[s.batch, s.runs, f"{s.p50_ms:.3f}", f"{s.p90_ms:.3f}", f"{s.p95_ms:.3f}", f"{s.p99_ms:.3f}",
+             f"{s.mean_ms:.3f}", f"{s.std_ms:.3f}", f"{s.min_ms:.3f}", f"{s.max_ms:.3f}", f"{100 * s.cv:.1f}%",
+             f"{s.throughput:.1f}"] for s in result.latency]
+    lines.append(tabulate(rows, headers=["batch", "runs", "p50 ms", "p90", "p95", "p99", "mean", "std", "min", "max",
+                                         "cv", "img/s"], disable_numparse=True))
+    lines.append(f"memory: file {_mib(result.file_size_bytes)}, peak RSS increase loading {_mib(result.load_rss_bytes)}, "
+                 f"running {_mib(result.run_rss_bytes)}"
+                 + (f", device memory {_mib(result.device_memory_bytes)}" if result.device_memory_bytes else ""))
+    if result.accuracy:
+        acc = result.accuracy
+        top5 = f", top-5 {100 * acc['top5']:.2f}%" if acc.get("top5") is not None else ""
+        lines.append(f"accuracy: top-1 {100 * acc['top1']:.2f}%{top5} on {acc['images']} images")
+    if result.per_layer:
+        layer_rows = [[r["name"][:60], r["op"], f"{r['mean_ms']:.3f}" if r["calls"] else "-", f"{100 * r['share']:.1f}%"]
+                      for r in result.per_layer]
+        lines.append(tabulate(layer_rows, headers=["layer", "op", "ms/call", "share"], disable_numparse=True))
+    versions = env.get("versions", {})
+    lines.append(f"environment: {cpu.get('model')} ({cpu.get('arch')}; {', '.join(cpu.get('isa', []))}), "
+                 f"{cpu.get('usable_cores')} cores, threads {env.get('threads') or 'engine default'}; "
+                 + ", ".join(f"{k} {v}" for k, v in versions.items())
+                 + (f"; GPU {env['gpu']['name']}" if env.get("gpu") else ""))
+    lines += [f"note: {n}" for n in result.notes]
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines)

@@ -1,0 +1,132 @@
+"""TensorRT decisions that need no TensorRT: profiles, flags, op support, Q/DQ placement."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgecnn.engines.trt_plan import (BatchSpec, InputInfo, check_onnx, parse_batch_spec, precision_flags,
+                                      shape_profiles)
+from edgecnn.errors import UsageError
+
+
+def test_parse_batch_spec():
+    assert parse_batch_spec("1") == BatchSpec(1, 1, 1) and parse_batch_spec("1").fixed
+    assert parse_batch_spec("1:8:32") == BatchSpec(1, 8, 32)
+    for bad in ("0", "8:1:32", "1:2", "a:b:c"):
+        with pytest.raises(UsageError, match="--batch"):
+            parse_batch_spec(bad)
+
+
+def test_shape_profiles():
+    dynamic = [InputInfo("input", ("batch", 3, 224, 224))]
+    (profile,) = shape_profiles(dynamic, BatchSpec(1, 8, 32))
+    assert profile.min == (1, 3, 224, 224) and profile.opt == (8, 3, 224, 224) and profile.max == (32, 3, 224, 224)
+    fixed = [InputInfo("input", (1, 3, 224, 224))]
+    assert shape_profiles(fixed, BatchSpec(1, 1, 1))[0].max == (1, 3, 224, 224)
+    with pytest.raises(UsageError, match="fixed batch of 1; export with --batch dynamic"):
+        shape_profiles(fixed, BatchSpec(1, 8, 32))
+    with pytest.raises(UsageError, match="dynamic dimension"):
+        shape_profiles([InputInfo("input", ("batch", 3, "h", "w"))], BatchSpec(1, 1, 1))
+
+
+def _model(nodes, initializers, inputs=None, outputs=None):
+    graph = helper.make_graph(
+        nodes, "g", inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        outputs or [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def _qdq_conv(zero_point_type=TensorProto.INT8, weight_axis=0):
+    scale = numpy_helper.from_array(np.array(0.02, np.float32), "s")
+    zp = helper.make_tensor("zp", zero_point_type, [], [0])
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.int8), "w_q")
+    w_scale = numpy_helper.from_array(np.full(4, 0.01, np.float32), "w_s")
+    w_zp = numpy_helper.from_array(np.zeros(4, np.int8), "w_zp")
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["xq"], name="q"),
+        helper.make_node("DequantizeLinear", ["xq", "s", "zp"], ["xd"], name="dq"),
+        helper.make_node("DequantizeLinear", ["w_q", "w_s", "w_zp"], ["wd"], name="wdq", axis=weight_axis),
+        helper.make_node("Conv", ["xd", "wd"], ["c"], name="conv"),
+        helper.make_node("Sigmoid", ["c"], ["y"], name="sig"),
+    ]
+    return _model(nodes, [scale, zp, w, w_scale, w_zp])
+
+
+def test_symmetric_qdq_model_is_accepted():
+    check = check_onnx(_qdq_conv())
+    assert check.is_qdq and check.ok and not check.qdq_errors
+    assert check.dynamic_inputs == ["x dims [0]"]
+    assert precision_flags("int8", check) == ["INT8", "FP16"]
+    with pytest.raises(UsageError, match="build it with --precision int8"):
+        precision_flags("fp32", check)
+
+
+def test_uint8_and_wrong_axis_are_rejected():
+    check = check_onnx(_qdq_conv(zero_point_type=TensorProto.UINT8, weight_axis=1))
+    assert not check.ok
+    assert any("UINT8" in e and "--symmetric-activations" in e for e in check.qdq_errors)
+    assert any("axis 1" in e and "needs axis 0" in e for e in check.qdq_errors)
+    with pytest.raises(UsageError, match="TensorRT cannot use this QDQ model"):
+        precision_flags("int8", check)
+
+
+def test_real_ort_quantized_model_needs_symmetric_activations(tmp_path, monkeypatch):
+    """ORT's default (UINT8 activations) is refused; --symmetric-activations passes."""
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "cache"))
+    from edgecnn.export import export_onnx
+    from edgecnn.quantize import QuantizeOptions, quantize_int8
+    from edgecnn.zoo import create_model
+
+    export_onnx(create_model("mobilenet_v1_025", input_size=32), tmp_path / "m.onnx")
+    quantize_int8(tmp_path / "m.onnx", tmp_path / "u8.onnx", "synthetic:shapes:16", progress=False,
+                  options=QuantizeOptions(samples=8))
+    quantize_int8(tmp_path / "m.onnx", tmp_path / "s8.onnx", "synthetic:shapes:16", progress=False,
+                  options=QuantizeOptions(samples=8, symmetric_activations=True))
+    assert not check_onnx(onnx.load(str(tmp_path / "u8.onnx"))).ok
+    symmetric = check_onnx(onnx.load(str(tmp_path / "s8.onnx")))
+    assert symmetric.ok and symmetric.is_qdq, symmetric.lines()
+
+
+def test_unsupported_and_custom_ops():
+    nodes = [helper.make_node("Unique", ["x"], ["u"], name="uniq"),
+             helper.make_node("FusedConv", ["x"], ["y"], name="fc", domain="com.microsoft")]
+    check = check_onnx(_model(nodes, []))
+    assert check.unsupported_ops == {"Unique": 1} and check.custom_domain_ops == {"com.microsoft:FusedConv": 1}
+    assert not check.ok and any("Unique x1" in line for line in check.lines())
+
+
+def test_int8_without_qdq_needs_a_table():
+    check = check_onnx(_model([helper.make_node("Relu", ["x"], ["y"])], []))
+    with pytest.raises(UsageError, match="--calib-table"):
+        precision_flags("int8", check)
+    assert precision_flags("int8", check, calibration_table="t.cache") == ["INT8", "FP16"]
+    assert precision_flags("fp16", check) == ["FP16"] and precision_flags("fp32", check) == []
+
+
+@pytest.mark.gpu
+def test_build_and_run_tensorrt_engine(tmp_path):
+    """Needs TensorRT and an NVIDIA GPU: builds FP16 and compares with ONNX Runtime."""
+    from edgecnn.engines.trt_engine import tensorrt_available
+
+    if not tensorrt_available():
+        pytest.skip("TensorRT or an NVIDIA GPU is not available")
+    from edgecnn.engines.ort_engine import OrtRunner
+    from edgecnn.engines.trt_engine import TrtRunner, build_engine
+    from edgecnn.export import export_onnx
+    from edgecnn.zoo import create_model
+
+    export_onnx(create_model("resnet18"), tmp_path / "r.onnx", batch="dynamic")
+    sidecar = build_engine(tmp_path / "r.onnx", tmp_path / "r.engine", precision="fp16",
+                           batch=BatchSpec(1, 4, 8), timing_cache=tmp_path / "timing.cache")
+    assert sidecar["profiles"][0]["max"][0] == 8 and (tmp_path / "timing.cache").exists()
+    ort_runner = OrtRunner(tmp_path / "r.onnx")
+    x = np.random.default_rng(0).standard_normal((4, 3, 224, 224)).astype(np.float32)
+    with TrtRunner(tmp_path / "r.engine", ort_runner.info) as trt_runner:
+        got = trt_runner.infer_array(x)
+    reference = ort_runner.infer_array(x)
+    assert np.mean(got.argmax(1) == reference.argmax(1)) >= 0.75
