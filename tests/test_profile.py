@@ -41,7 +41,8 @@ def test_profile_ort_all_blocks(dynamic_model, tmp_path):
                      data="synthetic:shapes:16")
     assert [s.batch for s in result.latency] == [1, 4] and all(s.runs >= 5 for s in result.latency)
     assert all(s.p50_ms <= s.p90_ms <= s.p99_ms <= s.max_ms for s in result.latency)
-    assert result.file_size_bytes == dynamic_model.stat().st_size and result.load_rss_bytes > 0
+    # in a long-lived test process freed memory is reused, so the increase may be 0 here
+    assert result.file_size_bytes == dynamic_model.stat().st_size and result.load_rss_bytes >= 0
     assert result.accuracy["images"] == 16 and 0 <= result.accuracy["top1"] <= 1
     assert result.per_layer and any(r["op"] == "Conv" for r in result.per_layer)
     assert {"cpu", "versions", "threads"} <= set(result.environment)
@@ -50,6 +51,18 @@ def test_profile_ort_all_blocks(dynamic_model, tmp_path):
     result.write_json(out)
     data = json.loads(out.read_text())
     assert data["latency"][0]["p50_ms"] > 0 and data["environment"]["versions"]["onnxruntime"]
+
+
+def test_peak_rss_sees_a_phase_allocation():
+    from edgecnn.profile.memory import peak_rss
+
+    with peak_rss() as phase:
+        block = np.ones(40_000_000, dtype=np.uint8)  # 38 MiB, touched
+        del block
+    assert phase.increase_bytes >= 30 * 2**20
+    with peak_rss() as quiet:
+        sum(range(1000))
+    assert quiet.increase_bytes < 10 * 2**20  # a new phase does not inherit the earlier peak
 
 
 def test_profile_torch_baseline():

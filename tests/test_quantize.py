@@ -143,7 +143,7 @@ def test_speed_check_and_explanation(fp32_model, tmp_path):
     from edgecnn.quantize.speed import compare_speed, explain
 
     quantize_int8(fp32_model, tmp_path / "q.onnx", CALIB, options=_options(), progress=False)
-    latency = compare_speed({"fp32": str(fp32_model), "int8": str(tmp_path / "q.onnx")}, rounds=2, round_s=0.1)
+    latency = compare_speed({"fp32": str(fp32_model), "int8": str(tmp_path / "q.onnx")}, rounds=1, round_s=0.1)
     assert latency["fp32"] > 0 and latency["int8"] > 0
     assert explain(10.0, 5.0, {}, 10) == []
     lines = explain(10.0, 11.0, {"Sigmoid": 16, "Mul": 16}, 10)
@@ -153,7 +153,7 @@ def test_speed_check_and_explanation(fp32_model, tmp_path):
 def test_cli_quantize_int8_and_fp16(cli, fp32_model, tmp_path):
     out = tmp_path / "q.onnx"
     result = cli("quantize", fp32_model, "-o", out, "--calib", CALIB, "--samples", "16", "--val", "synthetic:shapes:32",
-                 "--json", tmp_path / "q.json")
+                 "--speed-rounds", "1", "--json", tmp_path / "q.json")
     assert result.exit_code == 0, result.output
     assert "latency:" in result.stdout and "VNNI" in result.stdout and "accuracy:" in result.stdout
     data = json.loads((tmp_path / "q.json").read_text())

@@ -55,12 +55,14 @@ def _names(text: str | None) -> list[str]:
               help="Also write a TensorRT INT8 calibration table from the same statistics.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="For the speed check.")
 @click.option("--no-speed", is_flag=True, help="Skip the FP32 vs INT8 latency check.")
+@click.option("--speed-rounds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Alternating rounds (1 s each, own process) of the latency check.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the report as JSON.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def quantize_command(model, output, precision, calib, calib_split, samples, method, percentile, per_channel,
                      symmetric_activations, op_types, exclude, no_speed_aware, val, val_split, max_drop, mean, std, input_size,
-                     trt_table, threads, no_speed, seed, json_out, force):
+                     trt_table, threads, no_speed, speed_rounds, seed, json_out, force):
     """Quantize MODEL.onnx to INT8 (QDQ) or convert it to FP16.
 
     \b
@@ -129,7 +131,7 @@ def quantize_command(model, output, precision, calib, calib_split, samples, meth
                     quantize_int8(model, plain, calib, options=options, force=True, mean=_floats(mean),
                                   std=_floats(std), input_size=size, progress=False)
                     paths["int8 plain"] = plain
-                latency = compare_speed(paths, threads=threads)
+                latency = compare_speed(paths, threads=threads, rounds=speed_rounds)
             cpu = cpu_info()
             plain_text = f", plain INT8 {latency['int8 plain']:.2f} ms" if "int8 plain" in latency else ""
             click.echo(f"latency:   FP32 {latency['fp32']:.2f} ms, INT8 {latency['int8']:.2f} ms "
