@@ -140,3 +140,13 @@ def test_third_party_old_opset_classifier_profiles_and_compares(cli, tmp_path, m
     export_onnx(create_model("squeezenet1_1", num_classes=10, input_size=64), other)
     compared = cli("compare", old, other, "--samples", "4")
     assert compared.exit_code == 0 and "cosine" in compared.stdout, compared.output
+
+
+def test_openvino_engine_agrees_with_ort(dynamic_model, cli):
+    pytest.importorskip("openvino")
+    result = profile(str(dynamic_model), "openvino", settings=ProfileSettings(batches=(1, 2), threads=1,
+                                                                              per_layer=True, **FAST))
+    assert result.engine == "openvino" and result.latency[1].batch == 2 and result.per_layer
+    compared = cli("compare", dynamic_model, dynamic_model, "--engine", "ort,openvino", "--samples", "8")
+    assert compared.exit_code == 0, compared.output
+    assert "top-1 agreement 100.0%" in compared.stdout

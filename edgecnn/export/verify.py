@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import VerificationError
+from ..numeric import cosine
 
 
 @dataclass
@@ -74,14 +75,6 @@ def _as_list(out) -> list[np.ndarray]:
     return [o.detach().cpu().numpy() for o in out]
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    denom = np.linalg.norm(a) * np.linalg.norm(b)
-    if denom == 0:
-        return 1.0 if np.array_equal(a, b) else 0.0
-    return float(np.dot(a, b) / denom)
-
-
 def verify_onnx(
     model: torch.nn.Module,
     onnx_path: str,
@@ -124,7 +117,7 @@ def verify_onnx(
         got = np.concatenate(outs[i])
         error = float(np.max(np.abs(ref - got))) if ref.size else 0.0
         tolerance = atol + rtol * float(np.max(np.abs(ref))) if ref.size else atol
-        check = OutputCheck(name=name, max_abs_error=error, tolerance=tolerance, cosine=_cosine(ref, got),
+        check = OutputCheck(name=name, max_abs_error=error, tolerance=tolerance, cosine=cosine(ref, got),
                             top1_agreement=None)
         if classify and ref.ndim >= 2 and ref.shape[1] > 1:
             ref_top = ref.argmax(axis=1)

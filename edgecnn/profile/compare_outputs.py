@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..engines.base import Runner
+from ..numeric import cosine
 
 
 @dataclass
@@ -21,12 +22,6 @@ class Comparison:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    denom = np.linalg.norm(a) * np.linalg.norm(b)
-    return float(np.dot(a, b) / denom) if denom else float(np.array_equal(a, b))
 
 
 def compare_runners(a: Runner, b: Runner, inputs: np.ndarray, names: tuple[str, str]) -> Comparison:
@@ -48,7 +43,7 @@ def compare_runners(a: Runner, b: Runner, inputs: np.ndarray, names: tuple[str, 
     x, y = np.concatenate(outs_a).astype(np.float64), np.concatenate(outs_b).astype(np.float64)
     agreement = float(np.mean(x.argmax(1) == y.argmax(1))) if x.ndim >= 2 and x.shape[1] > 1 else None
     return Comparison(a=names[0], b=names[1], samples=len(x), max_abs_error=float(np.max(np.abs(x - y))),
-                      mean_abs_error=float(np.mean(np.abs(x - y))), cosine=_cosine(x, y), top1_agreement=agreement)
+                      mean_abs_error=float(np.mean(np.abs(x - y))), cosine=cosine(x, y), top1_agreement=agreement)
 
 
 def comparison_inputs(runner: Runner, samples: int, data: str | None = None, seed: int = 0) -> np.ndarray:

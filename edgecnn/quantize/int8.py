@@ -167,7 +167,8 @@ def _count_nodes(model: onnx.ModelProto) -> tuple[int, dict[str, int]]:
 def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_name: str,
                     limit: int = 64) -> dict:
     """Top-1 agreement, cosine and max abs error of the quantized model against the float one."""
-    from ..export.verify import _cosine, ort_session
+    from ..export.verify import ort_session
+    from ..numeric import cosine
 
     a_session, b_session = ort_session(float_path), ort_session(quant_path)
     batch = input_chw(onnx.load(float_path, load_external_data=False))[0]
@@ -180,7 +181,7 @@ def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_
         a_out.append(a_session.run(None, {input_name: chunk})[0])
         b_out.append(b_session.run(None, {input_name: chunk})[0])
     a, b = np.concatenate(a_out), np.concatenate(b_out)
-    result = {"samples": int(len(a)), "max_abs_error": float(np.max(np.abs(a - b))), "cosine": _cosine(a, b)}
+    result = {"samples": int(len(a)), "max_abs_error": float(np.max(np.abs(a - b))), "cosine": cosine(a, b)}
     if a.ndim >= 2 and a.shape[1] > 1:
         result["top1_agreement"] = float(np.mean(a.argmax(1) == b.argmax(1)))
     return result
