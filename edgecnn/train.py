@@ -31,7 +31,7 @@ from torch import nn
 
 from .data.datasets import TorchImageDataset, is_synthetic, train_val
 from .data.preprocess import torch_transform
-from .errors import EdgeCNNError, UsageError
+from .errors import UsageError
 from .fileio import atomic_path
 from .progress import progress as bar
 from .zoo import LoadedModel, create_model, get_spec
@@ -256,7 +256,7 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
     """Train ``config.model`` on ``config.data``; checkpoints go to ``config.output``."""
     started = time.perf_counter()
     out_dir = Path(config.output)
-    last_path, best_path = out_dir / "last.pt", out_dir / "best.pt"
+    last_path = out_dir / "last.pt"
     state: dict = {}
     if resume:
         if not last_path.exists():
@@ -423,4 +423,4 @@ def _write_epoch(out_dir: Path, loaded: LoadedModel, config: TrainConfig, classe
                                    "best_top1": best_top1, "best_epoch": best_epoch + 1}, indent=1))
 
 
-__all__ = ["TrainConfig", "TrainResult", "EdgeCNNError", "train", "freeze_stages", "stages"]
+__all__ = ["TrainConfig", "TrainResult", "train", "freeze_stages", "stages"]

@@ -1,13 +1,10 @@
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import pytest
 import torch
 import torchvision
 

@@ -10,7 +10,6 @@ import pytest
 from onnx import TensorProto, helper
 
 from conftest import one_line_error
-from edgecnn.errors import UsageError
 from edgecnn.export import export_onnx, read_metadata
 from edgecnn.quantize import calibration as calibration_module
 from edgecnn.quantize.calibration import tensorrt_calibration_table
