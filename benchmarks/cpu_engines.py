@@ -14,20 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
+from _artifacts import export_and_quantize
+
 MODELS = "resnet18,resnet50,mobilenet_v2,mobilenet_v3_large,efficientnet_b0"
-
-
-def prepare(model: str, out: Path, calib: str) -> tuple[str, str]:
-    from edgecnn.export import export_onnx
-    from edgecnn.quantize import QuantizeOptions, quantize_int8
-    from edgecnn.zoo import create_model
-
-    fp32, int8 = out / f"{model}.onnx", out / f"{model}_int8_default.onnx"
-    if not fp32.exists():
-        export_onnx(create_model(model), fp32)
-    if not int8.exists():
-        quantize_int8(fp32, int8, calib, options=QuantizeOptions(samples=64, method="minmax"), progress=False)
-    return str(fp32), str(int8)
 
 
 def main() -> None:
@@ -45,7 +34,8 @@ def main() -> None:
 
     rows = []
     for model in args.models.split(","):
-        fp32, int8 = prepare(model, out, args.calib)
+        paths = export_and_quantize(model, out, args.calib, {"default": {"method": "minmax"}})
+        fp32, int8 = paths["fp32"], paths["int8-default"]
         artifacts = {"torch eager fp32": (model, "torch"), "ort fp32": (fp32, "ort"), "ort int8": (int8, "ort"),
                      "openvino fp32": (fp32, "openvino"), "openvino int8": (int8, "openvino")}
         results = alternating_latency(artifacts, threads=args.threads, rounds=args.rounds)

@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from _artifacts import export_and_quantize
+
 # The calibration method changes scales, not the graph, so it does not change speed: minmax is used
 # because it is fast and works on randomly initialised networks (whose tiny activations defeat the
 # histogram methods).
@@ -22,23 +24,6 @@ VARIANTS = {
     "all-ops": {"method": "minmax", "speed_aware": False},
     "conv-gemm-only": {"method": "minmax", "op_types": ["Conv", "Gemm", "MatMul"]},
 }
-
-
-def prepare(model: str, out: Path, calib: str, variants: list[str]) -> dict[str, str]:
-    from edgecnn.export import export_onnx
-    from edgecnn.quantize import QuantizeOptions, quantize_int8
-    from edgecnn.zoo import create_model
-
-    fp32 = out / f"{model}.onnx"
-    if not fp32.exists():
-        export_onnx(create_model(model), fp32)
-    paths = {"fp32": str(fp32)}
-    for name in variants:
-        target = out / f"{model}_int8_{name}.onnx"
-        if not target.exists():
-            quantize_int8(fp32, target, calib, options=QuantizeOptions(samples=64, **VARIANTS[name]), progress=False)
-        paths[f"int8-{name}"] = str(target)
-    return paths
 
 
 
@@ -60,7 +45,7 @@ def main() -> None:
 
     rows = []
     for model in args.models.split(","):
-        paths = prepare(model, out, args.calib, args.variants.split(","))
+        paths = export_and_quantize(model, out, args.calib, {v: VARIANTS[v] for v in args.variants.split(",")})
         latency = compare_speed(paths, threads=args.threads, rounds=args.rounds, round_s=args.round_s)
         rows.append({"model": model, **{k: round(v, 3) for k, v in latency.items()}})
         print(json.dumps(rows[-1]), flush=True)

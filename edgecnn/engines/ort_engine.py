@@ -22,6 +22,24 @@ def model_info_from_onnx(path: str | os.PathLike, overrides: dict | None = None)
                      extra={"metadata": meta})
 
 
+def make_session(path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None,
+                 spinning: bool = True, profile_prefix: str | None = None):
+    """An ONNX Runtime session with edgecnn's settings; providers are always explicit (CPU by default)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    if not spinning:  # spinning threads (ORT's default) disturb other runtimes in the same process
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return ort.InferenceSession(str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"])
+
+
 class OrtRunner(Runner):
     engine = "ort"
 
@@ -36,19 +54,7 @@ class OrtRunner(Runner):
         self.profile_prefix: str | None = None  # set to collect ONNX Runtime's per-node profile
 
     def activate(self) -> "OrtRunner":
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-        if not self.spinning:  # spinning threads (ORT's default) disturb other runtimes in the same process
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if self.profile_prefix:
-            options.enable_profiling = True
-            options.profile_file_prefix = self.profile_prefix
-        self.session = ort.InferenceSession(self.path, sess_options=options, providers=self.providers)
+        self.session = make_session(self.path, self.threads, self.providers, self.spinning, self.profile_prefix)
         self._input_names = [i.name for i in self.session.get_inputs()]
         self._output_names = [o.name for o in self.session.get_outputs()]
         return super().activate()

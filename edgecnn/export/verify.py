@@ -59,16 +59,6 @@ class VerifyResult:
         return data
 
 
-def ort_session(path: str, threads: int | None = None):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = threads
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-
-
 def _as_list(out) -> list[np.ndarray]:
     if isinstance(out, torch.Tensor):
         return [out.detach().cpu().numpy()]
@@ -89,7 +79,9 @@ def verify_onnx(
     min_cosine: float = 0.9999,
     seed: int = 0,
 ) -> VerifyResult:
-    session = ort_session(onnx_path)
+    from ..engines.ort_engine import make_session
+
+    session = make_session(onnx_path)
     input_names = [i.name for i in session.get_inputs()]
     output_names = [o.name for o in session.get_outputs()]
     result = VerifyResult(batch_sizes=list(batch_sizes), samples=samples)

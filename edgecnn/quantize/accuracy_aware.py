@@ -58,9 +58,9 @@ def validation_arrays(images: ImageList, preprocess, labels: list[str]) -> tuple
 
 
 def top1(path: str, inputs: np.ndarray, targets: np.ndarray) -> float:
-    from ..export.verify import ort_session
+    from ..engines.ort_engine import make_session
 
-    session = ort_session(path)
+    session = make_session(path)
     name = session.get_inputs()[0].name
     batch = session.get_inputs()[0].shape[0]
     step = batch if isinstance(batch, int) and batch > 0 else 32

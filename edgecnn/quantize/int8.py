@@ -135,10 +135,6 @@ def resolve_preprocess(model: onnx.ModelProto, path: str, mean=None, std=None, i
     return spec, (channels, height, width), meta
 
 
-def _model_hash(path: str) -> str:
-    return sha256_file(path)[:16]
-
-
 def _ranges_cache(model_hash: str, data_hash: str, options: QuantizeOptions, samples: int) -> Path:
     detail = json.dumps({"method": options.method, "percentile": options.percentile if options.method ==
                          "percentile" else None, "symmetric": options.symmetric_activations,
@@ -167,10 +163,10 @@ def _count_nodes(model: onnx.ModelProto) -> tuple[int, dict[str, int]]:
 def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_name: str,
                     limit: int = 64) -> dict:
     """Top-1 agreement, cosine and max abs error of the quantized model against the float one."""
-    from ..export.verify import ort_session
+    from ..engines.ort_engine import make_session
     from ..numeric import cosine
 
-    a_session, b_session = ort_session(float_path), ort_session(quant_path)
+    a_session, b_session = make_session(float_path), make_session(quant_path)
     batch = input_chw(onnx.load(float_path, load_external_data=False))[0]
     step = batch if isinstance(batch, int) and batch > 0 else 16
     a_out, b_out = [], []
@@ -239,7 +235,8 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                                        split=options.calib_split, val_split=options.val_split, progress=progress)
     log(f"calibration: {len(calibration.inputs)} samples from {calib}"
         + (" (cached tensors, no image read)" if calibration.from_cache else f" ({calibration.images_read} images read)"))
-    model_hash = _model_hash(model_path)
+    source_sha256 = sha256_file(model_path)  # read once: keys the range cache and goes in the metadata
+    model_hash = source_sha256[:16]
     ranges_path = _ranges_cache(model_hash, calibration.data_hash, options, len(calibration.inputs))
     ranges_cached = ranges_path.exists()
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -282,7 +279,7 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                 "samples": len(calibration.inputs), "data_hash": calibration.data_hash, "calib": str(calib),
                 "per_channel": options.per_channel, "symmetric_activations": options.symmetric_activations,
                 "activation_type": "int8" if options.symmetric_activations else "uint8", "weight_type": "int8",
-                "op_types": options.op_types, "excluded": exclude, "speed_aware": speed_note, "source_sha256": sha256_file(model_path),
+                "op_types": options.op_types, "excluded": exclude, "speed_aware": speed_note, "source_sha256": source_sha256,
                 "format": "QDQ", "versions": library_versions()}
         base = meta or ModelMetadata(architecture=Path(model_path).stem, task="classification",
                                      input_names=[input_name], output_names=[o.name for o in model.graph.output],
