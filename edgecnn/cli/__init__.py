@@ -45,21 +45,25 @@ def main(debug: bool) -> None:
       edgecnn train resnet18 --data synthetic:shapes --epochs 2 --img-size 32 -o run/
       edgecnn eval run/best.pt --data DIR
       edgecnn export mobilenet_v2       export to verified, simplified ONNX
+      edgecnn run recipes/quickstart.yaml   train, export, quantize, profile, report
     """
 
 
 def _register_commands() -> None:
     from .build import build_command, check_command
+    from .bundle import bundle_command
     from .eval import eval_command
     from .export import export_command
     from .models import models_command
     from .profile import compare_command, profile_command
     from .quantize import quantize_command
+    from .run import report_command, run_command
     from .summary import summary_command
     from .train import train_command
 
     for command in (models_command, summary_command, train_command, eval_command, export_command, quantize_command,
-                    check_command, build_command, profile_command, compare_command):
+                    check_command, build_command, profile_command, compare_command, run_command, report_command,
+                    bundle_command):
         main.add_command(command)
 
 

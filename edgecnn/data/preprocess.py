@@ -75,64 +75,20 @@ class PreprocessSpec:
 
 
 # ---------------------------------------------------------------- the two implementations
-_PIL_FILTERS = {"nearest": 0, "bilinear": 2, "bicubic": 3, "lanczos": 1, "box": 4, "hamming": 5}
-
-
-def pil_filter(name: str) -> int:
-    try:
-        return _PIL_FILTERS[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown interpolation {name!r}; use one of {', '.join(_PIL_FILTERS)}") from None
-
-
-def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:
-    """(width, height) with the shorter side scaled to ``shorter`` (torchvision's Resize(int) rule)."""
-    if width <= height:
-        return shorter, int(shorter * height / width)
-    return int(shorter * width / height), shorter
-
-
-def to_mode(image, color: str):
-    """Convert any PIL image (greyscale, RGBA, palette, 16-bit) to ``color`` ("RGB" or "L")."""
-    from PIL import Image
-
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = __import__("numpy").asarray(image, dtype="float64")
-        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        image = Image.fromarray((array * (255.0 / peak)).clip(0, 255).round().astype("uint8"), "L")
-    if image.mode in ("RGBA", "LA", "P", "PA"):
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image)
-    return image.convert(color)
+# The numpy/PIL path is the one every bundle ships: edgecnn/bundle/infer.py is copied
+# verbatim to devices, and edgecnn calls the same functions, so the two cannot drift.
+from ..bundle.infer import pil_filter, resized_size, to_mode  # noqa: E402,F401  (re-exported)
+from ..bundle import infer as _standalone  # noqa: E402
 
 
 def resize_and_crop(image, spec: "PreprocessSpec"):
     """The geometric part, shared by both paths: PIL resize of the shorter side, centre crop."""
-    image = to_mode(image, spec.color)
-    width, height = image.size
-    new_w, new_h = resized_size(width, height, spec.resize)
-    if (new_w, new_h) != (width, height):
-        image = image.resize((new_w, new_h), resample=pil_filter(spec.interpolation))
-    crop_h, crop_w = spec.crop
-    if new_w < crop_w or new_h < crop_h:
-        raise ValueError(f"image {new_w}x{new_h} after resize is smaller than the crop {crop_w}x{crop_h}")
-    top = int(round((new_h - crop_h) / 2.0))
-    left = int(round((new_w - crop_w) / 2.0))
-    return image.crop((left, top, left + crop_w, top + crop_h))
+    return _standalone.resize_and_crop(image, spec.to_dict())
 
 
 def preprocess_numpy(image, spec: "PreprocessSpec"):
-    """PIL image -> CHW float32 numpy array. No torch: this is what runs on devices."""
-    import numpy as np
-
-    array = np.asarray(resize_and_crop(image, spec), dtype=np.float32)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    array = array * np.float32(spec.scale)
-    mean = np.asarray(spec.mean, dtype=np.float32)
-    std = np.asarray(spec.std, dtype=np.float32)
-    return ((array - mean) / std).transpose(2, 0, 1).copy()
+    """PIL image -> CHW float32 numpy array. No torch: this is what runs on devices (bundle/infer.py)."""
+    return _standalone.preprocess(image, spec.to_dict())
 
 
 def torch_transform(spec: "PreprocessSpec", train: bool = False, scale: tuple[float, float] = (0.35, 1.0)):

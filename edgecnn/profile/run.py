@@ -141,7 +141,8 @@ def _per_layer(runner: Runner, feed, settings: ProfileSettings, artifact: str) -
 
 
 def profile(artifact: str, engine: str | None = None, *, precision: str | None = None,
-            settings: ProfileSettings | None = None, data: str | None = None, log=lambda line: None) -> ProfileResult:
+            settings: ProfileSettings | None = None, data=None, log=lambda line: None) -> ProfileResult:
+    """Profile ``artifact`` on ``engine``; ``data`` (a folder, ``synthetic:shapes`` or an ImageList) adds top-1/5."""
     settings = settings or ProfileSettings()
     notes: list[str] = []
     path = Path(artifact)
@@ -153,11 +154,11 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
             notes.append(note)
     else:
         run_path = artifact
-    runner = load_runner(run_path, engine, threads=settings.threads, precision=precision,
-                         per_layer=settings.per_layer)
-    notes += runner.info.extra.get("notes", [])
-    with peak_rss() as load_mem:
+    with peak_rss() as load_mem:  # building the model (torch) or the session (ONNX Runtime, OpenVINO, TensorRT)
+        runner = load_runner(run_path, engine, threads=settings.threads, precision=precision,
+                             per_layer=settings.per_layer)
         runner.activate()
+    notes += runner.info.extra.get("notes", [])
     try:
         _check_batches(runner, settings.batches)
         latency, warnings = [], []
@@ -172,13 +173,15 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
                     warnings.append(f"batch {batch}: latency varies by {100 * stats.cv:.1f}% (coefficient of "
                                     "variation > 5%): the machine is busy or the run too short; figures are noisy")
         accuracy = None
-        if data:
-            from ..data.datasets import load_images
+        if data is not None:
+            from ..data.datasets import ImageList, load_images
             from ..evaluate import evaluate
 
-            images = load_images(data, image_size=runner.info.preprocess.resize)
+            images = data if isinstance(data, ImageList) else \
+                load_images(data, image_size=runner.info.preprocess.resize)
             result = evaluate(runner, images, batch_size=max(settings.batches))
-            accuracy = {"top1": result.top1, "top5": result.top5, "images": result.images, "data": str(data)}
+            accuracy = {"top1": result.top1, "top5": result.top5, "images": result.images,
+                        "data": str(images.source if isinstance(data, ImageList) else data)}
         per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings, run_path) \
             if settings.per_layer else None
         device_memory = getattr(runner, "device_memory_bytes", None) if runner.engine == "trt" else None

@@ -50,6 +50,8 @@ class TrainSection:
     freeze: str = "none"
     finetune_epochs: int = 0
     finetune_lr: float | None = None
+    augment: bool = True
+    label_smoothing: float = 0.1
     workers: int = 2
 
 

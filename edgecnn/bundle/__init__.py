@@ -1,0 +1,18 @@
+"""Deployable bundles: the model, its preprocessing, labels, a standalone infer.py and a sha256 manifest.
+
+``infer.py`` in this package is the script every bundle ships (numpy, pillow and
+onnxruntime only); it is imported by edgecnn itself for its numpy preprocessing,
+so this ``__init__`` stays light and loads the builder on first use.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BundleReport", "build_bundle"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from . import builder
+
+        return getattr(builder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

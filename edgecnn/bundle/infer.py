@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Standalone inference for an edgecnn bundle: numpy, pillow and onnxruntime, nothing else.
+
+    python infer.py IMAGES_OR_DIRS... [--top-k 5] [--json] [--batch N] [--threads N]
+                    [--bench N] [--warmup-s S] [--verify]
+
+It reads the files beside it: ``model.onnx`` (or ``model.engine`` for TensorRT),
+``preprocess.json``, ``labels.txt`` and ``manifest.sha256``. Folders are searched
+recursively; files that are not images are skipped with a message. Greyscale,
+palette, RGBA (composited on white) and 16-bit images are converted as edgecnn
+converts them.
+
+This file is copied verbatim into every bundle, and edgecnn's own numpy
+preprocessing (``edgecnn.data.preprocess.preprocess_numpy``) calls the functions
+below, so the device and edgecnn preprocess identically by construction.
+
+Pure Python on top of numpy, pillow and the runtime: it runs wherever those
+have wheels (x86-64, aarch64: Raspberry Pi, Jetson). The TensorRT path (for
+``model.engine``) uses the TensorRT 10 API and cuda-python; it has not been run
+by edgecnn's developers, who had no NVIDIA GPU (see the bundle's README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+PIL_FILTERS = {"nearest": 0, "bilinear": 2, "bicubic": 3, "lanczos": 1, "box": 4, "hamming": 5}
+MANIFEST = "manifest.sha256"
+
+
+# ---------------------------------------------------------------- preprocessing (edgecnn's contract)
+def pil_filter(name: str) -> int:
+    try:
+        return PIL_FILTERS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown interpolation {name!r}; use one of {', '.join(PIL_FILTERS)}") from None
+
+
+def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:
+    """(width, height) with the shorter side scaled to ``shorter`` (torchvision's Resize(int) rule)."""
+    if width <= height:
+        return shorter, int(shorter * height / width)
+    return int(shorter * width / height), shorter
+
+
+def to_mode(image: Image.Image, color: str) -> Image.Image:
+    """Convert any PIL image (greyscale, RGBA, palette, 16-bit) to ``color`` ("RGB" or "L")."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype="float64")
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray((array * (255.0 / peak)).clip(0, 255).round().astype("uint8"), "L")
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert(color)
+
+
+def resize_and_crop(image: Image.Image, spec: dict) -> Image.Image:
+    """PIL resize of the shorter side to ``spec["resize"]``, then a centre crop of ``spec["crop"]`` (h, w)."""
+    image = to_mode(image, spec.get("color", "RGB"))
+    width, height = image.size
+    new_w, new_h = resized_size(width, height, int(spec["resize"]))
+    if (new_w, new_h) != (width, height):
+        image = image.resize((new_w, new_h), resample=pil_filter(spec.get("interpolation", "bilinear")))
+    crop_h, crop_w = spec["crop"]
+    if new_w < crop_w or new_h < crop_h:
+        raise ValueError(f"image {new_w}x{new_h} after resize is smaller than the crop {crop_w}x{crop_h}")
+    top = int(round((new_h - crop_h) / 2.0))
+    left = int(round((new_w - crop_w) / 2.0))
+    return image.crop((left, top, left + crop_w, top + crop_h))
+
+
+def preprocess(image: Image.Image, spec: dict) -> np.ndarray:
+    """PIL image -> CHW float32: resize, crop, scale to [0, 1], subtract mean, divide by std."""
+    array = np.asarray(resize_and_crop(image, spec), dtype=np.float32)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    array = array * np.float32(spec.get("scale", 1 / 255))
+    mean = np.asarray(spec["mean"], dtype=np.float32)
+    std = np.asarray(spec["std"], dtype=np.float32)
+    return ((array - mean) / std).transpose(2, 0, 1).copy()
+
+
+# ---------------------------------------------------------------- the bundle's files
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_manifest(folder: Path = HERE) -> list[str]:
+    """Problems found checking every file named in manifest.sha256 (empty: all match)."""
+    manifest = folder / MANIFEST
+    if not manifest.exists():
+        return [f"{MANIFEST} is missing"]
+    problems = []
+    listed = 0
+    for line in manifest.read_text().splitlines():
+        if not line.strip():
+            continue
+        expected, _, name = line.partition("  ")
+        listed += 1
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+        elif sha256_file(path) != expected:
+            problems.append(f"{name} does not match the manifest (it was modified or corrupted)")
+    if listed == 0:
+        problems.append(f"{MANIFEST} lists no files")
+    return problems
+
+
+def load_config(folder: Path = HERE) -> tuple[dict, list[str]]:
+    config = json.loads((folder / "preprocess.json").read_text())
+    labels_path = folder / "labels.txt"
+    labels = labels_path.read_text().splitlines() if labels_path.exists() else []
+    return config, labels
+
+
+# ---------------------------------------------------------------- images
+def collect_images(paths: list[str]) -> list[Path]:
+    """Files given directly, and every file under the folders given (sorted); non-images are weeded out later."""
+    found = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        elif path.is_file():
+            found.append(path)
+        else:
+            print(f"skipped {item}: no such file or folder", file=sys.stderr)
+    return found
+
+
+def open_image(path: Path) -> Image.Image | None:
+    try:
+        with Image.open(path) as probe:
+            probe.verify()
+        image = Image.open(path)
+        image.load()
+        return image
+    except Exception as exc:  # not an image, or a broken one: say so and go on
+        kind = "not an image" if path.suffix.lower() not in IMAGE_EXTENSIONS else "unreadable image"
+        print(f"skipped {path}: {kind} ({type(exc).__name__})", file=sys.stderr)
+        return None
+
+
+# ---------------------------------------------------------------- runtimes
+class OnnxModel:
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        inputs = self.session.get_inputs()
+        self.input_name = inputs[0].name
+        first = inputs[0].shape[0]
+        self.fixed_batch = first if isinstance(first, int) and first > 0 else None
+        self.output_name = self.session.get_outputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
+
+
+class TensorRTModel:
+    """TensorRT 10 engine, run with cuda-python: explicit batch, set_input_shape, execute_async_v3."""
+
+    def __init__(self, path: Path, config: dict):
+        import tensorrt as trt
+        from cuda import cudart
+
+        self.trt, self.cudart = trt, cudart
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        if self.engine is None:
+            raise RuntimeError(f"TensorRT could not load {path.name} (built for another GPU or TensorRT version?)")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        first = self.engine.get_tensor_shape(self.input_name)[0]
+        self.fixed_batch = first if first > 0 else None
+        _, self.stream = cudart.cudaStreamCreate()
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        cudart = self.cudart
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        self.context.set_input_shape(self.input_name, batch.shape)
+        out_shape = tuple(self.context.get_tensor_shape(self.output_name))
+        output = np.empty(out_shape, dtype=np.float32)
+        _, d_in = cudart.cudaMalloc(batch.nbytes)
+        _, d_out = cudart.cudaMalloc(output.nbytes)
+        try:
+            kind = cudart.cudaMemcpyKind
+            cudart.cudaMemcpyAsync(d_in, batch.ctypes.data, batch.nbytes, kind.cudaMemcpyHostToDevice, self.stream)
+            self.context.set_tensor_address(self.input_name, d_in)
+            self.context.set_tensor_address(self.output_name, d_out)
+            self.context.execute_async_v3(self.stream)
+            cudart.cudaMemcpyAsync(output.ctypes.data, d_out, output.nbytes, kind.cudaMemcpyDeviceToHost, self.stream)
+            cudart.cudaStreamSynchronize(self.stream)
+        finally:
+            cudart.cudaFree(d_in)
+            cudart.cudaFree(d_out)
+        return output
+
+
+def load_model(config: dict, folder: Path = HERE, threads: int | None = None):
+    path = folder / config["model"]
+    if path.suffix == ".engine":
+        return TensorRTModel(path, config)
+    return OnnxModel(path, threads)
+
+
+def run_batches(model, arrays: np.ndarray, batch_size: int) -> np.ndarray:
+    """Logits for every array, ``batch_size`` at a time; a fixed-batch model gets padded batches."""
+    if model.fixed_batch:
+        batch_size = model.fixed_batch
+    outputs = []
+    for start in range(0, len(arrays), batch_size):
+        chunk = arrays[start:start + batch_size]
+        real = len(chunk)
+        if model.fixed_batch and real < model.fixed_batch:
+            chunk = np.concatenate([chunk, np.zeros((model.fixed_batch - real, *chunk.shape[1:]), chunk.dtype)])
+        outputs.append(np.asarray(model(chunk))[:real])
+    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+# ---------------------------------------------------------------- benchmark
+def benchmark(model, feed: np.ndarray, runs: int, warmup_s: float = 1.0) -> dict:
+    """Latency of ``runs`` calls after ``warmup_s`` seconds of warm-up: p50/p90/p99 as edgecnn profile computes them."""
+    deadline = time.perf_counter() + warmup_s
+    model(feed)
+    while time.perf_counter() < deadline:
+        model(feed)
+    times = []
+    clock = time.perf_counter_ns
+    for _ in range(runs):
+        t0 = clock()
+        model(feed)
+        times.append((clock() - t0) / 1e6)
+    data = np.asarray(times)
+    p50 = float(np.percentile(data, 50))
+    return {"batch": int(feed.shape[0]), "runs": runs, "p50_ms": p50, "p90_ms": float(np.percentile(data, 90)),
+            "p99_ms": float(np.percentile(data, 99)), "mean_ms": float(data.mean()),
+            "throughput": feed.shape[0] * 1000.0 / p50 if p50 else 0.0}
+
+
+# ---------------------------------------------------------------- command line
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Classify images with the model in this bundle (numpy + pillow + onnxruntime only).",
+        epilog="Examples: python infer.py photo.jpg | python infer.py photos/ --top-k 3 --json | "
+               "python infer.py --bench 200 --batch 1 | python infer.py --verify")
+    parser.add_argument("images", nargs="*", help="Image files or folders (searched recursively).")
+    parser.add_argument("--top-k", type=int, default=5, help="Classes to print per image (default 5).")
+    parser.add_argument("--json", action="store_true", help="Print JSON lines (one per image, logits included).")
+    parser.add_argument("--batch", type=int, default=1, help="Images per inference call (default 1).")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime (default: all).")
+    parser.add_argument("--bench", type=int, default=0, metavar="N",
+                        help="Time N inference calls of --batch inputs and print p50/p90/p99 latency.")
+    parser.add_argument("--warmup-s", type=float, default=1.0, help="Warm-up before --bench (seconds, default 1).")
+    parser.add_argument("--verify", action="store_true",
+                        help="Check every file against manifest.sha256 first; refuse to run if any differs.")
+    args = parser.parse_args(argv)
+    if args.top_k < 1 or args.batch < 1 or args.bench < 0 or (args.threads is not None and args.threads < 1):
+        parser.error("--top-k, --batch and --threads must be at least 1, --bench at least 0")
+    if not args.images and not args.bench and not args.verify:
+        parser.error("give images or folders to classify, --bench N, or --verify")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.verify:
+        problems = verify_manifest(HERE)
+        if problems:
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+            print("error: refusing to run a bundle that does not match its manifest", file=sys.stderr)
+            return 3
+        print(f"verified: every file matches {MANIFEST}", file=sys.stderr)
+    config, labels = load_config(HERE)
+    spec = config["preprocess"]
+    if not args.images and not args.bench:
+        return 0
+    model = load_model(config, HERE, args.threads)
+    if model.fixed_batch and args.batch != model.fixed_batch:
+        print(f"note: this model has a fixed batch of {model.fixed_batch}; using it", file=sys.stderr)
+        args.batch = model.fixed_batch
+    if args.images:
+        paths, arrays = [], []
+        for path in collect_images(args.images):
+            image = open_image(path)
+            if image is None:
+                continue
+            try:
+                arrays.append(preprocess(image, spec))
+            except ValueError as exc:
+                print(f"skipped {path}: {exc}", file=sys.stderr)
+                continue
+            paths.append(path)
+        if not paths:
+            print("error: no images to classify", file=sys.stderr)
+            return 2
+        logits = run_batches(model, np.stack(arrays).astype(np.float32), args.batch)
+        probabilities = softmax(logits.astype(np.float64))
+        k = min(args.top_k, logits.shape[1])
+        for path, row, probs in zip(paths, logits, probabilities):
+            order = np.argsort(-row, kind="stable")[:k]
+            top = [{"index": int(i), "label": labels[i] if i < len(labels) else str(int(i)),
+                    "probability": float(probs[i])} for i in order]
+            if args.json:
+                print(json.dumps({"image": str(path), "top": top, "logits": [float(v) for v in row]}))
+            else:
+                print(f"{path}: " + ", ".join(f"{t['label']} {100 * t['probability']:.1f}%" for t in top))
+    if args.bench:
+        shape = [args.batch] + [int(d) for d in config["input"]["shape"][1:]]
+        feed = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        stats = benchmark(model, feed, args.bench, args.warmup_s)
+        if args.json:
+            print(json.dumps({"bench": stats}))
+        else:
+            print(f"latency over {stats['runs']} runs at batch {stats['batch']}: p50 {stats['p50_ms']:.3f} ms, "
+                  f"p90 {stats['p90_ms']:.3f} ms, p99 {stats['p99_ms']:.3f} ms ({stats['throughput']:.1f} images/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""``edgecnn bundle``: the folder to copy onto the device."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("bundle")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@click.option("--archive", type=click.Choice(["tar.gz", "zip"]), default=None,
+              help="Also pack the folder as OUTPUT.tar.gz or OUTPUT.zip.")
+@click.option("--force", is_flag=True, help="Replace an existing bundle folder or archive.")
+def bundle_command(model, output, archive, force):
+    """Bundle MODEL (.onnx, or a TensorRT .engine) for the device.
+
+    \b
+    The folder holds the model, preprocess.json and labels.txt (from the model's
+    metadata), a standalone infer.py (numpy + pillow + onnxruntime, no PyTorch, no
+    edgecnn), requirements.txt, a README and manifest.sha256. On the device:
+      pip install -r requirements.txt
+      python infer.py --verify photos/ --top-k 3
+      python infer.py --bench 200
+    """
+    from ..bundle import build_bundle
+
+    report = build_bundle(model, output, archive=archive, force=force)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"bundle: {report.folder}/ ({len(report.files) + 1} files: {', '.join(report.files)}, manifest.sha256)")
+    if report.archive:
+        click.echo(f"archive: {report.archive} ({report.archive.stat().st_size / 2**20:.2f} MiB)")
+    click.echo(f"try:    python {report.folder}/infer.py --verify IMAGES...")

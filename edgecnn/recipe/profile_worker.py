@@ -1,0 +1,51 @@
+"""One profiling stage of ``edgecnn run``, in a process of its own.
+
+Two runtimes in one process disturb each other (ONNX Runtime's spinning worker
+threads, OpenVINO's thread pool, torch's intra-op pool), so ``edgecnn run``
+profiles each engine x precision here, in a fresh interpreter:
+
+    python -m edgecnn.recipe.profile_worker '{"artifact": ..., "output": ...}'
+
+Writes the ProfileResult JSON to ``output``; on an anticipated failure prints one
+line to stderr and exits with code 3 (engine or library unavailable) or 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+UNAVAILABLE_EXIT = 3
+
+
+def run(args: dict) -> None:
+    from ..data.datasets import train_val
+    from ..profile.run import ProfileSettings, profile
+
+    settings = ProfileSettings(batches=tuple(args["batches"]), threads=args.get("threads"),
+                               warmup_s=args["warmup_s"], min_runs=args["min_runs"], min_time_s=args["min_time_s"])
+    images = None
+    val = args.get("val")
+    if val:
+        images = train_val(val["source"], val=val.get("val"), val_split=val["val_split"], image_size=val["image_size"],
+                           seed=val["seed"])[1]
+    result = profile(args["artifact"], args["engine"], precision=args["precision"], settings=settings, data=images)
+    result.write_json(args["output"])
+
+
+def main(argv: list[str]) -> int:
+    from ..errors import DependencyMissing, EdgeCNNError, EngineUnavailable
+
+    try:
+        run(json.loads(argv[0]))
+    except (DependencyMissing, EngineUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return UNAVAILABLE_EXIT
+    except EdgeCNNError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

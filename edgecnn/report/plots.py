@@ -1,0 +1,143 @@
+"""The report's two plots, drawn with matplotlib (Agg backend: no display needed).
+
+pareto.png   top-1 vs p50 latency, one point per device x engine x precision (its smallest
+             batch), marker area proportional to the model file's size, the Pareto front drawn.
+latency.png  p50 per engine x precision x batch as bars, whiskers to p90 and p99.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .pareto import operating_points, pareto_front
+
+ENGINE_COLOURS = {"torch": "#7f7f7f", "ort": "#1f77b4", "openvino": "#9467bd", "trt": "#2ca02c"}
+DEVICE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+PRECISION_MARKERS = {"fp32": "o", "fp16": "s", "int8": "D"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _label(row: dict, devices: list[str]) -> str:
+    base = f"{row['engine']} {row['precision']}"
+    return f"{base} · {row['device']}" if len(devices) > 1 else base
+
+
+def _label_offsets(xy: list[tuple[float, float]], step: float = 10.0) -> list[float]:
+    """Vertical label offsets (points) so that labels of points close together do not overlap."""
+    if not xy:
+        return []
+    xs, ys = [p[0] for p in xy], [p[1] for p in xy]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
+    offsets: list[float] = []
+    placed: list[tuple[float, float, float]] = []
+    for x, y in xy:
+        nx, ny = (x - min(xs)) / span_x, (y - min(ys)) / span_y
+        crowd = sum(1 for px, py, _ in placed if abs(px - nx) < 0.08 and abs(py - ny) < 0.06)
+        offsets.append(4 - step * crowd)
+        placed.append((nx, ny, offsets[-1]))
+    return offsets
+
+
+def plot_pareto(rows: list[dict], title: str = ""):
+    """The Pareto figure, or None when no row has a measured top-1."""
+    points = [r for r in operating_points(rows) if r.get("top1") is not None]
+    if not points:
+        return None
+    plt = _pyplot()
+    devices = sorted({r["device"] for r in points})
+    sizes = [r.get("file_size_mib") or 0.0 for r in points]
+    biggest = max(sizes) or 1.0
+    fig, ax = plt.subplots(figsize=(9.5, 5.2), dpi=110)
+    on_front: set[int] = set()
+    for d_index, device in enumerate(devices):
+        mine = [i for i, r in enumerate(points) if r["device"] == device]
+        front = [mine[k] for k in pareto_front([(points[i]["p50_ms"], points[i]["top1"]) for i in mine])]
+        on_front.update(front)
+        colour = DEVICE_COLOURS[d_index % len(DEVICE_COLOURS)] if len(devices) > 1 else "#d62728"
+        xs = [points[i]["p50_ms"] for i in front]
+        ys = [100 * points[i]["top1"] for i in front]
+        ax.step(xs, ys, where="post", linestyle="--", color=colour, linewidth=1.2, zorder=2, marker="x",
+                markersize=5, label=f"Pareto front{f' · {device}' if len(devices) > 1 else ''}")
+    offsets = _label_offsets([(r["p50_ms"], 100 * r["top1"]) for r in points])
+    for i, (r, size) in enumerate(zip(points, sizes)):
+        colour = DEVICE_COLOURS[devices.index(r["device"]) % len(DEVICE_COLOURS)] if len(devices) > 1 \
+            else ENGINE_COLOURS.get(r["engine"], "#333333")
+        ax.scatter(r["p50_ms"], 100 * r["top1"], s=40 + 900 * size / biggest, c=colour, alpha=0.55,
+                   marker=PRECISION_MARKERS.get(r["precision"], "o"), edgecolors="#d62728" if i in on_front else
+                   "black", linewidths=1.8 if i in on_front else 0.6, zorder=3)
+        ax.annotate(f"{_label(r, devices)}, {size:.2f} MiB", (r["p50_ms"], 100 * r["top1"]), fontsize=7,
+                    xytext=(9, offsets[i]), textcoords="offset points", zorder=4,
+                    fontweight="bold" if i in on_front else "normal")
+    latencies = [r["p50_ms"] for r in points]
+    if max(latencies) / max(min(latencies), 1e-9) > 5:
+        from matplotlib.ticker import FormatStrFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_xlabel("p50 latency (ms) at the smallest batch measured")
+    ax.set_ylabel("top-1 accuracy (%) on the validation images")
+    ax.set_title(title or "Accuracy vs latency (marker area ∝ model file size)", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    handles = [plt.Line2D([], [], marker=m, linestyle="", color="#555555", label=p)
+               for p, m in PRECISION_MARKERS.items() if any(r["precision"] == p for r in points)]
+    if len(devices) == 1:
+        handles += [plt.Line2D([], [], marker="o", linestyle="", color=c, alpha=0.7, label=e)
+                    for e, c in ENGINE_COLOURS.items() if any(r["engine"] == e for r in points)]
+    ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    accuracies = [100 * r["top1"] for r in points]
+    pad = max(0.15 * (max(accuracies) - min(accuracies)), 1.0)  # never magnify a 0.1-point difference to full height
+    ax.set_ylim(min(accuracies) - pad, max(accuracies) + pad)
+    if ax.get_xscale() == "log":
+        ax.set_xlim(min(latencies) / 1.5, max(latencies) * 3.0)
+    else:
+        ax.set_xlim(0, max(latencies) * 1.4)  # room for the labels on the right
+    fig.tight_layout()
+    return fig
+
+
+def plot_latency(rows: list[dict], title: str = ""):
+    """The latency figure, or None when there are no rows."""
+    if not rows:
+        return None
+    plt = _pyplot()
+    devices = sorted({r["device"] for r in rows})
+    ordered = sorted(rows, key=lambda r: (r["device"], r["batch"], r["engine"], r["precision"]))
+    labels = [f"{_label(r, devices)} · b{r['batch']}" for r in ordered]
+    p50 = [r["p50_ms"] for r in ordered]
+    low = [0.0] * len(ordered)
+    high90 = [max(0.0, r["p90_ms"] - r["p50_ms"]) for r in ordered]
+    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.38 * len(ordered)), dpi=110)
+    colours = [ENGINE_COLOURS.get(r["engine"], "#333333") for r in ordered]
+    y = list(range(len(ordered)))
+    ax.barh(y, p50, color=colours, alpha=0.8, xerr=[low, high90], capsize=3, error_kw={"elinewidth": 1})
+    ax.scatter([r["p99_ms"] for r in ordered], y, marker="|", s=120, color="black", zorder=3, label="p99")
+    for yi, r in zip(y, ordered):
+        ax.text(r["p99_ms"], yi, f"  {r['p50_ms']:.2f} ms · {r['throughput']:.0f} img/s", va="center", fontsize=7)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("latency (ms): bar p50, whisker p90, tick p99")
+    ax.set_title(title or "Latency per engine, precision and batch", fontsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_xlim(0, max(r["p99_ms"] for r in ordered) * 1.45)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    from ..fileio import atomic_path
+
+    with atomic_path(path, force=True) as tmp:
+        fig.savefig(tmp, format="png")
+    _pyplot().close(fig)

@@ -1,0 +1,192 @@
+"""report.md and report.html from a results dict (one run, or several devices merged).
+
+The HTML file is self-contained (plots embedded as PNG data URIs, inline CSS, no
+scripts), so it can be mailed or opened from a device's SD card as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+
+from tabulate import tabulate
+
+from ..fileio import atomic_path
+from .plots import plot_latency, plot_pareto, save_figure
+
+COLUMNS = [  # (header, row key, format)
+    ("device", "device", "{}"), ("engine", "engine", "{}"), ("precision", "precision", "{}"), ("batch", "batch", "{}"),
+    ("p50 ms", "p50_ms", "{:.3f}"), ("p90 ms", "p90_ms", "{:.3f}"), ("p99 ms", "p99_ms", "{:.3f}"),
+    ("img/s", "throughput", "{:.1f}"), ("top-1 %", "top1", "pct"), ("top-5 %", "top5", "pct"),
+    ("load MiB", "load_rss_mib", "{:.1f}"), ("run MiB", "run_rss_mib", "{:.1f}"), ("file MiB", "file_size_mib", "{:.2f}"),
+]
+
+
+def _fmt(value, fmt: str) -> str:
+    if value is None:
+        return "–"
+    if fmt == "pct":
+        return f"{100 * value:.2f}"
+    return fmt.format(value)
+
+
+def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    multi = len({r["device"] for r in results["rows"]}) > 1
+    columns = [c for c in COLUMNS if multi or c[1] != "device"]
+    if not any(r.get("top5") is not None for r in results["rows"]):
+        columns = [c for c in columns if c[1] != "top5"]
+    # devices side by side for each engine x precision x batch
+    ordered = sorted(results["rows"], key=lambda r: (r["engine"], r["precision"], r["batch"], r["device"]))
+    return [c[0] for c in columns], [[_fmt(r.get(key), fmt) for _, key, fmt in columns] for r in ordered]
+
+
+def _environment_lines(results: dict) -> list[str]:
+    envs = results.get("environments") or ({results["device"]: results["environment"]}
+                                            if results.get("environment") else {})
+    lines = []
+    for device, env in envs.items():
+        cpu = env.get("cpu", {})
+        versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
+        gpu = env.get("gpu")
+        lines.append(f"{device}: CPU {cpu.get('model', '?')} ({cpu.get('arch', '?')}, {cpu.get('usable_cores', '?')} "
+                     f"usable cores, ISA {' '.join(cpu.get('isa', [])) or '?'}), {env.get('os', '?')}, Python "
+                     f"{env.get('python', '?')}" + (f", GPU {gpu.get('name')}" if gpu else "") + f"; {versions}")
+    return lines
+
+
+def _stage_rows(results: dict) -> list[list[str]]:
+    multi = "devices" in results and len(results.get("devices", [])) > 1
+    return [([s.get("device", "")] if multi else []) +
+            [s["name"], s["status"], f"{s.get('seconds', 0):.1f}", s.get("message", "")] for s in results["stages"]]
+
+
+def _warnings(results: dict) -> list[str]:
+    lines = [f"{r['device']} {r['engine']} {r['precision']}: {w}" for r in results["rows"] for w in r.get("warnings", [])]
+    return list(dict.fromkeys(lines))  # a profile's warnings are on each of its batch rows: list them once
+
+
+def _training_line(results: dict) -> str | None:
+    t = results.get("training")
+    if not t or t.get("best_top1") is None:
+        return None
+    return (f"Training: best validation top-1 {100 * t['best_top1']:.2f}% at epoch {t.get('best_epoch')}, "
+            f"{t.get('seconds', 0):.0f} s.")
+
+
+def render_markdown(results: dict, images: dict[str, str]) -> str:
+    headers, rows = table_rows(results)
+    out = [f"# edgecnn report: {results['recipe']} ({results['model']})", "",
+           f"Measured on {results['device']}, {results['created']}. Latency: p50/p90/p99 of single calls after "
+           "warm-up; memory: peak RSS increase while loading and while running; top-1 on the validation images.", ""]
+    if _training_line(results):
+        out += [_training_line(results), ""]
+    out += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    for name in ("pareto", "latency"):
+        if name in images:
+            out += [f"![{name}]({images[name]})", ""]
+    out += ["## Environment", ""] + [f"- {line}" for line in _environment_lines(results)] + [""]
+    stage_headers = (["device"] if "devices" in results and len(results["devices"]) > 1 else []) + \
+        ["stage", "status", "seconds", "message"]
+    out += ["## Stages", "", tabulate(_stage_rows(results), headers=stage_headers, tablefmt="github",
+                                      disable_numparse=True), ""]
+    warnings = _warnings(results)
+    if warnings:
+        out += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
+    return "\n".join(out)
+
+
+_CSS = """
+body { font-family: -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1100px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+th { background: #eef2f7; } td.text { text-align: left; }
+tr:nth-child(even) td { background: #f8f9fb; }
+.status-failed { color: #b00020; font-weight: bold; } .status-unavailable { color: #9a6700; }
+.plots img { max-width: 100%; border: 1px solid #ddd; margin: 0.4em 0; }
+.meta { color: #555; font-size: 0.9em; }
+"""
+
+
+def _html_table(headers: list[str], rows: list[list[str]], text_columns: int, status_column: int | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            cls = "text" if i < text_columns or i == len(row) - 1 and status_column is not None else ""
+            if status_column is not None and i == status_column:
+                cls += f" status-{cell}"
+            cells.append(f'<td class="{cls.strip()}">{html.escape(str(cell))}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render_html(results: dict, images: dict[str, Path]) -> str:
+    headers, rows = table_rows(results)
+    text_columns = headers.index("batch")
+    parts = [f"<h1>edgecnn report: {html.escape(results['recipe'])} ({html.escape(results['model'])})</h1>",
+             f"<p class=\"meta\">Measured on {html.escape(results['device'])}, {html.escape(results['created'])}. "
+             "Latency: p50/p90/p99 of single calls after warm-up; memory: peak RSS increase while loading and while "
+             "running; top-1 on the validation images.</p>"]
+    if _training_line(results):
+        parts.append(f"<p>{html.escape(_training_line(results))}</p>")
+    parts += ["<h2>Results</h2>", _html_table(headers, rows, text_columns)]
+    plots = []
+    for name, path in images.items():
+        data = base64.b64encode(Path(path).read_bytes()).decode()
+        plots.append(f'<img alt="{name}" src="data:image/png;base64,{data}">')
+    if plots:
+        parts += ["<h2>Plots</h2>", '<div class="plots">' + "".join(plots) + "</div>"]
+    parts += ["<h2>Environment</h2>", "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _environment_lines(results))
+              + "</ul>"]
+    multi = "devices" in results and len(results["devices"]) > 1
+    stage_headers = (["device"] if multi else []) + ["stage", "status", "seconds", "message"]
+    parts += ["<h2>Stages</h2>", _html_table(stage_headers, _stage_rows(results), 2 + multi, 1 + multi)]
+    warnings = _warnings(results)
+    if warnings:
+        parts += ["<h2>Warnings</h2>", "<ul>" + "".join(f"<li>{html.escape(w)}</li>" for w in warnings) + "</ul>"]
+    title = html.escape(f"edgecnn report: {results['recipe']}")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def write_plots(results: dict, folder: str | os.PathLike) -> dict[str, Path]:
+    folder = Path(folder)
+    images = {}
+    for name, draw in (("pareto", plot_pareto), ("latency", plot_latency)):
+        path = folder / f"{name}.png"
+        fig = draw(results["rows"])
+        if fig is not None:
+            save_figure(fig, path)
+            images[name] = path
+        elif path.exists():
+            path.unlink()
+    return images
+
+
+def write_reports(results: dict, folder: str | os.PathLike) -> dict[str, Path]:
+    """report.md, report.html, pareto.png, latency.png in ``folder``."""
+    folder = Path(folder)
+    images = write_plots(results, folder)
+    with atomic_path(folder / "report.md", force=True) as tmp:
+        tmp.write_text(render_markdown(results, {k: v.name for k, v in images.items()}))
+    with atomic_path(folder / "report.html", force=True) as tmp:
+        tmp.write_text(render_html(results, images))
+    return {"report.md": folder / "report.md", "report.html": folder / "report.html", **{
+        f"{k}.png": v for k, v in images.items()}}
+
+
+def write_html_report(results: dict, output: str | os.PathLike) -> Path:
+    """A single self-contained HTML file (``edgecnn report``); the plots are embedded, not left beside it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edgecnn-report-") as tmp:
+        images = write_plots(results, tmp)
+        text = render_html(results, images)
+    with atomic_path(output, force=True) as tmp:
+        tmp.write_text(text)
+    return Path(output)

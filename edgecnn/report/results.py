@@ -1,0 +1,119 @@
+"""``results.json``: one row per model x engine x precision x batch, plus the environment block.
+
+Schema ``edgecnn.results`` version 1::
+
+    {"schema": "edgecnn.results", "version": 1, "recipe": ..., "device": ..., "created": ...,
+     "environment": {...}, "training": {...} | null, "stages": [...], "rows": [row, ...]}
+
+Each row: device, model, engine, precision, batch, p50/p90/p95/p99/mean/std/min/max (ms),
+cv, runs, throughput (images/s), load and run memory (MiB, peak RSS increase),
+device memory (MiB, TensorRT), top1/top5 (fraction, on the validation images) and
+how many images, file size (MiB), artifact path, warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+from ..errors import UsageError
+
+SCHEMA = "edgecnn.results"
+VERSION = 1
+MIB = 2**20
+
+
+def device_label(environment: dict) -> str:
+    """A short name for the device the figures were measured on."""
+    gpu = environment.get("gpu")
+    if gpu:
+        return gpu.get("name", "GPU")
+    cpu = environment.get("cpu", {})
+    cores = cpu.get("usable_cores")
+    return f"{cpu.get('model', 'CPU')} ({cores} cores)" if cores else cpu.get("model", "CPU")
+
+
+def rows_from_profile(profile: dict, device: str) -> list[dict]:
+    accuracy = profile.get("accuracy") or {}
+    size = profile.get("file_size_bytes")
+    device_memory = profile.get("device_memory_bytes")
+    rows = []
+    for stats in profile.get("latency", []):
+        rows.append({
+            "device": device, "model": profile.get("model"), "engine": profile["engine"],
+            "precision": profile["precision"], "batch": stats["batch"],
+            **{k: stats[f"{k}"] for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
+                                          "max_ms", "cv", "runs")},
+            "throughput": stats["throughput"],
+            "load_rss_mib": profile.get("load_rss_bytes", 0) / MIB,
+            "run_rss_mib": profile.get("run_rss_bytes", 0) / MIB,
+            "device_memory_mib": device_memory / MIB if device_memory is not None else None,
+            "top1": accuracy.get("top1"), "top5": accuracy.get("top5"), "accuracy_images": accuracy.get("images"),
+            "file_size_mib": size / MIB if size is not None else None,
+            "artifact": profile.get("artifact"), "warnings": profile.get("warnings", []),
+        })
+    return rows
+
+
+def build_results(recipe, profiles: list[dict], stages: list[dict], *, device: str | None = None,
+                  training: dict | None = None) -> dict:
+    from ..envinfo import environment
+
+    env = profiles[0]["environment"] if profiles else environment()
+    env = dict(env, threads=None)  # per target; each row's profile knows its own
+    device = device or device_label(env)
+    rows = [row for p in profiles for row in rows_from_profile(p, device)]
+    return {"schema": SCHEMA, "version": VERSION, "recipe": recipe.name, "model": recipe.model.arch,
+            "device": device, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environment": env,
+            "training": training, "recipe_settings": asdict(recipe), "stages": stages, "rows": rows}
+
+
+def write_results(results: dict, path: str | os.PathLike) -> None:
+    from ..fileio import atomic_path
+
+    with atomic_path(path, force=True) as tmp:
+        tmp.write_text(json.dumps(results, indent=1, default=str))
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UsageError(f"{path} is not JSON; give the results.json that 'edgecnn run' wrote") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise UsageError(f"{path} is not an edgecnn results file (no \"schema\": \"{SCHEMA}\"); give the "
+                         "results.json that 'edgecnn run' wrote")
+    if data.get("version", 0) > VERSION:
+        raise UsageError(f"{path} was written by a newer edgecnn (results version {data['version']}); upgrade edgecnn")
+    return data
+
+
+def merge_results(results: list[dict], names: list[str] | None = None) -> dict:
+    """One results dict whose rows carry their device; devices with the same name get their file's name added."""
+    if not results:
+        raise UsageError("give at least one results.json")
+    counts = Counter(r["device"] for r in results)
+    merged_rows, devices, environments, stages = [], [], {}, []
+    for i, result in enumerate(results):
+        device = result["device"]
+        if counts[device] > 1:
+            device = f"{device} [{names[i] if names else i + 1}]"
+        devices.append(device)
+        environments[device] = result.get("environment", {})
+        for row in result["rows"]:
+            merged_rows.append(dict(row, device=device))
+        stages += [dict(s, device=device) for s in result.get("stages", [])]
+    recipes = sorted({r.get("recipe", "?") for r in results})
+    return {"schema": SCHEMA, "version": VERSION, "recipe": ", ".join(recipes),
+            "model": ", ".join(sorted({r.get("model", "?") for r in results})), "device": ", ".join(devices),
+            "devices": devices, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environments": environments,
+            "environment": results[0].get("environment", {}) if len(results) == 1 else None,
+            "training": results[0].get("training") if len(results) == 1 else None, "stages": stages,
+            "rows": merged_rows}
