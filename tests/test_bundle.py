@@ -205,6 +205,8 @@ def test_bundle_refusals(models, tmp_path, cli):
     text.write_bytes(b"x")
     assert "takes a .onnx model or a TensorRT .engine" in one_line_error(cli("bundle", text, "-o", tmp_path / "c"))
     assert not (tmp_path / "c").exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+    lone = infer(Path(__file__).parents[1] / "edgecnn" / "bundle", "x.jpg")  # the script outside a bundle
+    assert lone.returncode == 2 and "no preprocess.json beside infer.py" in lone.stderr
 
 
 def test_segmentation_models_are_refused(tmp_path, cli):

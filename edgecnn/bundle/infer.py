@@ -302,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
             print("error: refusing to run a bundle that does not match its manifest", file=sys.stderr)
             return 3
         print(f"verified: every file matches {MANIFEST}", file=sys.stderr)
+    if not (HERE / "preprocess.json").exists():
+        print(f"error: no preprocess.json beside {Path(__file__).name}: run the copy inside a bundle made by "
+              "'edgecnn bundle MODEL.onnx -o DIR'", file=sys.stderr)
+        return 2
     config, labels = load_config(HERE)
     spec = config["preprocess"]
     if not args.images and not args.bench:
