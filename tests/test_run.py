@@ -270,3 +270,48 @@ def test_the_html_report_renders_in_headless_chromium(first_and_second, tmp_path
     # the same page with its images removed has under 100 of them
     coloured = ((pixels.max(axis=2) - pixels.min(axis=2)) > 60).sum()
     assert coloured > 1500, f"the plots are not on the page ({coloured} coloured pixels)"
+
+
+def test_without_training_the_model_stage_builds_the_checkpoint(workspace, first_and_second):
+    """train.enabled false: random weights (warned), and a 1000-class head whose accuracy cannot be measured."""
+    root, recipe = workspace
+    lines: list[str] = []
+    targets = "targets=[{engine: ort, precisions: [fp32], batches: [1], threads: 1}]"
+    result = run_recipe(load_recipe(recipe, ["train.enabled=false", "model.num_classes=8", targets]),
+                        runs_dir=root / "runs", progress=False, log=lines.append)
+    assert [s.status for s in result.stages] == ["done"] * 4, result.stages
+    assert [s.name for s in result.stages] == ["model", "export", "profile-ort-fp32", "report"]
+    assert any("random weights" in line for line in lines)
+    rows = json.loads((result.run_dir / "results.json").read_text())["rows"]
+    assert rows[0]["top1"] is not None  # 8 outputs named after the data's classes: scored (at chance)
+    imagenet = run_recipe(load_recipe(recipe, ["train.enabled=false", targets]), runs_dir=root / "runs",
+                          progress=False, log=lambda _: None)
+    row = json.loads((imagenet.run_dir / "results.json").read_text())["rows"][0]
+    assert row["top1"] is None and row["p50_ms"] > 0
+    assert any("accuracy not measured" in w and "does not know the data's classes" in w for w in row["warnings"])
+
+
+def test_ctrl_c_during_a_stage_leaves_no_half_entry_and_the_next_run_goes_on(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    recipe = tmp_path / "tiny.yaml"
+    slow = dict(TINY, train=dict(TINY["train"], epochs=40), data=dict(TINY["data"], path="synthetic:shapes:400"))
+    recipe.write_text(yaml.safe_dump(slow))
+    env = dict(os.environ, EDGECNN_CALIB_CACHE=str(tmp_path / "calib"))
+    child = subprocess.Popen([sys.executable, "-m", "edgecnn", "run", str(recipe), "--runs-dir", str(tmp_path / "runs")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    cache = tmp_path / "runs" / "tiny" / "cache"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (cache.exists() and any(p.name.endswith(".partial") for p in cache.iterdir())):
+        time.sleep(0.1)
+    time.sleep(1.0)  # inside training
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(cache.iterdir()) == []  # the half-trained stage left nothing a later run would trust
+    run_dirs = [p for p in (tmp_path / "runs" / "tiny").iterdir() if p.name != "cache"]
+    assert len(run_dirs) == 1 and (run_dirs[0] / "run.log").exists()

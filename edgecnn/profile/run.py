@@ -177,11 +177,17 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
             from ..data.datasets import ImageList, load_images
             from ..evaluate import evaluate
 
+            from ..data.datasets import DataError
+
             images = data if isinstance(data, ImageList) else \
                 load_images(data, image_size=runner.info.preprocess.resize)
-            result = evaluate(runner, images, batch_size=max(settings.batches))
-            accuracy = {"top1": result.top1, "top5": result.top5, "images": result.images,
-                        "data": str(images.source if isinstance(data, ImageList) else data)}
+            try:
+                result = evaluate(runner, images, batch_size=max(settings.batches))
+            except DataError as exc:  # e.g. the model's classes are not the data's: keep the latency figures
+                warnings.append(f"accuracy not measured: {exc}")
+            else:
+                accuracy = {"top1": result.top1, "top5": result.top5, "images": result.images,
+                            "data": str(images.source if isinstance(data, ImageList) else data)}
         per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings, run_path) \
             if settings.per_layer else None
         device_memory = getattr(runner, "device_memory_bytes", None) if runner.engine == "trt" else None
