@@ -268,7 +268,8 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                 if "Too many bins" in str(exc):
                     raise QuantizeError(
                         f"{options.method} calibration builds histograms, and some activations of {model_path} span "
-                        "almost no range (typical of a randomly initialised network); use --method minmax") from exc
+                        "almost no range (typical of a randomly initialised network); use --method minmax "
+                        "(in a recipe: quantize.method: minmax)") from exc
                 raise QuantizeError(f"ONNX Runtime could not quantize {model_path}: {exc}") from exc
             except (RuntimeError, KeyError) as exc:
                 raise QuantizeError(f"ONNX Runtime could not quantize {model_path}: {exc}") from exc

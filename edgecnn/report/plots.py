@@ -25,29 +25,22 @@ def _pyplot():
     return plt
 
 
-def _label(row: dict, devices: list[str]) -> str:
+def _label(row: dict, devices: list[str], short: bool = False) -> str:
+    """'ort int8'; with several devices the device too (as D1, D2, ... where space is short)."""
     base = f"{row['engine']} {row['precision']}"
-    return f"{base} · {row['device']}" if len(devices) > 1 else base
+    if len(devices) == 1:
+        return base
+    return f"{base} · {_tag(row['device'], devices) if short else row['device']}"
 
 
-def _label_offsets(xy: list[tuple[float, float]], step: float = 10.0) -> list[float]:
-    """Vertical label offsets (points) so that labels of points close together do not overlap."""
-    if not xy:
-        return []
-    xs, ys = [p[0] for p in xy], [p[1] for p in xy]
-    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
-    offsets: list[float] = []
-    placed: list[tuple[float, float, float]] = []
-    for x, y in xy:
-        nx, ny = (x - min(xs)) / span_x, (y - min(ys)) / span_y
-        crowd = sum(1 for px, py, _ in placed if abs(px - nx) < 0.08 and abs(py - ny) < 0.06)
-        offsets.append(4 - step * crowd)
-        placed.append((nx, ny, offsets[-1]))
-    return offsets
+def _tag(device: str, devices: list[str]) -> str:
+    return f"D{devices.index(device) + 1}"
 
 
 def plot_pareto(rows: list[dict], title: str = ""):
     """The Pareto figure, or None when no row has a measured top-1."""
+    import math
+
     points = [r for r in operating_points(rows) if r.get("top1") is not None]
     if not points:
         return None
@@ -55,35 +48,41 @@ def plot_pareto(rows: list[dict], title: str = ""):
     devices = sorted({r["device"] for r in points})
     sizes = [r.get("file_size_mib") or 0.0 for r in points]
     biggest = max(sizes) or 1.0
+    latencies = [r["p50_ms"] for r in points]
+    accuracies = [100 * r["top1"] for r in points]
     fig, ax = plt.subplots(figsize=(9.5, 5.2), dpi=110)
     on_front: set[int] = set()
     for d_index, device in enumerate(devices):
         mine = [i for i, r in enumerate(points) if r["device"] == device]
-        front = [mine[k] for k in pareto_front([(points[i]["p50_ms"], points[i]["top1"]) for i in mine])]
+        front = [mine[k] for k in pareto_front([(latencies[i], points[i]["top1"]) for i in mine])]
         on_front.update(front)
         colour = DEVICE_COLOURS[d_index % len(DEVICE_COLOURS)] if len(devices) > 1 else "#d62728"
-        xs = [points[i]["p50_ms"] for i in front]
-        ys = [100 * points[i]["top1"] for i in front]
-        ax.step(xs, ys, where="post", linestyle="--", color=colour, linewidth=1.2, zorder=2, marker="x",
-                markersize=5, label=f"Pareto front{f' · {device}' if len(devices) > 1 else ''}")
-    offsets = _label_offsets([(r["p50_ms"], 100 * r["top1"]) for r in points])
+        name = f" · {_tag(device, devices)} = {device}" if len(devices) > 1 else ""
+        ax.step([latencies[i] for i in front], [accuracies[i] for i in front], where="post", linestyle="--",
+                color=colour, linewidth=1.2, zorder=2, marker="x", markersize=5, label=f"Pareto front{name}")
     for i, (r, size) in enumerate(zip(points, sizes)):
         colour = DEVICE_COLOURS[devices.index(r["device"]) % len(DEVICE_COLOURS)] if len(devices) > 1 \
             else ENGINE_COLOURS.get(r["engine"], "#333333")
-        ax.scatter(r["p50_ms"], 100 * r["top1"], s=40 + 900 * size / biggest, c=colour, alpha=0.55,
+        ax.scatter(latencies[i], accuracies[i], s=40 + 900 * size / biggest, c=colour, alpha=0.55,
                    marker=PRECISION_MARKERS.get(r["precision"], "o"), edgecolors="#d62728" if i in on_front else
                    "black", linewidths=1.8 if i in on_front else 0.6, zorder=3)
-        ax.annotate(f"{_label(r, devices)}, {size:.2f} MiB", (r["p50_ms"], 100 * r["top1"]), fontsize=7,
-                    xytext=(9, offsets[i]), textcoords="offset points", zorder=4,
-                    fontweight="bold" if i in on_front else "normal")
-    latencies = [r["p50_ms"] for r in points]
-    if max(latencies) / max(min(latencies), 1e-9) > 5:
-        from matplotlib.ticker import FormatStrFormatter
+    log_x = max(latencies) / max(min(latencies), 1e-9) > 5
+    if log_x:
+        from matplotlib.ticker import FormatStrFormatter, FuncFormatter
+
+        def minor(value, _):  # label 2x and 5x of each decade only
+            mantissa = round(value / 10 ** math.floor(math.log10(value)), 3) if value > 0 else 0
+            return f"{value:g}" if mantissa in (2.0, 5.0) else ""
 
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(minor))
         ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.set_xlim(min(latencies) / 1.5, max(latencies) * 3.0)
+    else:
+        ax.set_xlim(0, max(latencies) * 1.4)  # room for the labels on the right
+    pad = max(0.15 * (max(accuracies) - min(accuracies)), 1.0)  # never magnify a 0.1-point difference to full height
+    ax.set_ylim(min(accuracies) - pad, max(accuracies) + pad)
     ax.set_xlabel("p50 latency (ms) at the smallest batch measured")
     ax.set_ylabel("top-1 accuracy (%) on the validation images")
     ax.set_title(title or "Accuracy vs latency (marker area ∝ model file size)", fontsize=10)
@@ -95,15 +94,34 @@ def plot_pareto(rows: list[dict], title: str = ""):
                     for e, c in ENGINE_COLOURS.items() if any(r["engine"] == e for r in points)]
     ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize=8, loc="upper left",
               bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    accuracies = [100 * r["top1"] for r in points]
-    pad = max(0.15 * (max(accuracies) - min(accuracies)), 1.0)  # never magnify a 0.1-point difference to full height
-    ax.set_ylim(min(accuracies) - pad, max(accuracies) + pad)
-    if ax.get_xscale() == "log":
-        ax.set_xlim(min(latencies) / 1.5, max(latencies) * 3.0)
-    else:
-        ax.set_xlim(0, max(latencies) * 1.4)  # room for the labels on the right
     fig.tight_layout()
+    _place_labels(fig, ax, points, sizes, devices, on_front)
     return fig
+
+
+def _place_labels(fig, ax, points: list[dict], sizes: list[float], devices: list[str], on_front: set[int]) -> None:
+    """Label every point without overlapping another label: try offsets around it, keep the first free one."""
+    renderer = fig.canvas.get_renderer()
+    order = sorted(range(len(points)), key=lambda i: (i not in on_front, points[i]["p50_ms"]))
+    placed = []
+    for i in order:
+        r = points[i]
+        x, y = r["p50_ms"], 100 * r["top1"]
+        where = ax.transAxes.inverted().transform(ax.transData.transform((x, y)))[0]
+        side = -1 if where > 0.7 else 1  # right-hand points are labelled on their left
+        text = f"{_label(r, devices, short=True)}, {sizes[i]:.2f} MiB"
+        label = ax.annotate(text, (x, y), fontsize=7, xytext=(9 * side, 4), textcoords="offset points", zorder=4,
+                            ha="left" if side > 0 else "right", fontweight="bold" if i in on_front else "normal")
+        for dy in (4, -10, 14, -20, 24, -30, 34, -40, 44, -50):
+            label.xyann = (9 * side, dy)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(box)
+        if dy != 4:  # moved away from its point: a thin leader line says whose label it is
+            anchor = (box.x0 if side > 0 else box.x1, (box.y0 + box.y1) / 2)
+            end = ax.transData.inverted().transform(anchor)
+            ax.plot([x, end[0]], [y, end[1]], color="#888888", linewidth=0.5, zorder=2.5)
 
 
 def plot_latency(rows: list[dict], title: str = ""):
