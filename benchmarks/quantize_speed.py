@@ -26,8 +26,6 @@ VARIANTS = {
 }
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="resnet50,resnet18,mobilenet_v2,efficientnet_b0")

@@ -29,7 +29,8 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -203,13 +204,10 @@ class Pipeline:
             inputs["weights"] = _weights_digest(r.model.arch, r.model.weights)
 
         def body(work: Path, record: dict) -> None:
-            t = r.train
+            # the train section's keys are TrainConfig's own names; the rest come from model and data
+            shared = {f.name: getattr(r.train, f.name) for f in fields(r.train) if f.name != "enabled"}
             config = TrainConfig(model=r.model.arch, data=r.data.path, output=str(work / "train"), val=r.data.val,
-                                 val_split=r.data.val_split, epochs=t.epochs, img_size=t.img_size,
-                                 batch_size=t.batch_size, lr=t.lr, optimizer=t.optimizer, schedule=t.schedule,
-                                 freeze=t.freeze, finetune_epochs=t.finetune_epochs, finetune_lr=t.finetune_lr,
-                                 weights=r.model.weights, seed=r.data.seed, workers=t.workers, augment=t.augment,
-                                 label_smoothing=t.label_smoothing)
+                                 val_split=r.data.val_split, weights=r.model.weights, seed=r.data.seed, **shared)
             result = train(config, force=True, progress=self.progress, log=self._note)
             os.replace(work / "train" / "best.pt", work / "model.pt")
             os.replace(work / "train" / "history.json", work / "history.json")
@@ -329,17 +327,21 @@ class Pipeline:
         stage = {"fp32": "export", "fp16": "quantize-fp16", "int8": "quantize-int8"}[kind]
         return self.artifacts / f"model_{kind}.onnx", stage
 
-    def stage_profile(self, target: TargetSection, precision: str) -> None:
+    @cached_property
+    def _image_size(self) -> int:
+        """The size validation images are drawn at (synthetic data): the exported model's resize."""
         from ..export.metadata import read_metadata
 
+        return read_metadata(str(self.artifacts / "model_fp32.onnx")).preprocess.resize
+
+    def stage_profile(self, target: TargetSection, precision: str) -> None:
         r = self.recipe
         artifact, _ = self.artifact_for(target.engine, precision)
         name = f"profile-{target.engine}-{precision}"
-        meta = read_metadata(str(self.artifacts / "model_fp32.onnx"))
         val = None
         if r.profile.accuracy:
             val = {"source": r.data.path, "val": r.data.val, "val_split": r.data.val_split, "seed": r.data.seed,
-                   "image_size": meta.preprocess.resize}
+                   "image_size": self._image_size}
         settings = {"engine": target.engine, "precision": precision, "batches": sorted(set(target.batches)),
                     "threads": target.threads, "profile": asdict(r.profile), "val": val,
                     "machine": machine_identity()}
@@ -409,7 +411,6 @@ class Pipeline:
                     _, maker = self.artifact_for(t.engine, p)
                     needs = (maker, "export") if maker != "export" else ("export",)
                     self._run(f"profile-{t.engine}-{p}", lambda t=t, p=p: self.stage_profile(t, p), needs=needs)
-            self.result.seconds = time.perf_counter() - started
             self._run("report", self.stage_report)
         finally:
             self._log_file.close()

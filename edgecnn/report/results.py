@@ -46,7 +46,7 @@ def rows_from_profile(profile: dict, device: str) -> list[dict]:
         rows.append({
             "device": device, "model": profile.get("model"), "engine": profile["engine"],
             "precision": profile["precision"], "batch": stats["batch"],
-            **{k: stats[f"{k}"] for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
+            **{k: stats[k] for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
                                           "max_ms", "cv", "runs")},
             "throughput": stats["throughput"],
             "load_rss_mib": profile.get("load_rss_bytes", 0) / MIB,
