@@ -60,3 +60,7 @@ class DependencyMissing(EdgeCNNError):
 
 class EngineUnavailable(EdgeCNNError):
     """The engine cannot run here (library missing, no GPU)."""
+
+
+class ModelFileError(EdgeCNNError):
+    """A file given as a model is not a readable model (truncated, not ONNX, ...)."""

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .core.text import bounded_list
 from .data.datasets import DataError, ImageList
 from .data.preprocess import preprocess_numpy
 from .engines.base import Runner
@@ -45,9 +46,8 @@ def class_mapping(model_labels: list[str], data_classes: list[str]) -> list[int]
     index = {name: i for i, name in enumerate(model_labels)}
     missing = [c for c in data_classes if c not in index]
     if missing:
-        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise DataError(f"the model does not know the data's classes {shown} (model classes: "
-                        f"{', '.join(model_labels[:5])}{' ...' if len(model_labels) > 5 else ''})")
+        raise DataError(f"the model does not know the data's classes {bounded_list(missing)} (model classes: "
+                        f"{bounded_list(model_labels)})")
     return [index[c] for c in data_classes]
 
 

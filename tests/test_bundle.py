@@ -40,34 +40,12 @@ def infer(bundle: Path, *args, cwd=None) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """A ResNet-18 trained briefly on synthetic shapes (so predictions vary), exported FP32 and INT8."""
-    from edgecnn.export import export_onnx
-    from edgecnn.quantize.int8 import QuantizeOptions, quantize_int8
-    from edgecnn.train import TrainConfig, train
-    from edgecnn.zoo import create_model
-
-    root = tmp_path_factory.mktemp("bundle")
-    config = TrainConfig(model="resnet18", data="synthetic:shapes:240", output=str(root / "train"), epochs=2,
-                         img_size=32, optimizer="adamw", lr=3e-3, augment=False, workers=0)
-    train(config, progress=False, log=lambda _: None)
-    fp32 = root / "fp32.onnx"
-    export_onnx(create_model(str(root / "train" / "best.pt")), fp32, batch="dynamic")
-    int8 = root / "int8.onnx"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EDGECNN_CALIB_CACHE", str(root / "calib"))
-        quantize_int8(fp32, int8, "synthetic:shapes:240", options=QuantizeOptions(samples=32, method="minmax"),
-                      progress=False)
-    return {"fp32": fp32, "int8": int8, "root": root}
-
-
-@pytest.fixture(scope="module")
-def photos(models):
+def photos(tmp_path_factory):
     """An ImageFolder of 40 images in every mode a camera or a scanner gives, at another size, plus non-images."""
     from edgecnn.data.datasets import load_images
 
     images = load_images("synthetic:shapes:40", image_size=48, seed=3)
-    root = models["root"] / "photos"
+    root = tmp_path_factory.mktemp("bundle-photos") / "photos"
     for i in range(len(images)):
         folder = root / images.classes[images.labels[i]]
         folder.mkdir(parents=True, exist_ok=True)
@@ -89,6 +67,65 @@ def photos(models):
     (root / images.classes[0] / "README.txt").write_text("not an image")
     (root / images.classes[1] / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     return root
+
+
+def prototype_classifier(photos: Path):
+    """ResNet-18 (seeded random weights, 32 px) whose head is a nearest-prototype probe: one photo per class
+    is that class's prototype, and its centred feature, scaled to unit length, is the class's weight row.
+
+    Each prototype photo scores highest on its own class by construction (Cauchy-Schwarz), so the
+    predictions vary on any machine; no training, whose outcome differs between CPUs, is involved. The
+    margin (own logit minus the runner-up) is checked against the float noise between engines.
+    """
+    import torch
+
+    from edgecnn.data.datasets import load_images
+    from edgecnn.data.preprocess import preprocess_numpy
+    from edgecnn.zoo import create_model
+
+    images = load_images(photos)
+    torch.manual_seed(0)
+    loaded = create_model("resnet18", num_classes=len(images.classes), input_size=32)
+    loaded.labels = list(images.classes)
+    model = loaded.model.eval()
+    inputs = torch.from_numpy(np.stack([preprocess_numpy(images.image(i), loaded.preprocess)
+                                        for i in range(len(images))]))
+    head, model.fc = model.fc, torch.nn.Identity()
+    with torch.no_grad():
+        features = model(inputs).double()
+    model.fc = head
+    centre = features.mean(0)
+    first = [images.labels.index(k) for k in range(len(images.classes))]
+    rows = features[first] - centre
+    rows = rows / rows.norm(dim=1, keepdim=True)
+    scale = 10.0 / (features - centre).norm(dim=1).mean()  # logits of order 10
+    with torch.no_grad():
+        head.weight.copy_((scale * rows).float())
+        head.bias.copy_((-scale * rows @ centre).float())
+        logits = model(inputs[first]).double()
+    own = logits.diagonal()
+    runner_up = (logits - torch.eye(len(first), dtype=logits.dtype) * 1e9).max(1).values
+    margin = float((own - runner_up).min())
+    assert margin > 0.05, f"prototype margin {margin:.4f} is within float noise: the fixture shows no variety"
+    return loaded, [images.names[i] for i in first], margin
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, photos):
+    """The prototype classifier exported FP32 (dynamic batch) and quantized INT8."""
+    from edgecnn.export import export_onnx
+    from edgecnn.quantize.int8 import QuantizeOptions, quantize_int8
+
+    root = tmp_path_factory.mktemp("bundle")
+    loaded, prototypes, margin = prototype_classifier(photos)
+    fp32 = root / "fp32.onnx"
+    export_onnx(loaded, fp32, batch="dynamic")
+    int8 = root / "int8.onnx"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGECNN_CALIB_CACHE", str(root / "calib"))
+        quantize_int8(fp32, int8, "synthetic:shapes:240", options=QuantizeOptions(samples=32, method="minmax"),
+                      progress=False)
+    return {"fp32": fp32, "int8": int8, "root": root, "prototypes": prototypes, "margin": margin}
 
 
 def test_bundle_folder_holds_everything_the_device_needs(models, tmp_path, cli):
@@ -134,8 +171,12 @@ def test_infer_without_torch_matches_edgecnn_eval(models, photos, tmp_path, cli)
     evaluated = json.loads(report.read_text())["result"]
     correct = sum(Path(r["image"]).parent.name == r["top"][0]["label"] for r in lines)
     assert evaluated["images"] == 40 and correct / 40 == pytest.approx(evaluated["top1"])
+    # a model whose predictions vary, so agreement means something: each class's prototype photo is its class
     predicted = {r["top"][0]["label"] for r in lines}
-    assert len(predicted) >= 3  # a model whose predictions vary, so agreement means something
+    assert len(predicted) == 8, (predicted, models["margin"])
+    by_path = {Path(r["image"]).resolve(): r for r in lines}
+    for name in models["prototypes"]:
+        assert by_path[Path(name).resolve()]["top"][0]["label"] == Path(name).parent.name
     # logits against edgecnn's own runner, image by image
     from edgecnn.data.datasets import load_images
     from edgecnn.engines import load_runner

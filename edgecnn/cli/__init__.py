@@ -12,6 +12,7 @@ import sys
 import click
 
 from .. import __version__
+from ..core.text import bounded_message
 from ..errors import EdgeCNNError
 
 
@@ -23,13 +24,21 @@ class EdgeCNNGroup(click.Group):
         except EdgeCNNError as exc:
             if debug:
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {bounded_message(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             if debug:
                 raise
             click.echo("interrupted: stopped, nothing half-written was left behind", err=True)
             ctx.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a failure edgecnn did not anticipate: still one line, never a traceback
+            if debug:
+                raise
+            click.echo(f"error: {bounded_message(f'{type(exc).__name__}: {exc}')} (this is a bug in edgecnn or "
+                       "a library it uses; 'edgecnn --debug ...' shows the traceback)", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=EdgeCNNGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -15,11 +15,10 @@ def check_command(model, engine):
     optimization profile, and Q/DQ patterns it cannot use (UINT8 zero points,
     per-channel axes, dangling QuantizeLinear). Exit code 1 when something blocks a build.
     """
-    import onnx
-
+    from ..core.onnx_io import load_onnx
     from ..engines.trt_plan import check_onnx
 
-    result = check_onnx(onnx.load(model, load_external_data=False))
+    result = check_onnx(load_onnx(model, external_data=False))
     for line in result.lines():
         click.echo(line)
     verdict = "TensorRT can build this model" if result.ok else "TensorRT cannot build this model as it is"
@@ -47,14 +46,13 @@ def build_command(model, engine, precision, batch, workspace, timing_cache, cali
     Everything decidable without a GPU is checked first (profiles, precision,
     Q/DQ placement); then TensorRT and a GPU are required.
     """
-    import onnx
-
+    from ..core.onnx_io import load_onnx
     from ..engines.trt_engine import build_engine, require_tensorrt
     from ..engines.trt_plan import check_onnx, graph_inputs, parse_batch_spec, precision_flags, shape_profiles
     from ..fileio import check_output_path
 
     spec = parse_batch_spec(batch)
-    graph = onnx.load(model, load_external_data=False)
+    graph = load_onnx(model, external_data=False)
     precision_flags(precision, check_onnx(graph), calib_table)
     shape_profiles(graph_inputs(graph), spec)
     check_output_path(output, force)

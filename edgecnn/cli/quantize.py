@@ -149,10 +149,10 @@ def quantize_command(model, output, precision, calib, calib_split, samples, meth
 def _accuracy(model, output, calib, val, val_split, seed, max_drop, options, force, emit) -> dict:
     from ..data.datasets import load_images, stratified_split
     from ..quantize.accuracy_aware import quantize_with_budget, top1, validation_arrays
+    from ..core.onnx_io import load_onnx
     from ..quantize.int8 import resolve_preprocess
-    import onnx
 
-    preprocess, _, meta = resolve_preprocess(onnx.load(model, load_external_data=False), model)
+    preprocess, _, meta = resolve_preprocess(load_onnx(model, external_data=False), model)
     if meta is None or not meta.labels:
         from ..errors import UsageError
 

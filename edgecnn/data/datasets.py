@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from ..core.text import bounded_list
 from ..errors import UsageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
@@ -118,7 +119,7 @@ def scan_image_folder(root: str | os.PathLike, progress: bool = False) -> ImageL
     counts = np.bincount(labels, minlength=len(class_dirs))
     empty = [d.name for d, n in zip(class_dirs, counts) if n == 0]
     if empty:
-        raise DataError(f"class folder(s) with no readable images in {root}: {', '.join(empty)}")
+        raise DataError(f"class folder(s) with no readable images in {root}: {bounded_list(empty)}")
     return ImageList(classes=[d.name for d in class_dirs], labels=labels, loader=lambda i: _open_image(paths[i]),
                      names=paths, skipped=skipped, source=str(root))
 
@@ -180,7 +181,8 @@ def train_val(source: str, *, val: str | None = None, val_split: float = 0.2, im
     if val:
         val_images = load_images(val, image_size=image_size, seed=seed + 1, progress=progress)
         if val_images.classes != images.classes:
-            raise DataError(f"validation classes {val_images.classes} differ from training classes {images.classes}")
+            raise DataError(f"validation classes ({bounded_list(val_images.classes)}) differ from training classes "
+                            f"({bounded_list(images.classes)})")
         return images, val_images
     train_idx, val_idx = stratified_split(images.labels, val_split, seed)
     return images.subset(train_idx), images.subset(val_idx)

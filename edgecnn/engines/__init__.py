@@ -16,9 +16,10 @@ def artifact_precision(path: str | os.PathLike) -> str:
     """fp32, fp16 or int8: what an ONNX file holds (from its metadata, else from its ops)."""
     import onnx
 
+    from ..core.onnx_io import load_onnx
     from ..export.metadata import read_metadata
 
-    model = onnx.load(str(path), load_external_data=False)
+    model = load_onnx(path, external_data=False)
     meta = read_metadata(model)
     if meta is not None and meta.extra.get("precision"):
         return meta.extra["precision"]
@@ -42,6 +43,10 @@ def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads:
     kind = artifact_kind(artifact)
     if kind in ("onnx", "engine", "checkpoint") and not Path(artifact).exists():
         raise UsageError(f"{artifact} does not exist")
+    if kind == "onnx":
+        from ..core.onnx_io import check_onnx_file
+
+        check_onnx_file(artifact)  # one line for a truncated or foreign file, before any runtime parses it
     if kind == "onnx" and precision is not None:
         held = artifact_precision(artifact)
         if held != precision and not (engine == "openvino" and held == "fp32" and precision == "fp16"):

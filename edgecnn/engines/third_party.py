@@ -18,6 +18,7 @@ from pathlib import Path
 
 import onnx
 
+from ..core.onnx_io import load_onnx, opset_of
 from ..data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
 from ..errors import UsageError
 from ..fileio import atomic_path, sha256_file
@@ -28,13 +29,9 @@ DEFAULTS_NOTE = ("no edgecnn metadata: using stated defaults (ImageNet mean/std,
                  "side, centre crop, labels class_N); override with --mean/--std/--resize/--labels")
 
 
-def opset_of(model: onnx.ModelProto) -> int:
-    return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-
-
 def upgraded(path: str | os.PathLike, cache: str | os.PathLike | None = None) -> tuple[str, str | None]:
     """A path to the model at opset >= 13, and a note when it was upgraded."""
-    model = onnx.load(str(path), load_external_data=False)
+    model = load_onnx(path, external_data=False)
     opset = opset_of(model)
     if opset >= MIN_OPSET:
         return str(path), None
@@ -43,7 +40,7 @@ def upgraded(path: str | os.PathLike, cache: str | os.PathLike | None = None) ->
     if not target.exists():
         from onnx import version_converter
 
-        full = onnx.load(str(path))
+        full = load_onnx(path)
         try:
             converted = version_converter.convert_version(full, MIN_OPSET)
             onnx.checker.check_model(converted)
@@ -67,7 +64,7 @@ def _input_output_dims(model: onnx.ModelProto):
 
 
 def default_info(path: str | os.PathLike, overrides: dict, meta=None) -> ModelInfo:
-    model = onnx.load(str(path), load_external_data=False)
+    model = load_onnx(path, external_data=False)
     dims, out = _input_output_dims(model)
     if len(dims) != 4:
         raise UsageError(f"{path}: expected an NCHW image input, got shape {dims}")

@@ -31,8 +31,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 
+from ..core.onnx_io import load_onnx
+from ..core.text import bounded_list
 from ..errors import EngineUnavailable, ExportError
 from ..fileio import atomic_path, check_output_path
 from .base import ModelInfo, Runner, TensorSpec
@@ -94,7 +95,7 @@ def build_engine(onnx_path: str | os.PathLike, output: str | os.PathLike, *, pre
                  timing_cache: str | os.PathLike | None = None, calibration_table: str | None = None,
                  force: bool = False, log=lambda line: None) -> dict:
     """Build a TensorRT plan from ``onnx_path``; returns the sidecar metadata."""
-    model = onnx.load(str(onnx_path), load_external_data=False)
+    model = load_onnx(onnx_path, external_data=False)
     check = check_onnx(model)
     flags = precision_flags(precision, check, calibration_table)
     profiles = shape_profiles(graph_inputs(model), batch)
@@ -105,7 +106,7 @@ def build_engine(onnx_path: str | os.PathLike, output: str | os.PathLike, *, pre
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        errors = bounded_list((str(parser.get_error(i)) for i in range(parser.num_errors)), limit=3, sep="; ")
         raise ExportError(f"TensorRT's ONNX parser rejected {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb * 2**20)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import onnx
 from onnx import numpy_helper
 
+from ..core.text import bounded_list
 from ..errors import UsageError
 
 TRT_UNSUPPORTED_OPS = frozenset({
@@ -127,7 +128,7 @@ class TrtCheck:
         out = []
         if self.unsupported_ops:
             out.append("ops the TensorRT ONNX parser does not support: "
-                       + ", ".join(f"{k} x{v}" for k, v in sorted(self.unsupported_ops.items())))
+                       + bounded_list(f"{k} x{v}" for k, v in sorted(self.unsupported_ops.items())))
         if self.custom_domain_ops:
             out.append("ops from non-standard domains (need a TensorRT plugin): "
                        + ", ".join(f"{k} x{v}" for k, v in sorted(self.custom_domain_ops.items())))

@@ -107,7 +107,9 @@ def write_metadata(model: onnx.ModelProto, metadata: ModelMetadata) -> None:
 def read_metadata(model: onnx.ModelProto | str | os.PathLike) -> ModelMetadata | None:
     """The edgecnn metadata of an ONNX model or file, or None if it has none."""
     if not isinstance(model, onnx.ModelProto):
-        model = onnx.load(os.fspath(model), load_external_data=False)
+        from ..core.onnx_io import load_onnx
+
+        model = load_onnx(os.fspath(model), external_data=False)
     try:
         return ModelMetadata.from_props({p.key: p.value for p in model.metadata_props})
     except (KeyError, ValueError, TypeError):

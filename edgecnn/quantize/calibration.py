@@ -39,6 +39,9 @@ def data_fingerprint(source: str, seed: int = 0) -> str:
     root = Path(source)
     if not root.exists():
         raise DataError(f"calibration data {root} does not exist")
+    if not root.is_dir():
+        raise DataError(f"calibration data {root} is a file, not a folder: give a folder of images, an ImageFolder "
+                        "dataset (ROOT/<class>/<images>) or synthetic:shapes")
     files = sorted(p for p in root.rglob("*") if p.is_file())
     if not files:
         raise DataError(f"calibration folder {root} is empty")

@@ -17,6 +17,7 @@ import numpy as np
 import onnx
 
 from ..errors import UsageError, VerificationError
+from ..core.onnx_io import load_onnx
 from ..export.metadata import read_metadata, write_metadata
 from ..fileio import atomic_path, check_output_path, sha256_file
 
@@ -32,7 +33,7 @@ def convert_fp16(model_path: str | os.PathLike, output: str | os.PathLike, *, fo
     if not Path(model_path).exists():
         raise UsageError(f"{model_path} does not exist")
     output = check_output_path(output, force)
-    model = onnx.load(model_path)
+    model = load_onnx(model_path)
     if is_quantized(model):
         raise UsageError(f"{model_path} is already quantized; convert the float model to FP16")
     with warnings.catch_warnings():

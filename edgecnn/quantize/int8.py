@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ..core.onnx_io import load_onnx
 from ..data.preprocess import PreprocessSpec
 from ..errors import EdgeCNNError, UsageError
 from ..export.metadata import ModelMetadata, library_versions, read_metadata, write_metadata
@@ -167,7 +168,7 @@ def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_
     from ..numeric import cosine
 
     a_session, b_session = make_session(float_path), make_session(quant_path)
-    batch = input_chw(onnx.load(float_path, load_external_data=False))[0]
+    batch = input_chw(load_onnx(float_path, external_data=False))[0]
     step = batch if isinstance(batch, int) and batch > 0 else 16
     a_out, b_out = [], []
     for start in range(0, min(limit, len(inputs)), step):
@@ -213,10 +214,7 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     if not Path(model_path).exists():
         raise UsageError(f"{model_path} does not exist")
     output = check_output_path(output, force)
-    try:
-        model = onnx.load(model_path)
-    except Exception:
-        raise UsageError(f"{model_path} is not a readable ONNX model") from None
+    model = load_onnx(model_path)
     if is_quantized(model):
         raise UsageError(f"{model_path} is already quantized (it has QuantizeLinear/DequantizeLinear or integer ops); "
                          "quantize the float model")

@@ -103,6 +103,14 @@ def preflight(recipe: Recipe) -> None:
         if not Path(value).exists():
             raise RecipeError(f"{where}: {value} does not exist (relative paths are read from {Path.cwd()}); "
                               f"fix the recipe or pass --set {where}=PATH")
+        if where == "model.weights":  # unreadable or foreign weights: one line now, not a failed stage later
+            from ..errors import EdgeCNNError
+            from ..zoo.weights import read_weights
+
+            try:
+                read_weights(value)
+            except EdgeCNNError as exc:
+                raise RecipeError(f"model.weights: {exc}") from None
 
 
 def _weights_digest(arch: str, weights: str) -> str:
