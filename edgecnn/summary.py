@@ -40,6 +40,9 @@ class ModelSummary:
     total_macs: int = 0
     activation_bytes: int = 0
     param_bytes: int = 0
+    inference_params: int | None = None  # parameters the forward pass in eval mode uses (what export keeps)
+    training_only: list[str] = field(default_factory=list)  # modules only training runs (auxiliary heads)
+    extra: dict = field(default_factory=dict)  # ONNX summaries: published-convention MACs, the counting tool
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,9 +96,15 @@ def summarize(model: nn.Module, input_shapes: list[tuple[int, ...]], name: str =
             activation_bytes=0 if getattr(module, "inplace", False) else sum(t.numel() * t.element_size() for t in outs),
         ))
 
+    executed: set[int] = set()
+
+    def ran(module, inputs, output):
+        executed.add(id(module))
+
     for module in model.modules():
         if not list(module.children()) or hasattr(module, "connected_kernels"):
             hooks.append(module.register_forward_hook(hook))
+        hooks.append(module.register_forward_hook(ran))
     was_training = model.training
     model.eval()
     try:
@@ -111,6 +120,18 @@ def summarize(model: nn.Module, input_shapes: list[tuple[int, ...]], name: str =
     summary.param_bytes = sum(p.numel() * p.element_size() for p in params)
     summary.total_macs = sum(r.macs for r in summary.rows)
     summary.activation_bytes = sum(r.activation_bytes for r in summary.rows)
+    # parameters of modules the eval-mode forward never runs (GoogLeNet's and Inception v3's auxiliary heads)
+    summary.inference_params = sum(p.numel() for m in model.modules() if id(m) in executed
+                                   for p in m.parameters(recurse=False))
+    modules = dict(model.named_modules())
+    idle = set()
+    for name, module in modules.items():
+        if id(module) in executed or not any(True for _ in module.parameters(recurse=False)):
+            continue
+        parts = name.split(".")  # name the outermost module that did not run (aux1, not aux1.conv.conv)
+        idle.add(next(".".join(parts[:i]) for i in range(1, len(parts) + 1)
+                      if id(modules[".".join(parts[:i])]) not in executed))
+    summary.training_only = sorted(idle)
     return summary
 
 
@@ -136,9 +157,27 @@ def format_summary(summary: ModelSummary, tablefmt: str = "simple") -> str:
     table = tabulate(rows, headers=["layer", "type", "output shape", "params", "mult-adds", "activations"],
                      tablefmt=tablefmt, disable_numparse=True, colalign=("left", "left", "left", "right", "right", "right"))
     inputs = ", ".join("x".join(map(str, s)) for s in summary.input_shapes)
+    if summary.extra.get("counted_by"):  # an ONNX file: the graph's own figures
+        published = summary.extra["published_macs"]
+        totals = [
+            f"model:             {summary.model} (input {inputs})",
+            f"total params:      {summary.total_params:,} (the graph's initializers, each counted once"
+            + ("" if summary.extra.get("has_batchnorm") else "; BatchNorm is folded into the convolutions") + ")",
+            f"parameter memory:  {_mib(summary.param_bytes)} (as stored)",
+            f"mult-adds:         {summary.total_macs:,} ({_human(summary.total_macs)}; {summary.extra['counted_by']}: "
+            "every op, bias additions included)",
+            f"conv/FC mult-adds: {published:,} ({_human(published)}; without bias, the convention of published "
+            "figures)",
+            f"activation memory: {_mib(summary.activation_bytes)} (sum of node outputs, batch 1)",
+        ]
+        return table + "\n\n" + "\n".join(totals)
+    params = f"{summary.total_params:,}"
+    if summary.training_only and summary.inference_params is not None:
+        params = (f"{summary.total_params:,} with the training-only heads ({', '.join(summary.training_only)}); "
+                  f"{summary.inference_params:,} in the inference model that export writes")
     totals = [
         f"model:             {summary.model} (input {inputs})",
-        f"total params:      {summary.total_params:,}",
+        f"total params:      {params}",
         f"trainable params:  {summary.trainable_params:,}",
         f"parameter memory:  {_mib(summary.param_bytes)} (float32)",
         f"mult-adds:         {summary.total_macs:,} ({_human(summary.total_macs)})",

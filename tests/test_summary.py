@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from edgecnn.summary import summarize
@@ -83,3 +84,48 @@ def test_unet_paper_output_size_and_shared_layers_counted_once():
     siamese = _summary("siamese:lenet5")
     assert sum(r.params for r in siamese.rows) == siamese.total_params
     assert len([r for r in siamese.rows if r.name == "backbone.f6"]) == 2  # called once per input
+
+
+def test_auxiliary_heads_are_counted_both_ways():
+    """GoogLeNet and Inception v3 train with auxiliary heads that the exported inference model drops."""
+    import torchvision
+
+    from edgecnn.summary import summarize
+    from edgecnn.zoo import create_model
+
+    for name, heads, meta in (("googlenet", ["aux1", "aux2"], torchvision.models.GoogLeNet_Weights),
+                              ("inception_v3", ["AuxLogits"], torchvision.models.Inception_V3_Weights)):
+        loaded = create_model(name)
+        result = summarize(loaded.model, [(1, *loaded.input_size)], name=name)
+        aux = sum(p.numel() for h in heads for p in getattr(loaded.model, h).parameters())
+        assert result.training_only == heads
+        assert result.inference_params == result.total_params - aux > 0
+        assert sum(r.params for r in result.rows) == result.inference_params  # the rows are what ran
+        # torchvision documents GoogLeNet without its aux heads and Inception v3 with them
+        documented = meta.IMAGENET1K_V1.meta["num_params"]
+        assert documented == (result.inference_params if name == "googlenet" else result.total_params)
+
+
+def test_onnx_summary_counts_the_graph_exactly(tmp_path, cli):
+    import onnx
+
+    from edgecnn.export import export_onnx
+    from edgecnn.onnx_summary import summarize_onnx
+    from edgecnn.summary import summarize
+    from edgecnn.zoo import create_model
+
+    for name in ("mobilenet_v2", "resnet50"):
+        loaded = create_model(name)
+        path = tmp_path / f"{name}.onnx"
+        export_onnx(loaded, path, batch="dynamic", do_verify=False)
+        graph = summarize_onnx(path)
+        torch_side = summarize(loaded.model, [(1, *loaded.input_size)])
+        # conv/FC mult-adds without bias from the graph equal the PyTorch count, to the unit
+        assert graph.extra["published_macs"] == torch_side.total_macs
+        model = onnx.load(str(path))
+        assert graph.total_params == sum(int(np.prod(i.dims)) for i in model.graph.initializer)
+        assert sum(r.params for r in graph.rows) == graph.total_params  # each initializer once
+        assert graph.total_macs >= graph.extra["published_macs"]  # onnx-tool adds biases and the other ops
+    result = cli("summary", tmp_path / "resnet50.onnx")
+    assert result.exit_code == 0, result.output
+    assert "conv/FC mult-adds: 4,089,184,256" in result.stdout and "/layer4/layer4.2/conv3/Conv" in result.stdout

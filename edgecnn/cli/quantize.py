@@ -84,6 +84,8 @@ def quantize_command(model, output, precision, calib, calib_split, samples, meth
         from ..quantize.fp16 import convert_fp16
 
         result = convert_fp16(model, output, force=force)
+        for note in result.get("notes", []):
+            emit(f"note: {note}")
         a = result["agreement"]
         click.echo(f"file:      {result['path']} ({result['size_bytes'] / 2**20:.2f} MiB, "
                    f"{result['size_bytes'] / result['fp32_size_bytes']:.2f}x FP32)")

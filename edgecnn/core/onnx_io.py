@@ -79,3 +79,66 @@ def cap_ir_version(model: onnx.ModelProto) -> onnx.ModelProto:
     if model.ir_version > MAX_IR_VERSION:
         model.ir_version = MAX_IR_VERSION
     return model
+
+
+# ---------------------------------------------------------------- older graphs
+MODERN_OPSET = 13  # per-channel QuantizeLinear (axis), Resize/Split forms that the tools expect
+_IR_FOR_OPSET = {13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10}
+
+
+def is_classic(model: onnx.ModelProto) -> bool:
+    """Written by an older converter: an opset below 13, or initializers also listed as graph inputs."""
+    initializers = {i.name for i in model.graph.initializer}
+    return opset_of(model) < MODERN_OPSET or any(i.name in initializers for i in model.graph.input)
+
+
+def normalize(model: onnx.ModelProto, *, fold_constants: bool = True) -> tuple[onnx.ModelProto, list[str]]:
+    """A private copy of ``model`` in the form today's tools expect, and a note per change.
+
+    Graphs from older converters (the classic ONNX model zoo: IR version 3, opsets 7-9, every
+    initializer also a graph input) load in ONNX Runtime, but its quantizer treats each listed
+    initializer as an input to feed, and per-channel Q/DQ needs opset 13. The copy has the
+    initializers removed from the inputs, the opset upgraded to 13 (``onnx.version_converter``),
+    constants folded (onnxsim) and a matching IR version. Raises a one-line error if it cannot.
+    """
+    from onnx import version_converter
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    notes: list[str] = []
+    initializers = {i.name for i in copy.graph.initializer}
+    listed = [i for i in copy.graph.input if i.name in initializers]
+    if listed:
+        kept = [i for i in copy.graph.input if i.name not in initializers]
+        del copy.graph.input[:]
+        copy.graph.input.extend(kept)
+        notes.append(f"{len(listed)} initializers were also listed as graph inputs (as older converters write "
+                     "them); they are weights, not inputs, in the copy")
+    copy.ir_version = max(copy.ir_version, 4)  # IR >= 4 lets initializers stay out of the inputs
+    opset = opset_of(copy)
+    if opset < MODERN_OPSET:
+        try:
+            copy = version_converter.convert_version(copy, MODERN_OPSET)
+        except Exception as exc:
+            raise UsageError(f"cannot upgrade the graph from opset {opset} to {MODERN_OPSET}: "
+                             f"{type(exc).__name__}: {str(exc)[:200]}") from None
+        notes.append(f"upgraded from opset {opset} to {MODERN_OPSET}")
+    copy.ir_version = max(copy.ir_version, _IR_FOR_OPSET.get(opset_of(copy), 7))
+    cap_ir_version(copy)
+    if fold_constants:
+        try:
+            from onnxsim import simplify
+
+            simplified, ok = simplify(copy)
+        except Exception:  # folding is an optimisation: the normalised graph is valid without it
+            simplified, ok = copy, False
+        if ok:
+            before, after = len(copy.graph.node), len(simplified.graph.node)
+            copy = cap_ir_version(simplified)
+            if after != before:
+                notes.append(f"constants folded ({before} -> {after} nodes)")
+    try:
+        onnx.checker.check_model(copy)
+    except Exception as exc:
+        raise UsageError(f"the normalised graph does not pass onnx.checker: {str(exc).splitlines()[0][:200]}") from None
+    return copy, notes

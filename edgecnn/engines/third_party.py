@@ -18,39 +18,34 @@ from pathlib import Path
 
 import onnx
 
-from ..core.onnx_io import load_onnx, opset_of
+from ..core.onnx_io import is_classic, load_onnx, normalize
 from ..data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
 from ..errors import UsageError
 from ..fileio import atomic_path, sha256_file
 from .base import ModelInfo
 
-MIN_OPSET = 13
 DEFAULTS_NOTE = ("no edgecnn metadata: using stated defaults (ImageNet mean/std, RGB, resize 256/224 of the input "
                  "side, centre crop, labels class_N); override with --mean/--std/--resize/--labels")
 
 
 def upgraded(path: str | os.PathLike, cache: str | os.PathLike | None = None) -> tuple[str, str | None]:
-    """A path to the model at opset >= 13, and a note when it was upgraded."""
+    """A path to the model in today's form (opset >= 13, no initializers among the inputs), and a note
+    when it had to be normalised (see :func:`edgecnn.core.onnx_io.normalize`); the file is never touched."""
     model = load_onnx(path, external_data=False)
-    opset = opset_of(model)
-    if opset >= MIN_OPSET:
+    if not is_classic(model):
         return str(path), None
     cache_dir = Path(cache or os.environ.get("EDGECNN_CACHE", Path.home() / ".cache" / "edgecnn")) / "upgraded"
-    target = cache_dir / f"{sha256_file(path)[:20]}-opset{MIN_OPSET}.onnx"
+    target = cache_dir / f"{sha256_file(path)[:20]}-normalized.onnx"
+    notes_file = target.with_suffix(".txt")
     if not target.exists():
-        from onnx import version_converter
-
-        full = load_onnx(path)
-        try:
-            converted = version_converter.convert_version(full, MIN_OPSET)
-            onnx.checker.check_model(converted)
-        except Exception as exc:
-            raise UsageError(f"cannot upgrade {path} from opset {opset} to {MIN_OPSET}: {exc}") from None
-        converted.ir_version = min(converted.ir_version, 8)
+        normalized, notes = normalize(load_onnx(path))
         cache_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(notes_file, force=True) as tmp:
+            tmp.write_text("; ".join(notes))
         with atomic_path(target, force=True) as tmp:
-            onnx.save(converted, str(tmp))
-    return str(target), f"upgraded from opset {opset} to {MIN_OPSET} (cached copy {target})"
+            onnx.save(normalized, str(tmp))
+    notes = notes_file.read_text() if notes_file.exists() else "normalised"
+    return str(target), f"{notes} (cached copy {target})"
 
 
 def _input_output_dims(model: onnx.ModelProto):

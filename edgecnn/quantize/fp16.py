@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import onnx
 
 from ..errors import UsageError, VerificationError
-from ..core.onnx_io import load_onnx
+from ..core.onnx_io import cap_ir_version, is_classic, load_onnx, normalize
 from ..export.metadata import read_metadata, write_metadata
 from ..fileio import atomic_path, check_output_path, sha256_file
 
@@ -34,6 +35,9 @@ def convert_fp16(model_path: str | os.PathLike, output: str | os.PathLike, *, fo
         raise UsageError(f"{model_path} does not exist")
     output = check_output_path(output, force)
     model = load_onnx(model_path)
+    notes: list[str] = []
+    if is_classic(model):  # an older converter's graph: convert a normalised private copy
+        model, notes = normalize(model)
     if is_quantized(model):
         raise UsageError(f"{model_path} is already quantized; convert the float model to FP16")
     with warnings.catch_warnings():
@@ -45,16 +49,22 @@ def convert_fp16(model_path: str | os.PathLike, output: str | os.PathLike, *, fo
                       "conversion": json.dumps({"tool": "onnxconverter-common", "keep_io_types": True,
                                                 "source_sha256": sha256_file(model_path)})}
         write_metadata(half, meta)
-    with atomic_path(output, force=force) as tmp:
-        onnx.save(half, str(tmp))
+    with atomic_path(output, force=force) as tmp, tempfile.TemporaryDirectory(prefix="edgecnn-fp16-") as work:
+        onnx.save(cap_ir_version(half), str(tmp))
+        reference = Path(work) / "fp32.onnx"  # the float model as converted (normalised when it was classic)
+        onnx.save(model, str(reference))
         chw = input_chw(model)
         batch = chw[0] if isinstance(chw[0], int) and chw[0] > 0 else 4
         dims = [d if isinstance(d, int) and d > 0 else (meta.input_shape[i + 1] if meta else 224)
                 for i, d in enumerate(chw[1:])]
         inputs = np.random.default_rng(0).standard_normal((batch * 4, *dims)).astype(np.float32)
-        check = compare_outputs(model_path, str(tmp), inputs, graph_input(model).name, limit=len(inputs))
+        try:
+            check = compare_outputs(str(reference), str(tmp), inputs, graph_input(model).name, limit=len(inputs))
+        except Exception as exc:
+            raise VerificationError(f"ONNX Runtime cannot run the FP16 conversion of {Path(model_path).name}: "
+                                    f"{type(exc).__name__}: {exc}") from None
         if check["cosine"] < min_cosine:
             raise VerificationError(f"FP16 model disagrees with FP32: cosine {check['cosine']:.5f} < {min_cosine}")
     return {"path": str(output), "size_bytes": Path(output).stat().st_size,
             "fp32_size_bytes": Path(model_path).stat().st_size, "agreement": check,
-            "seconds": time.perf_counter() - started}
+            "seconds": time.perf_counter() - started, "notes": notes}

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..core.onnx_io import load_onnx
+from ..core.onnx_io import cap_ir_version, is_classic, load_onnx, normalize
 from ..data.preprocess import PreprocessSpec
 from ..errors import EdgeCNNError, UsageError
 from ..export.metadata import ModelMetadata, library_versions, read_metadata, write_metadata
@@ -215,6 +215,11 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
         raise UsageError(f"{model_path} does not exist")
     output = check_output_path(output, force)
     model = load_onnx(model_path)
+    source_sha256 = sha256_file(model_path)  # of the file as given: keys the range cache, goes in the metadata
+    if is_classic(model):  # an older converter's graph: quantize a normalised private copy
+        model, notes = normalize(model)
+        for note in notes:
+            log(f"note: {note}")
     if is_quantized(model):
         raise UsageError(f"{model_path} is already quantized (it has QuantizeLinear/DequantizeLinear or integer ops); "
                          "quantize the float model")
@@ -233,7 +238,6 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                                        split=options.calib_split, val_split=options.val_split, progress=progress)
     log(f"calibration: {len(calibration.inputs)} samples from {calib}"
         + (" (cached tensors, no image read)" if calibration.from_cache else f" ({calibration.images_read} images read)"))
-    source_sha256 = sha256_file(model_path)  # read once: keys the range cache and goes in the metadata
     model_hash = source_sha256[:16]
     ranges_path = _ranges_cache(model_hash, calibration.data_hash, options, len(calibration.inputs))
     ranges_cached = ranges_path.exists()
@@ -246,11 +250,13 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     extra = {"ActivationSymmetric": options.symmetric_activations, "WeightSymmetric": True,
              "CalibPercentile": options.percentile, "CalibStridedMinMax": calibration_stride(len(reader))}
     with tempfile.TemporaryDirectory(prefix="edgecnn-quant-") as tmp:
+        source = Path(tmp) / "source.onnx"  # the float model as quantized (normalised when it was classic)
+        onnx.save(model, str(source))
         pre = Path(tmp) / "pre.onnx"
         quantized = Path(tmp) / "int8.onnx"
         with _quiet_ort_logging():
             try:
-                quant_pre_process(model_path, str(pre), skip_symbolic_shape=True)
+                quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
             except Exception as exc:  # pre-processing is an optimisation; quantize the original if it fails
                 log(f"note: ONNX Runtime pre-processing skipped ({type(exc).__name__})")
                 onnx.save(model, str(pre))
@@ -288,8 +294,12 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
         base.extra = {**base.extra, "precision": "int8", "quantization": json.dumps(info, sort_keys=True)}
         write_metadata(result, base)
         with atomic_path(output, force=force) as final:
-            onnx.save(result, str(final))
-        agreement = compare_outputs(model_path, str(output), calibration.inputs, input_name)
+            onnx.save(cap_ir_version(result), str(final))
+            try:  # checked before the rename: a model ONNX Runtime cannot run is never written
+                agreement = compare_outputs(str(source), str(final), calibration.inputs, input_name)
+            except Exception as exc:
+                raise QuantizeError(f"ONNX Runtime cannot run the quantized {Path(model_path).name}: "
+                                    f"{type(exc).__name__}: {exc}") from None
     table_path = None
     if trt_table:
         ranges = {name: (float(np.min(data.range_value[0])), float(np.max(data.range_value[1])))
