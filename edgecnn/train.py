@@ -31,6 +31,7 @@ from torch import nn
 
 from .data.datasets import TorchImageDataset, is_synthetic, train_val
 from .data.preprocess import torch_transform
+from .core.options import OptionError, check_options, opt
 from .errors import UsageError
 from .fileio import atomic_path
 from .progress import progress as bar
@@ -44,44 +45,59 @@ DEFAULT_LR = {"sgd": 0.05, "adamw": 1e-3}
 DEFAULT_WD = {"sgd": 5e-4, "adamw": 0.05}
 
 
+def _freeze_problem(value) -> str | None:
+    text = str(value).lower()
+    if text in ("none", "head-only") or text.isdigit():
+        return None
+    return f"must be none, head-only or a number of stages to freeze (0, 1, 2, ...), got {value!r}"
+
+
 @dataclass
-class TrainConfig:
+class TrainOptions:
+    """How to train: declared once for ``edgecnn train``'s flags and a recipe's ``train:`` keys."""
+
+    epochs: int = opt(10, "Epochs of the first phase (with freeze applied).", min=0)
+    img_size: int | None = opt(None, "Input side (default: the model's own).", min=8)
+    batch_size: int = opt(32, "Images per step (per process under DDP).", min=1)
+    lr: float | None = opt(None, "Peak learning rate (default 0.05 for sgd, 1e-3 for adamw).", min=0.0,
+                           min_open=True)
+    optimizer: str = opt("sgd", "Momentum SGD (Nesterov) or AdamW.", choices=OPTIMIZERS)
+    schedule: str = opt("onecycle", "One-cycle (warm-up then cosine decay) or cosine decay.", choices=SCHEDULES)
+    warmup_epochs: float = opt(0.0, "Cosine schedule: linear warm-up over this many epochs first.", min=0.0)
+    weight_decay: float | None = opt(None, "Weight decay (default 5e-4 for sgd, 0.05 for adamw).", min=0.0)
+    momentum: float = opt(0.9, "SGD momentum.", min=0.0, max=1.0, max_open=True)
+    label_smoothing: float = opt(0.1, "Label smoothing of the cross-entropy loss.", min=0.0, max=1.0, max_open=True)
+    freeze: str = opt("none", "Freeze nothing, everything but the head, or the first N stages.",
+                      check=_freeze_problem, metavar="none|head-only|N")
+    finetune_epochs: int = opt(0, "Second phase: unfreeze everything and train this many more epochs.", min=0)
+    finetune_lr: float | None = opt(None, "Learning rate of the fine-tune phase (default lr/10).", min=0.0,
+                                    min_open=True)
+    augment: bool = opt(True, "Random resized crop and horizontal flip.", flag="--augment/--no-augment")
+    workers: int = opt(2, "Data loading processes.", min=0)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        if self.epochs + self.finetune_epochs < 1:
+            raise OptionError("epochs", f"plus finetune_epochs must be at least 1, got {self.epochs} + "
+                                        f"{self.finetune_epochs}", type(self))
+        self.freeze = str(self.freeze).lower()
+        self.lr = DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+        self.weight_decay = DEFAULT_WD[self.optimizer] if self.weight_decay is None else self.weight_decay
+        self.finetune_lr = self.lr / 10 if self.finetune_lr is None else self.finetune_lr
+
+
+@dataclass(kw_only=True)
+class TrainConfig(TrainOptions):
+    """A training run: the model, the data, where checkpoints go, and the options."""
+
     model: str
     data: str
     output: str
     val: str | None = None
     val_split: float = 0.2
-    epochs: int = 10
-    img_size: int | None = None
-    batch_size: int = 32
-    lr: float | None = None
-    optimizer: str = "sgd"
-    schedule: str = "onecycle"
-    weight_decay: float | None = None
-    momentum: float = 0.9
-    label_smoothing: float = 0.1
-    freeze: str = "none"
-    finetune_epochs: int = 0
-    finetune_lr: float | None = None
     weights: str | None = None
     seed: int = 0
-    workers: int = 0
-    augment: bool = True
     synthetic_size: int | None = None  # images in synthetic:shapes (default 1200)
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise UsageError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if self.epochs < 0 or self.finetune_epochs < 0 or self.epochs + self.finetune_epochs < 1:
-            raise UsageError("--epochs plus --finetune-epochs must be at least 1")
-        if self.batch_size < 1:
-            raise UsageError("--batch-size must be at least 1")
-        freeze_stages(None, self.freeze, check_only=True)
-        self.lr = DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
-        self.weight_decay = DEFAULT_WD[self.optimizer] if self.weight_decay is None else self.weight_decay
-        self.finetune_lr = self.lr / 10 if self.finetune_lr is None else self.finetune_lr
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
@@ -132,8 +148,9 @@ def stages(model: nn.Module, heads: tuple[str, ...]) -> list[tuple[str, nn.Modul
 def freeze_stages(loaded: LoadedModel | None, mode: str, check_only: bool = False) -> list[str]:
     """Apply ``mode`` ('none', 'head-only' or a number of stages); return the frozen stage names."""
     mode = str(mode).lower()
-    if mode not in ("none", "head-only") and not mode.isdigit():
-        raise UsageError(f"--freeze must be none, head-only or a number of stages, got {mode!r}")
+    problem = _freeze_problem(mode)
+    if problem:
+        raise OptionError("freeze", problem, TrainOptions)
     if check_only or loaded is None:
         return []
     model = loaded.model
@@ -154,7 +171,8 @@ def freeze_stages(loaded: LoadedModel | None, mode: str, check_only: bool = Fals
         return [n for n, _ in all_stages]
     count = int(mode)
     if count > len(all_stages):
-        raise UsageError(f"--freeze {count}: {loaded.spec.name} has only {len(all_stages)} stages")
+        raise OptionError("freeze", f"is {count}, but {loaded.spec.name} has only {len(all_stages)} stages",
+                          TrainOptions)
     for _, module in all_stages[:count]:
         for p in module.parameters():
             p.requires_grad_(False)
@@ -222,11 +240,19 @@ def _make_optimizer(config: TrainConfig, params, lr: float):
     return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
 
 
-def _make_schedule(config: TrainConfig, optimizer, lr: float, total_steps: int):
+def _make_schedule(config: TrainConfig, optimizer, lr: float, total_steps: int, warmup_steps: int = 0):
     if config.schedule == "onecycle" and total_steps >= 10:  # shorter runs cannot hold its warm-up phase
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(1, total_steps),
                                                    pct_start=0.25)
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+    total = max(1, total_steps)
+    warmup = min(max(0, warmup_steps), total - 1)
+
+    def factor(step: int) -> float:  # linear warm-up from lr/10, then cosine decay to zero
+        if step < warmup:
+            return 0.1 + 0.9 * step / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
@@ -343,7 +369,8 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
             net = DistributedDataParallel(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
         steps_per_epoch = math.ceil(len(train_ds) / (config.batch_size * dist.world_size))
         optimizer = _make_optimizer(config, params, lr)
-        schedule = _make_schedule(config, optimizer, lr, steps_per_epoch * n_epochs)
+        warmup = round(config.warmup_epochs * steps_per_epoch) if lr == config.lr else 0  # first phase only
+        schedule = _make_schedule(config, optimizer, lr, steps_per_epoch * n_epochs, warmup)
         if resume and state.get("phase") == phase and start_epoch in phase_epochs:
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])

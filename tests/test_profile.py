@@ -109,9 +109,27 @@ def test_trt_without_tensorrt_is_one_line(cli, dynamic_model, tmp_path):
 
 
 def test_compare_two_engines_and_two_files(cli, dynamic_model, tmp_path):
-    result = cli("compare", dynamic_model, dynamic_model, "--samples", "8")
-    assert result.exit_code == 0, result.output
-    assert "max abs error 0" in result.stdout and "top-1 agreement 100.0%" in result.stdout
+    from edgecnn.quantize.fp16 import convert_fp16
+
+    def compare(*args) -> dict:
+        out = tmp_path / f"c{len(list(tmp_path.glob('c*.json')))}.json"
+        result = cli("compare", *args, "--samples", "8", "--json", out)
+        assert result.exit_code == 0, result.output
+        return json.loads(out.read_text())
+
+    same = compare(dynamic_model, dynamic_model)  # control: one file, one engine, twice
+    assert same["max_abs_error"] == 0 and same["top1_agreement"] == 1.0
+    half = tmp_path / "half.onnx"
+    convert_fp16(dynamic_model, half)
+    torch.manual_seed(1)
+    other = tmp_path / "other.onnx"  # the same architecture with other weights
+    loaded = create_model("mobilenet_v1_025", num_classes=8, input_size=32)
+    export_onnx(loaded, other, batch="dynamic")
+    # two files (FP32 and its FP16 conversion) on two engines (ONNX Runtime and OpenVINO)
+    close = compare(dynamic_model, half, "--engine", "ort,openvino")
+    assert close["max_abs_error"] > 0 and close["cosine"] > 0.999, close  # really two computations, and close
+    far = compare(dynamic_model, other)
+    assert far["cosine"] < 0.99, far  # a different model is seen as different: the comparison can fail
 
 
 def _old_opset_classifier(path):

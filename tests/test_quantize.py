@@ -8,6 +8,7 @@ import onnx
 import onnx.numpy_helper
 import pytest
 from onnx import TensorProto, helper
+from PIL import Image
 
 from conftest import one_line_error
 from edgecnn.export import export_onnx, read_metadata
@@ -112,30 +113,96 @@ def test_fp16(fp32_model, tmp_path):
     assert read_metadata(model).extra["precision"] == "fp16"
 
 
-def test_accuracy_aware_mode_invariants(tmp_path):
-    from edgecnn.data import load_images
-    from edgecnn.quantize.accuracy_aware import nodes_touching, quantize_with_budget, sensitivity_ranking
-    from edgecnn.train import TrainConfig, train
+COLOURS = {"blue": (0.1, 0.15, 0.9), "green": (0.1, 0.85, 0.15), "grey": (0.5, 0.5, 0.5), "red": (0.9, 0.1, 0.12)}
 
-    run = tmp_path / "run"
-    train(TrainConfig(model="mobilenet_v1_025", data="synthetic:shapes:96", output=str(run), epochs=2, img_size=32,
-                      workers=0), progress=False, log=lambda line: None)
-    fp32 = tmp_path / "t.onnx"
-    loaded = create_model(str(run / "best.pt"))
-    export_onnx(loaded, fp32)
-    images = load_images("synthetic:shapes:48", image_size=loaded.preprocess.resize, seed=1)
+
+@pytest.fixture
+def colour_task(tmp_path):
+    """A classifier that reads an image's mean colour, and images of four colours: FP32 top-1 is 100 % by
+    construction. One feature channel is a constant 1000 that the head ignores; with per-tensor activation
+    ranges it takes the whole INT8 range, so plain INT8 rounds the colour features to zero and predicts
+    'grey' for every image (25 %). Keeping the damaged nodes in float restores 100 %. Nothing is trained:
+    the outcome is the same on every machine."""
+    from edgecnn.data.preprocess import PreprocessSpec
+    from edgecnn.export.metadata import ModelMetadata, write_metadata
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "colours"
+    for name, rgb in COLOURS.items():
+        (data / name).mkdir(parents=True)
+        for i in range(10):
+            pixels = np.clip(np.asarray(rgb) + rng.normal(0, 0.04, (16, 16, 3)), 0, 1)
+            Image.fromarray((pixels * 255).astype(np.uint8)).save(data / name / f"{i}.png")
+    conv_w = np.zeros((4, 3, 1, 1), np.float32)
+    conv_w[0, 0] = conv_w[1, 1] = conv_w[2, 2] = 1.0  # features: mean R, G, B ...
+    conv_b = np.array([0, 0, 0, 1000], np.float32)  # ... and a constant channel the head never reads
+    labels = sorted(COLOURS)  # blue, green, grey, red
+    head = np.zeros((4, 4), np.float32)  # rows: classes; columns: R, G, B, constant
+    head[labels.index("red")] = [1, -0.5, -0.5, 0]
+    head[labels.index("green")] = [-0.5, 1, -0.5, 0]
+    head[labels.index("blue")] = [-0.5, -0.5, 1, 0]
+    bias = np.zeros(4, np.float32)
+    bias[labels.index("grey")] = 0.15
+    inits = [onnx.numpy_helper.from_array(v, n) for n, v in
+             (("conv_w", conv_w), ("conv_b", conv_b), ("head_w", head), ("head_b", bias))]
+    nodes = [helper.make_node("Conv", ["input", "conv_w", "conv_b"], ["c"], name="features"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"], name="pool"),
+             helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "head_w", "head_b"], ["logits"], transB=1, name="head")]
+    graph = helper.make_graph(nodes, "colours", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                                              ["batch", 3, 16, 16])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    spec = PreprocessSpec(resize=16, crop=(16, 16), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    write_metadata(model, ModelMetadata(architecture="colour_net", task="classification", input_names=["input"],
+                                        output_names=["logits"], input_shape=["batch", 3, 16, 16], layout="NCHW",
+                                        preprocess=spec, labels=labels, weights_sha256="", weights_source="test"))
+    path = tmp_path / "colour.onnx"
+    onnx.save(model, str(path))
+    return path, data
+
+
+def test_accuracy_budget_missed_by_plain_int8_is_met_by_float_fallback(colour_task, tmp_path):
+    from edgecnn.data import load_images
+    from edgecnn.quantize.accuracy_aware import quantize_with_budget, sensitivity_ranking, top1, validation_arrays
+
+    model, data = colour_task
+    images = load_images(str(data), image_size=16)
+    options = QuantizeOptions(samples=40, method="minmax", max_drop=1.0)
     plain = tmp_path / "plain.onnx"
-    quantize_int8(fp32, plain, CALIB, options=_options(), progress=False)
-    inputs = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
-    ranking = sensitivity_ranking(str(fp32), str(plain), inputs, samples=8)
-    assert ranking and ranking == sorted(ranking, key=lambda item: item[1])
-    assert nodes_touching(onnx.load(str(plain)), [ranking[0][0]])
-    report = quantize_with_budget(str(fp32), str(tmp_path / "aware.onnx"), CALIB, images, max_drop=0.0,
-                                  options=_options(), preprocess=loaded.preprocess, labels=loaded.labels)
-    assert report.final_top1 >= report.int8_top1
-    assert report.met == (report.final_drop <= 0.0)
-    assert report.steps[0]["drop"] == pytest.approx(100 * (report.fp32_top1 - report.int8_top1))
-    assert (tmp_path / "aware.onnx").exists()
+    report = quantize_with_budget(str(model), str(tmp_path / "aware.onnx"), str(data), images, options=options,
+                                  plain_output=str(plain), progress=False)
+    assert report.fp32_top1 == 1.0 and report.int8_top1 == 0.25  # plain INT8: every image called grey
+    assert report.steps[0]["drop"] == 75.0 > report.max_drop
+    assert report.kept_float and report.met and report.final_drop <= 1.0 and report.final_top1 == 1.0
+    assert [s["drop"] for s in report.steps][-1] <= 1.0 < report.steps[0]["drop"]
+    # the files say the same: the written model is the one measured, the plain one is the one that missed
+    inputs, targets = validation_arrays(images, read_metadata(str(model)).preprocess, sorted(COLOURS))
+    assert top1(str(tmp_path / "aware.onnx"), inputs, targets) == 1.0 and top1(str(plain), inputs, targets) == 0.25
+    kept = json.loads(read_metadata(str(tmp_path / "aware.onnx")).extra["quantization"])["excluded"]
+    assert sorted(kept) == sorted(report.kept_float)
+    # the ranking (SQNR, worst first) puts the tensors downstream of the damaged range far below the rest
+    ranking = sensitivity_ranking(str(model), str(plain), inputs)
+    assert ranking == sorted(ranking, key=lambda item: item[1]) and ranking[0][1] < 10 < ranking[-1][1], ranking
+
+
+def test_cli_quantize_with_max_drop(colour_task, tmp_path, cli):
+    model, data = colour_task
+    out = tmp_path / "q.onnx"
+    result = cli("quantize", model, "-o", out, "--calib", data, "--samples", "40", "--method", "minmax", "--val", data,
+                 "--max-drop", "1", "--speed-rounds", "1", "--json", tmp_path / "q.json")
+    assert result.exit_code == 0, result.output
+    assert "plain INT8 25.00%, final 100.00% (drop 0.00 points, budget 1.0: met) on 40 images" in result.stdout
+    assert "kept in float (" in result.stdout and "plain INT8" in result.stdout.split("latency:")[1]
+    payload = json.loads((tmp_path / "q.json").read_text())
+    assert payload["accuracy"]["met"] and payload["accuracy"]["kept_float"] and payload["latency_ms"]["int8 plain"] > 0
+    refused = one_line_error(cli("quantize", model, "-o", tmp_path / "r.onnx", "--calib", data, "--max-drop", "1"))
+    assert "--max-drop needs labelled images" in refused and not (tmp_path / "r.onnx").exists()
+    negative = one_line_error(cli("quantize", model, "-o", tmp_path / "r.onnx", "--calib", data, "--val", data,
+                                  "--max-drop", "-1"))
+    assert "--max-drop" in negative
 
 
 def test_speed_check_and_explanation(fp32_model, tmp_path):

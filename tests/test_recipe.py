@@ -36,10 +36,31 @@ QUICK = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
     ("train.epochs=ten", "train.epochs must be an integer, got 'ten'"),
     ("export.simplify=maybe", "export.simplify must be true or false"),
     ("targets=[{engine: torch, precisions: [int8]}]", "targets[0].precisions[0]: engine torch cannot run int8"),
-    ("targets=[{engine: onnxrt}]", "targets[0].engine: unknown engine 'onnxrt'; did you mean ort?"),
+    ("targets=[{engine: onnxrt}]", "targets[0].engine must be one of torch, ort, openvino, trt, got 'onnxrt'; did you "
+                                     "mean ort?"),
     ("model.arch=resnet5", "model.arch: unknown model 'resnet5'"),
     ("quantize.method=median", "quantize.method must be one of"),
-    ("data.val_split=1.5", "data.val_split must be between 0 and 1"),
+    ("data.val_split=1.5", "data.val_split must be > 0 and < 1, got 1.5"),
+    # every key with a constrained domain is refused at load time, with its YAML path (issue 11, part 4)
+    ("train.freeze=most", "train.freeze must be none, head-only or a number of stages to freeze (0, 1, 2, ...), "
+                          "got 'most'"),
+    ("quantize.samples=0", "quantize.samples must be >= 1, got 0"),
+    ("export.opset=5", "export.opset must be >= 11 and <= 20, got 5"),
+    ("export.batch=0", "export.batch must be a positive integer or 'dynamic', got '0'"),
+    ("train.optimizer=adam", "train.optimizer must be one of sgd, adamw, got 'adam'; did you mean adamw?"),
+    ("train.epochs=-1", "train.epochs must be >= 0, got -1"),
+    ("train.lr=0", "train.lr must be > 0, got 0.0"),
+    ("train.label_smoothing=1", "train.label_smoothing must be >= 0 and < 1, got 1.0"),
+    ("quantize.percentile=50", "quantize.percentile must be >= 90 and <= 100, got 50.0"),
+    ("quantize.max_drop=-1", "quantize.max_drop must be >= 0, got -1.0"),
+    ("quantize.calib_split=train", "unknown key quantize.calib_split"),
+    ("targets=[{engine: ort, batches: [0]}]", "targets[0].batches must be positive integers, got [0]"),
+    ("targets=[{engine: ort, threads: 0}]", "targets[0].threads must be >= 1, got 0"),
+    ("targets=[{engine: ort, precisions: [int4]}]", "targets[0].precisions must be among fp32, fp16, int8, got 'int4'"),
+    ("profile.min_runs=0", "profile.min_runs must be >= 1, got 0"),
+    ("model.num_classes=0", "model.num_classes must be >= 1, got 0"),
+    ("data.path=''", "data.path must not be empty"),
+    ("train.epochs=0", "train.epochs plus finetune_epochs must be at least 1, got 0 + 0"),
 ])
 def test_bad_recipes_are_refused_with_the_yaml_path(override, message):
     with pytest.raises(RecipeError) as info:

@@ -159,7 +159,12 @@ def test_an_engine_that_is_not_here_is_unavailable_not_a_failure(workspace, firs
 @pytest.mark.parametrize("override,message", [
     ("train.epoch=3", "unknown key train.epoch; did you mean train.epochs?"),
     ("train.epochs=ten", "train.epochs must be an integer"),
-    ("targets=[{engine: openvino, precisions: [int4]}]", "targets[0].precisions[0]: engine openvino cannot run int4"),
+    ("targets=[{engine: torch, precisions: [int8]}]", "targets[0].precisions[0]: engine torch cannot run int8"),
+    ("targets=[{engine: openvino, precisions: [int4]}]", "targets[0].precisions must be among fp32, fp16, int8, "
+                                                         "got 'int4'"),
+    ("train.freeze=most", "train.freeze must be none, head-only or a number of stages"),
+    ("export.opset=5", "export.opset must be >= 11 and <= 20, got 5"),
+    ("quantize.samples=0", "quantize.samples must be >= 1, got 0"),
     ("data.path=no/such/folder", "data.path: no/such/folder does not exist"),
 ])
 def test_a_bad_recipe_is_refused_before_any_work(tmp_path, cli, override, message):
@@ -312,6 +317,7 @@ def test_ctrl_c_during_a_stage_leaves_no_half_entry_and_the_next_run_goes_on(tmp
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
-    assert list(cache.iterdir()) == []  # the half-trained stage left nothing a later run would trust
+    # the half-trained stage left nothing a later run would trust (.locks holds the per-key lock files only)
+    assert [p for p in cache.iterdir() if p.name != ".locks"] == []
     run_dirs = [p for p in (tmp_path / "runs" / "tiny").iterdir() if p.name != "cache"]
     assert len(run_dirs) == 1 and (run_dirs[0] / "run.log").exists()

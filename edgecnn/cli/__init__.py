@@ -12,6 +12,7 @@ import sys
 import click
 
 from .. import __version__
+from ..core.options import OptionError
 from ..core.text import bounded_message
 from ..errors import EdgeCNNError
 
@@ -24,13 +25,20 @@ class EdgeCNNGroup(click.Group):
         except EdgeCNNError as exc:
             if debug:
                 raise
-            click.echo(f"error: {bounded_message(str(exc))}", err=True)
+            text = exc.as_flag() if isinstance(exc, OptionError) else str(exc)  # the library names the option
+            click.echo(f"error: {bounded_message(text)}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             if debug:
                 raise
             click.echo("interrupted: stopped, nothing half-written was left behind", err=True)
             ctx.exit(130)
+        except click.exceptions.UsageError as exc:  # a bad flag value: one line too, like every other error
+            if debug:
+                raise
+            where = f"; see 'edgecnn {exc.ctx.info_name} --help'" if exc.ctx is not None and exc.ctx.parent else ""
+            click.echo(f"error: {bounded_message(exc.format_message()).rstrip('.')}{where}", err=True)
+            ctx.exit(2)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # a failure edgecnn did not anticipate: still one line, never a traceback

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from ..core.options import click_options, from_kwargs
+from ..export.options import ExportOptions
 from .options import input_size_option, num_classes_option, weights_option
 
 
@@ -23,13 +25,9 @@ def default_output(model: str) -> str:
 @weights_option
 @num_classes_option
 @input_size_option
-@click.option("--batch", default="1", show_default=True, metavar="N|dynamic",
-              help="Fixed batch size, or 'dynamic' (verified at batch 1 and 4).")
-@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset version (11-20).")
-@click.option("--no-simplify", is_flag=True, help="Skip onnxsim simplification.")
-@click.option("--no-verify", is_flag=True, help="Skip the ONNX Runtime vs PyTorch check.")
+@click_options(ExportOptions)
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-def export_command(model, output, weights, num_classes, input_size, batch, opset, no_simplify, no_verify, force):
+def export_command(model, output, weights, num_classes, input_size, force, **option_values):
     """Export MODEL (a zoo name or an edgecnn checkpoint) to ONNX.
 
     \b
@@ -38,13 +36,14 @@ def export_command(model, output, weights, num_classes, input_size, batch, opset
     PyTorch on random inputs (max abs error, cosine, top-1 agreement).
     The file is written only when every stage passes.
     """
-    from ..export import export_onnx, parse_batch
+    from ..export import export_onnx
     from ..fileio import check_output_path
     from ..zoo import create_model
 
+    options = from_kwargs(ExportOptions, option_values)
+    batch, opset = options.batch, options.opset
     started = time.perf_counter()
     output = output or default_output(model)
-    parse_batch(batch)
     check_output_path(output, force)  # fail before building anything
     loaded = create_model(model, weights=weights, num_classes=num_classes, input_size=input_size)
     for note in loaded.notes:
@@ -55,8 +54,8 @@ def export_command(model, output, weights, num_classes, input_size, batch, opset
 
     c, h, w = loaded.input_size
     click.echo(f"exporting {loaded.spec.name} ({c}x{h}x{w}, batch {batch}, opset {opset})", err=True)
-    report = export_onnx(loaded, output, batch=batch, opset=opset, do_simplify=not no_simplify,
-                         do_verify=not no_verify, force=force, on_stage=on_stage)
+    report = export_onnx(loaded, output, batch=batch, opset=opset, do_simplify=options.simplify,
+                         do_verify=options.verify, force=force, on_stage=on_stage)
     nodes = f"{report.nodes_exported}"
     if report.nodes_simplified is not None:
         nodes += f" -> {report.nodes_simplified} after onnxsim"

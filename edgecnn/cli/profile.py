@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..core.options import click_options, from_kwargs
 from ..engines.capabilities import ENGINES
-
-
-def _batches(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated batch sizes like 1,8; got {text!r}") from None
-    if not values or min(values) < 1:
-        raise click.BadParameter("batch sizes must be >= 1")
-    return values
+from ..profile.options import ProfileOptions
 
 
 @click.command("profile")
@@ -23,27 +15,20 @@ def _batches(text: str) -> tuple[int, ...]:
               help="Default: ort for .onnx, trt for .engine, torch for a zoo name or checkpoint.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
               help="Check the artifact holds this precision (never converted silently).")
-@click.option("--batch", "batch", default="1", show_default=True, metavar="1,8", help="Batch sizes to time.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Intra-op threads (default: the engine's).")
-@click.option("--warmup-s", type=float, default=1.0, show_default=True)
-@click.option("--min-runs", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--min-time-s", type=float, default=3.0, show_default=True)
+@click_options(ProfileOptions)
 @click.option("--data", default=None, metavar="DIR", help="Labelled images: also measure top-1/top-5.")
-@click.option("--per-layer", is_flag=True, help="Top ops by time (ORT profiler, OpenVINO counters, TensorRT IProfiler).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON.")
-def profile_command(artifact, engine, precision, batch, threads, warmup_s, min_runs, min_time_s, data, per_layer,
-                    json_out):
+def profile_command(artifact, engine, precision, data, json_out, **option_values):
     """Latency percentiles, memory, accuracy and per-layer times of ARTIFACT on one engine.
 
     ARTIFACT is a .onnx file (ort, openvino), a TensorRT .engine (trt), or a zoo
     name / checkpoint (torch). Runs until both --min-runs and --min-time-s are met,
     after --warmup-s of warm-up.
     """
-    from ..profile.run import ProfileSettings, profile
+    from ..profile.run import profile
     from ..profile.text import format_profile
 
-    settings = ProfileSettings(batches=_batches(batch), threads=threads, warmup_s=warmup_s, min_runs=min_runs,
-                               min_time_s=min_time_s, per_layer=per_layer)
+    settings = from_kwargs(ProfileOptions, option_values)
     result = profile(artifact, engine, precision=precision, settings=settings, data=data,
                      log=lambda line: click.echo(line, err=True))
     click.echo(format_profile(result))

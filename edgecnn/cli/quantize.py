@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import click
 
-from ..quantize.int8 import DEFAULT_METHOD, METHODS
+from ..core.options import click_options, from_kwargs
+from ..quantize.int8 import QuantizeReport
+from ..quantize.options import QuantizeOptions
 
 
 def _floats(text: str | None) -> tuple[float, ...] | None:
@@ -29,25 +32,12 @@ def _names(text: str | None) -> list[str]:
 @click.option("--precision", type=click.Choice(["int8", "fp16"]), default="int8", show_default=True)
 @click.option("--calib", metavar="DIR|synthetic:shapes", help="Calibration images (INT8): a folder of images, an "
               "ImageFolder dataset or synthetic:shapes.")
-@click.option("--calib-split", type=click.Choice(["all", "train"]), default="all", show_default=True,
-              help="'train': calibrate only on the training side of the --val-split split.")
-@click.option("--samples", type=click.IntRange(min=1), default=256, show_default=True, help="Calibration images.")
-@click.option("--method", type=click.Choice(METHODS), default=DEFAULT_METHOD, show_default=True,
-              help="How activation ranges are chosen from the calibration statistics.")
-@click.option("--percentile", type=float, default=99.99, show_default=True, help="For --method percentile.")
-@click.option("--per-channel/--per-tensor", default=True, show_default=True, help="Weight scales.")
-@click.option("--symmetric-activations", is_flag=True,
-              help="Symmetric INT8 activations (needed by TensorRT); default asymmetric UINT8 (fastest on x86).")
-@click.option("--op-types", default=None, metavar="Conv,Gemm,...", help="Only quantize these op types.")
-@click.option("--exclude", default=None, metavar="NODE,...", help="Keep these nodes in float.")
-@click.option("--no-speed-aware", is_flag=True,
-              help="Quantize SiLU networks whole (default: their high-resolution stages stay float, faster on CPU).")
+@click_options(QuantizeOptions)
 @click.option("--val", default=None, metavar="DIR|synthetic:shapes",
               help="Labelled images: report FP32 vs INT8 top-1 (and drive --max-drop).")
-@click.option("--val-split", type=float, default=None,
-              help="Use only the validation side of this stratified split of --val (as 'edgecnn train').")
-@click.option("--max-drop", type=float, default=None,
-              help="Accuracy budget in top-1 points: keep the most sensitive nodes in float until it holds.")
+@click.option("--val-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Use only the validation side of this stratified split of --val (as 'edgecnn train'); "
+                   "with --calib-split train, calibration takes the other side.")
 @click.option("--mean", default=None, help="Per-channel mean for a model without edgecnn metadata (0.485,0.456,0.406).")
 @click.option("--std", default=None, help="Per-channel std for a model without edgecnn metadata.")
 @click.option("--input-size", default=None, metavar="H[xW]", help="Input size for a model without metadata.")
@@ -57,12 +47,10 @@ def _names(text: str | None) -> list[str]:
 @click.option("--no-speed", is_flag=True, help="Skip the FP32 vs INT8 latency check.")
 @click.option("--speed-rounds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Alternating rounds (1 s each, own process) of the latency check.")
-@click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the report as JSON.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
-def quantize_command(model, output, precision, calib, calib_split, samples, method, percentile, per_channel,
-                     symmetric_activations, op_types, exclude, no_speed_aware, val, val_split, max_drop, mean, std, input_size,
-                     trt_table, threads, no_speed, speed_rounds, seed, json_out, force):
+def quantize_command(model, output, precision, calib, val, val_split, mean, std, input_size, trt_table, threads,
+                     no_speed, speed_rounds, json_out, force, **option_values):
     """Quantize MODEL.onnx to INT8 (QDQ) or convert it to FP16.
 
     \b
@@ -93,87 +81,105 @@ def quantize_command(model, output, precision, calib, calib_split, samples, meth
                    f"{100 * a.get('top1_agreement', float('nan')):.1f}% on {a['samples']} random inputs")
         payload = result
     else:
+        options = from_kwargs(QuantizeOptions, option_values, val_split=val_split or 0.2)
         if not calib:
             raise UsageError("INT8 quantization needs calibration images: pass --calib DIR (or synthetic:shapes)")
-        if max_drop is not None and not val:
+        if options.max_drop is not None and not val:
             raise UsageError("--max-drop needs labelled images to measure top-1: pass --val DIR")
-        from ..quantize.int8 import QuantizeOptions, quantize_int8
+        from ..quantize.int8 import quantize_int8
 
-        options = QuantizeOptions(method=method, samples=samples, percentile=percentile, per_channel=per_channel,
-                                  symmetric_activations=symmetric_activations, op_types=_names(op_types) or None,
-                                  exclude=_names(exclude), seed=seed, calib_split=calib_split,
-                                  val_split=val_split or 0.2, speed_aware=not no_speed_aware)
         size = parse_input_size(input_size)
-        report = quantize_int8(model, output, calib, options=options, force=force, mean=_floats(mean),
-                               std=_floats(std), input_size=size, trt_table=trt_table, log=emit)
-        payload["quantize"] = report.to_dict()
-        a = report.agreement
-        click.echo(f"file:      {report.path} ({report.size_bytes / 2**20:.2f} MiB, "
-                   f"{report.size_bytes / report.fp32_size_bytes:.2f}x FP32)")
-        click.echo(f"method:    {report.method}, {report.samples} samples; {report.quantized_nodes} nodes quantized"
-                   + (f"; left in float: {', '.join(f'{k} x{v}' for k, v in report.float_nodes.items())}"
-                      if report.float_nodes else ""))
-        click.echo(f"vs FP32:   top-1 agreement {100 * a.get('top1_agreement', float('nan')):.1f}%, cosine "
-                   f"{a['cosine']:.5f} on {a['samples']} calibration inputs")
-        if trt_table:
-            click.echo(f"TensorRT calibration table: {trt_table}")
-        if val:
-            payload["accuracy"] = _accuracy(model, output, calib, val, val_split, seed, max_drop, options, force, emit)
-        if not no_speed:
-            import tempfile
+        extra = dict(mean=_floats(mean), std=_floats(std), input_size=size)
+        with tempfile.TemporaryDirectory(prefix="edgecnn-plain-") as tmp:
+            plain = None
+            if options.max_drop is not None:  # the library workflow: quantize once, then fall back to float
+                from ..quantize.accuracy_aware import quantize_with_budget
 
-            from ..envinfo import cpu_info
-            from ..quantize.speed import compare_speed, explain
-
-            with tempfile.TemporaryDirectory(prefix="edgecnn-plain-") as tmp:
+                plain = str(Path(tmp) / "plain.onnx")
+                budget = quantize_with_budget(model, output, calib, _validation_images(model, val, val_split, options),
+                                              options=options, force=force, log=emit, plain_output=plain)
+                report = QuantizeReport(**budget.quantize)
+                payload["accuracy"] = budget.to_dict()
+            else:
+                report = quantize_int8(model, output, calib, options=options, force=force, trt_table=trt_table,
+                                       log=emit, **extra)
+            payload["quantize"] = report.to_dict()
+            _print_report(report, trt_table)
+            if options.max_drop is not None:
+                _print_budget(budget)
+            elif val:
+                payload["accuracy"] = _accuracy(model, output, _validation_images(model, val, val_split, options))
+            if not no_speed:
                 paths = {"fp32": model, "int8": output}
-                kept = (payload.get("accuracy") or {}).get("kept_float")
-                if kept:  # the speed cost of the nodes kept in float: time plain INT8 too
-                    plain = str(Path(tmp) / "plain.onnx")
-                    quantize_int8(model, plain, calib, options=options, force=True, mean=_floats(mean),
-                                  std=_floats(std), input_size=size, progress=False)
+                if plain and budget.kept_float:  # the speed cost of the nodes kept in float
                     paths["int8 plain"] = plain
-                latency = compare_speed(paths, threads=threads, rounds=speed_rounds)
-            cpu = cpu_info()
-            plain_text = f", plain INT8 {latency['int8 plain']:.2f} ms" if "int8 plain" in latency else ""
-            click.echo(f"latency:   FP32 {latency['fp32']:.2f} ms, INT8 {latency['int8']:.2f} ms "
-                       f"({latency['int8'] / latency['fp32']:.2f}x){plain_text} at batch 1, {threads} threads, "
-                       f"ONNX Runtime CPU; {cpu['model']}, VNNI {'yes' if cpu['vnni'] else 'no'}")
-            for line in explain(latency["fp32"], latency["int8"], report.float_nodes, report.quantized_nodes):
-                click.echo(f"note:      {line}")
-            payload["latency_ms"] = latency
-            payload["cpu"] = cpu
+                payload.update(_speed(paths, threads, speed_rounds, report))
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
             tmp.write_text(json.dumps(payload, indent=1, default=str))
 
 
-def _accuracy(model, output, calib, val, val_split, seed, max_drop, options, force, emit) -> dict:
-    from ..data.datasets import load_images, stratified_split
-    from ..quantize.accuracy_aware import quantize_with_budget, top1, validation_arrays
+def _print_report(report, trt_table) -> None:
+    a = report.agreement
+    click.echo(f"file:      {report.path} ({report.size_bytes / 2**20:.2f} MiB, "
+               f"{report.size_bytes / report.fp32_size_bytes:.2f}x FP32)")
+    click.echo(f"method:    {report.method}, {report.samples} samples; {report.quantized_nodes} nodes quantized"
+               + (f"; left in float: {', '.join(f'{k} x{v}' for k, v in report.float_nodes.items())}"
+                  if report.float_nodes else ""))
+    if a:
+        click.echo(f"vs FP32:   top-1 agreement {100 * a.get('top1_agreement', float('nan')):.1f}%, cosine "
+                   f"{a['cosine']:.5f} on {a['samples']} calibration inputs")
+    if trt_table:
+        click.echo(f"TensorRT calibration table: {trt_table}")
+
+
+def _validation_images(model, val, val_split, options):
     from ..core.onnx_io import load_onnx
+    from ..data.datasets import load_images, stratified_split
+    from ..quantize.int8 import resolve_preprocess
+
+    preprocess, _, _ = resolve_preprocess(load_onnx(model, external_data=False), model)
+    images = load_images(val, image_size=preprocess.resize, seed=options.seed)
+    if val_split:
+        images = images.subset(stratified_split(images.labels, val_split, options.seed)[1])
+    return images
+
+
+def _accuracy(model, output, images) -> dict:
+    from ..core.onnx_io import load_onnx
+    from ..errors import UsageError
+    from ..quantize.accuracy_aware import top1, validation_arrays
     from ..quantize.int8 import resolve_preprocess
 
     preprocess, _, meta = resolve_preprocess(load_onnx(model, external_data=False), model)
     if meta is None or not meta.labels:
-        from ..errors import UsageError
-
         raise UsageError(f"{model} has no class labels in its metadata; --val needs them to score top-1")
-    images = load_images(val, image_size=preprocess.resize, seed=seed)
-    if val_split:
-        images = images.subset(stratified_split(images.labels, val_split, seed)[1])
-    if max_drop is None:
-        inputs, targets = validation_arrays(images, preprocess, meta.labels)
-        fp32, int8 = top1(model, inputs, targets), top1(output, inputs, targets)
-        click.echo(f"accuracy:  FP32 top-1 {100 * fp32:.2f}%, INT8 top-1 {100 * int8:.2f}% "
-                   f"(drop {100 * (fp32 - int8):.2f} points) on {len(images)} images")
-        return {"fp32_top1": fp32, "int8_top1": int8, "drop": 100 * (fp32 - int8), "images": len(images)}
-    report = quantize_with_budget(model, output, calib, images, max_drop=max_drop, options=options,
-                                  preprocess=preprocess, labels=meta.labels, force=True, log=emit)
+    inputs, targets = validation_arrays(images, preprocess, meta.labels)
+    fp32, int8 = top1(model, inputs, targets), top1(output, inputs, targets)
+    click.echo(f"accuracy:  FP32 top-1 {100 * fp32:.2f}%, INT8 top-1 {100 * int8:.2f}% "
+               f"(drop {100 * (fp32 - int8):.2f} points) on {len(images)} images")
+    return {"fp32_top1": fp32, "int8_top1": int8, "drop": 100 * (fp32 - int8), "images": len(images)}
+
+
+def _print_budget(report) -> None:
     status = "met" if report.met else "NOT met"
     click.echo(f"accuracy:  FP32 {100 * report.fp32_top1:.2f}%, plain INT8 {100 * report.int8_top1:.2f}%, final "
-               f"{100 * report.final_top1:.2f}% (drop {report.final_drop:.2f} points, budget {max_drop}: {status}) "
-               f"on {len(images)} images")
+               f"{100 * report.final_top1:.2f}% (drop {report.final_drop:.2f} points, budget {report.max_drop}: "
+               f"{status}) on {report.images} images")
     if report.kept_float:
         click.echo(f"kept in float ({len(report.kept_float)}): {', '.join(report.kept_float)}")
-    return report.to_dict()
+
+
+def _speed(paths: dict, threads: int, rounds: int, report) -> dict:
+    from ..envinfo import cpu_info
+    from ..quantize.speed import compare_speed, explain
+
+    latency = compare_speed(paths, threads=threads, rounds=rounds)
+    cpu = cpu_info()
+    plain_text = f", plain INT8 {latency['int8 plain']:.2f} ms" if "int8 plain" in latency else ""
+    click.echo(f"latency:   FP32 {latency['fp32']:.2f} ms, INT8 {latency['int8']:.2f} ms "
+               f"({latency['int8'] / latency['fp32']:.2f}x){plain_text} at batch 1, {threads} threads, "
+               f"ONNX Runtime CPU; {cpu['model']}, VNNI {'yes' if cpu['vnni'] else 'no'}")
+    for line in explain(latency["fp32"], latency["int8"], report.float_nodes, report.quantized_nodes):
+        click.echo(f"note:      {line}")
+    return {"latency_ms": latency, "cpu": cpu}

@@ -18,6 +18,8 @@ class EngineCapability:
     module: str  # import that must succeed
 
 
+PRECISIONS = ("fp32", "fp16", "int8")
+
 ENGINES: dict[str, EngineCapability] = {
     "torch": EngineCapability("torch", ("zoo", "checkpoint"), ("fp32",), ("cpu", "cuda"), True, None, "torch"),
     "ort": EngineCapability("ort", ("onnx",), ("fp32", "fp16", "int8"), ("cpu", "cuda"), True, None, "onnxruntime"),

@@ -21,7 +21,8 @@ from typing import Callable
 import onnx
 import torch
 
-from ..errors import ExportError, UsageError
+from ..errors import ExportError
+from ..core.options import OptionError
 from ..fileio import atomic_path, check_output_path
 from ..zoo import LoadedModel
 from .metadata import ModelMetadata, library_versions, write_metadata
@@ -29,8 +30,7 @@ from .patches import patch_for_export
 from .simplify import count_nodes, simplify
 from .verify import VerifyResult, require_passed, verify_onnx
 
-DEFAULT_OPSET = 17
-MIN_OPSET, MAX_OPSET = 11, 20
+from .options import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, parse_batch_value
 DYNAMIC_VERIFY_BATCHES = (1, 4)
 
 
@@ -43,18 +43,10 @@ def io_names(task: str, num_inputs: int) -> tuple[list[str], list[str]]:
 
 def parse_batch(value: str | int) -> int | None:
     """``1``, ``8`` -> fixed batch; ``dynamic`` -> None."""
-    if isinstance(value, int):
-        batch = value
-    elif str(value).lower() == "dynamic":
-        return None
-    else:
-        try:
-            batch = int(value)
-        except ValueError:
-            raise UsageError(f"--batch must be a positive integer or 'dynamic', got {value!r}") from None
-    if batch < 1:
-        raise UsageError(f"--batch must be a positive integer or 'dynamic', got {value!r}")
-    return batch
+    try:
+        return parse_batch_value(value)
+    except ValueError:
+        raise OptionError("batch", f"must be a positive integer or 'dynamic', got {value!r}") from None
 
 
 @dataclass
@@ -105,7 +97,7 @@ def export_onnx(
 ) -> ExportReport:
     """Export ``loaded.model`` to ``output``; the file appears only when every stage passed."""
     if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise UsageError(f"--opset must be between {MIN_OPSET} and {MAX_OPSET}, got {opset}")
+        raise OptionError("opset", f"must be between {MIN_OPSET} and {MAX_OPSET}, got {opset}")
     fixed_batch = parse_batch(batch)
     output = check_output_path(output, force)
     spec = loaded.spec

@@ -18,19 +18,9 @@ from ..envinfo import environment
 from ..errors import UsageError
 from .latency import LatencyStats, measure_latency, random_feed
 from .memory import peak_rss
+from .options import ProfileOptions, ProfileSettings  # noqa: F401  (re-exported)
 
 CV_WARNING = 0.05
-
-
-@dataclass
-class ProfileSettings:
-    batches: tuple[int, ...] = (1,)
-    threads: int | None = None
-    warmup_s: float = 1.0
-    min_runs: int = 50
-    min_time_s: float = 3.0
-    per_layer: bool = False
-    top_layers: int = 15
 
 
 @dataclass

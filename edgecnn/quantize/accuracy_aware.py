@@ -23,6 +23,8 @@ import onnx
 
 from ..data.datasets import ImageList
 from ..data.preprocess import preprocess_numpy
+from ..core.onnx_io import load_onnx
+from ..core.options import OptionError
 from ..errors import UsageError
 from ..evaluate import class_mapping
 from ..fileio import atomic_path
@@ -40,6 +42,8 @@ class AccuracyAwareReport:
     kept_float: list[str] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)  # one per attempt: excluded count, top-1, drop
     latency_ms: dict[str, float] = field(default_factory=dict)
+    images: int = 0
+    quantize: dict = field(default_factory=dict)  # the QuantizeReport of the model written
 
     @property
     def final_drop(self) -> float:
@@ -81,7 +85,7 @@ def sensitivity_ranking(float_path: str, qdq_path: str, inputs: np.ndarray, samp
                                                          create_activation_matching,
                                                          modify_model_output_intermediate_tensors)
 
-    model = onnx.load(float_path, load_external_data=False)
+    model = load_onnx(float_path, external_data=False)
     name = graph_input(model).name
     batch = input_chw(model)[0]
     step = batch if isinstance(batch, int) and batch > 0 else 1
@@ -119,41 +123,68 @@ def _strip_qdq(name: str) -> str:
     return name
 
 
-def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageList, *, max_drop: float,
-                         options: QuantizeOptions, preprocess, labels: list[str], force: bool = False,
-                         log=lambda line: None, max_excluded: int = 64, progress: bool = True) -> AccuracyAwareReport:
+def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageList, *, options: QuantizeOptions,
+                         max_drop: float | None = None, preprocess=None, labels: list[str] | None = None,
+                         force: bool = False, log=lambda line: None, max_excluded: int = 64, progress: bool = True,
+                         plain_output: str | None = None) -> AccuracyAwareReport:
+    """INT8 within an accuracy budget: quantize once, measure, and keep the most sensitive nodes in float
+    (k = 1, 2, 4, ... worst tensors) until the top-1 drop is within ``max_drop`` points (default:
+    ``options.max_drop``). Writes the best model measured to ``output`` and, if asked, the plain INT8
+    model to ``plain_output`` (for a latency comparison without quantizing it again)."""
+    from dataclasses import replace
+
+    from .int8 import resolve_preprocess
+
+    max_drop = options.max_drop if max_drop is None else max_drop
+    if max_drop is None:
+        raise OptionError("max_drop", "is needed for an accuracy budget (top-1 points)")
     if max_drop < 0:
-        raise UsageError("--max-drop must be >= 0 (percentage points of top-1)")
+        raise OptionError("max_drop", f"must be >= 0 (top-1 points), got {max_drop}")
+    if preprocess is None or labels is None:
+        preprocess_, _, meta = resolve_preprocess(load_onnx(model_path, external_data=False), model_path)
+        preprocess = preprocess or preprocess_
+        labels = labels or (meta.labels if meta else None)
+    if not labels:
+        raise UsageError(f"{model_path} has no class labels in its metadata; an accuracy budget needs them to "
+                         "score top-1")
+    options = replace(options, max_drop=None)
     inputs, targets = validation_arrays(val, preprocess, labels)
     fp32 = top1(model_path, inputs, targets)
     with tempfile.TemporaryDirectory(prefix="edgecnn-aware-") as tmp:
         trial = str(Path(tmp) / "trial.onnx")
-        quantize_int8(model_path, trial, calib, options=options, force=True, progress=progress)
+        plain_report = quantize_int8(model_path, trial, calib, options=options, force=True, progress=progress)
         int8 = top1(trial, inputs, targets)
-        report = AccuracyAwareReport(fp32_top1=fp32, int8_top1=int8, final_top1=int8, max_drop=max_drop, met=False)
+        report = AccuracyAwareReport(fp32_top1=fp32, int8_top1=int8, final_top1=int8, max_drop=max_drop, met=False,
+                                     images=len(inputs))
         report.steps.append({"excluded": 0, "top1": int8, "drop": 100 * (fp32 - int8)})
         log(f"FP32 top-1 {100 * fp32:.2f}%, INT8 top-1 {100 * int8:.2f}% (drop {100 * (fp32 - int8):.2f} points, "
             f"budget {max_drop})")
-        best_path = trial
+        best_path, best_report = trial, plain_report
         if 100 * (fp32 - int8) > max_drop:
             ranking = sensitivity_ranking(model_path, trial, inputs)
-            quantized_model = onnx.load(trial, load_external_data=False)
-            k = 1
-            while k <= min(max_excluded, len(ranking)):
+            quantized_model = load_onnx(trial, external_data=False)
+            tries = sorted({min(2 ** i, len(ranking), max_excluded) for i in range(len(ranking).bit_length() + 1)})
+            for k in tries:  # 1, 2, 4, ... and finally every quantized tensor
                 exclude = nodes_touching(quantized_model, [t for t, _ in ranking[:k]])
                 candidate = str(Path(tmp) / f"k{k}.onnx")
-                attempt = QuantizeOptions(**{**options.__dict__, "exclude": sorted(set(options.exclude) | set(exclude))})
-                quantize_int8(model_path, candidate, calib, options=attempt, force=True, progress=False)
+                attempt = replace(options, exclude=sorted(set(options.exclude) | set(exclude)))
+                candidate_report = quantize_int8(model_path, candidate, calib, options=attempt, force=True,
+                                                 progress=False)
                 accuracy = top1(candidate, inputs, targets)
                 drop = 100 * (fp32 - accuracy)
                 report.steps.append({"excluded": len(exclude), "tensors": k, "top1": accuracy, "drop": drop})
                 log(f"  {len(exclude)} nodes in float (worst {k} tensors): top-1 {100 * accuracy:.2f}%, drop {drop:.2f}")
                 if accuracy >= report.final_top1:
-                    report.final_top1, report.kept_float, best_path = accuracy, attempt.exclude, candidate
+                    report.final_top1, report.kept_float = accuracy, attempt.exclude
+                    best_path, best_report = candidate, candidate_report
                 if drop <= max_drop:
                     break
-                k *= 2
         report.met = report.final_drop <= max_drop
         with atomic_path(output, force=force) as final:  # the model that was measured is the one written
             shutil.copyfile(best_path, final)
+        if plain_output:
+            with atomic_path(plain_output, force=True) as plain:
+                shutil.copyfile(trial, plain)
+    best_report.path = str(output)
+    report.quantize = best_report.to_dict()
     return report

@@ -29,40 +29,16 @@ from ..data.preprocess import PreprocessSpec
 from ..errors import EdgeCNNError, UsageError
 from ..export.metadata import ModelMetadata, library_versions, read_metadata, write_metadata
 from ..fileio import atomic_path, check_output_path, sha256_file
+from .options import DEFAULT_METHOD, METHODS, QuantizeOptions  # noqa: F401  (re-exported)
 from .calibration import (ArrayDataReader, cache_dir, calibration_stride, load_calibration_set,
                           tensorrt_calibration_table)
 
-METHODS = ("minmax", "entropy", "percentile")
-DEFAULT_METHOD = "percentile"
 QUANTIZED_OP_TYPES = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
                       "MatMulInteger", "DynamicQuantizeLinear", "QLinearAdd", "QLinearMul"}
 
 
 class QuantizeError(EdgeCNNError):
     pass
-
-
-@dataclass
-class QuantizeOptions:
-    method: str = DEFAULT_METHOD
-    samples: int = 256
-    percentile: float = 99.99
-    per_channel: bool = True
-    symmetric_activations: bool = False
-    op_types: list[str] | None = None
-    exclude: list[str] = field(default_factory=list)
-    seed: int = 0
-    calib_split: str = "all"  # "train": only the training side of the stratified split
-    val_split: float = 0.2
-    speed_aware: bool = True  # keep SiLU networks' high-resolution stages in float (see selection.py)
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.samples < 1:
-            raise UsageError("--samples must be at least 1")
-        if not 90.0 <= self.percentile <= 100.0:
-            raise UsageError(f"--percentile must be between 90 and 100, got {self.percentile}")
 
 
 @dataclass
@@ -169,14 +145,17 @@ def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_
 
     a_session, b_session = make_session(float_path), make_session(quant_path)
     batch = input_chw(load_onnx(float_path, external_data=False))[0]
-    step = batch if isinstance(batch, int) and batch > 0 else 16
+    fixed = isinstance(batch, int) and batch > 0
+    step = batch if fixed else 16
+    inputs = inputs[:limit]
     a_out, b_out = [], []
-    for start in range(0, min(limit, len(inputs)), step):
+    for start in range(0, len(inputs), step):
         chunk = inputs[start : start + step]
-        if len(chunk) < step:
-            break
-        a_out.append(a_session.run(None, {input_name: chunk})[0])
-        b_out.append(b_session.run(None, {input_name: chunk})[0])
+        count = len(chunk)
+        if fixed and count < step:  # a fixed-batch model: pad the last chunk, keep only the real rows
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - count, axis=0)])
+        a_out.append(a_session.run(None, {input_name: chunk})[0][:count])
+        b_out.append(b_session.run(None, {input_name: chunk})[0][:count])
     a, b = np.concatenate(a_out), np.concatenate(b_out)
     result = {"samples": int(len(a)), "max_abs_error": float(np.max(np.abs(a - b))), "cosine": cosine(a, b)}
     if a.ndim >= 2 and a.shape[1] > 1:

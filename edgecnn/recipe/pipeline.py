@@ -70,21 +70,29 @@ class RunResult:
 
 
 def new_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
+    """A new ``runs_dir/name/<timestamp>[-n]`` folder; two runs started in the same second get two folders."""
     base = Path(runs_dir) / name / time.strftime("%Y%m%d-%H%M%S")
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
-    return path
+    base.parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()  # atomic: exactly one process creates each name
+            return path
+        except FileExistsError:
+            n += 1
 
 
-def machine_identity() -> dict:
-    """What profiling figures depend on besides the artifact: the host, its CPU, its cores."""
-    from ..envinfo import cpu_info
+def machine_identity(gpu: bool = False) -> dict:
+    """What profiling figures (and TensorRT engines) depend on besides the artifact: the host, its CPU, its
+    cores, and for GPU stages the GPU's name (an engine is built for one GPU model)."""
+    from ..envinfo import cpu_info, gpu_info
 
     cpu = cpu_info()
-    return {"host": socket.gethostname(), "cpu": cpu["model"], "cores": cpu["usable_cores"]}
+    identity = {"host": socket.gethostname(), "cpu": cpu["model"], "cores": cpu["usable_cores"]}
+    if gpu:
+        identity["gpu"] = (gpu_info() or {}).get("name")
+    return identity
 
 
 def preflight(recipe: Recipe) -> None:
@@ -152,15 +160,22 @@ class Pipeline:
 
     def _cached_stage(self, name: str, settings: dict, inputs: dict[str, str], body, outputs: list[str]) -> CacheEntry:
         key = stage_key(name, settings, inputs)
-        entry = None if self._forced(name) else self.cache.lookup(name, key)
-        self._cache_hit = entry is not None
-        if entry is not None:
-            self._cached_note = f"reused from the cache (it ran in {entry.record.get('seconds', 0):.1f} s " \
-                                f"on {entry.record.get('finished', '?')})"
-        if entry is None:
-            with self.cache.produce(name, key) as (work, record):
-                body(work, record)
-            entry = self.cache.lookup(name, key)
+        with self.cache.lock(name, key):  # a second run of the same recipe waits here, then reuses the entry
+            entry, damage = (None, None) if self._forced(name) else self.cache.check(name, key)
+            if damage:
+                self.log(f"    note: the cached {name} entry is damaged ({damage}); rebuilding it")
+                self._note(f"damaged cache entry {name}-{key[:20]}: {damage}")
+                self.cache.discard(name, key)
+            self._cache_hit = entry is not None
+            if entry is not None:
+                self._cached_note = f"reused from the cache (it ran in {entry.record.get('seconds', 0):.1f} s " \
+                                    f"on {entry.record.get('finished', '?')})"
+            else:
+                with self.cache.produce(name, key) as (work, record):
+                    body(work, record)
+                entry, damage = self.cache.check(name, key)
+                if entry is None:
+                    raise EdgeCNNError(f"the {name} cache entry was not readable right after it was written: {damage}")
         for out in outputs:
             link_or_copy(entry.file(out), self.artifacts / out)
         self.entries[name] = entry
@@ -203,7 +218,7 @@ class Pipeline:
         return inputs
 
     def stage_train(self) -> None:
-        from ..train import TrainConfig, train
+        from ..train import TrainConfig, TrainOptions, train
 
         r = self.recipe
         settings = {"model": asdict(r.model), "data": asdict(r.data), "train": asdict(r.train)}
@@ -212,8 +227,8 @@ class Pipeline:
             inputs["weights"] = _weights_digest(r.model.arch, r.model.weights)
 
         def body(work: Path, record: dict) -> None:
-            # the train section's keys are TrainConfig's own names; the rest come from model and data
-            shared = {f.name: getattr(r.train, f.name) for f in fields(r.train) if f.name != "enabled"}
+            # the train section is TrainOptions (plus enabled); the rest comes from model and data
+            shared = {f.name: getattr(r.train, f.name) for f in fields(TrainOptions)}
             config = TrainConfig(model=r.model.arch, data=r.data.path, output=str(work / "train"), val=r.data.val,
                                  val_split=r.data.val_split, weights=r.model.weights, seed=r.data.seed, **shared)
             result = train(config, force=True, progress=self.progress, log=self._note)
@@ -261,7 +276,7 @@ class Pipeline:
         def body(work: Path, record: dict) -> None:
             loaded = create_model(str(self.checkpoint))
             report = export_onnx(loaded, work / "model_fp32.onnx", batch=settings["batch"], opset=settings["opset"],
-                                 do_simplify=settings["simplify"], force=True)
+                                 do_simplify=settings["simplify"], do_verify=settings["verify"], force=True)
             record["export"] = report.to_dict()
 
         self._cached_stage("export", settings, {source: file_digest(self.checkpoint)}, body, ["model_fp32.onnx"])
@@ -277,15 +292,18 @@ class Pipeline:
         self._cached_stage("quantize-fp16", {}, {"fp32": file_digest(fp32)}, body, ["model_fp16.onnx"])
 
     def _int8_options(self, symmetric: bool):
-        from ..quantize.int8 import QuantizeOptions
+        from ..quantize.options import QuantizeOptions
 
         r = self.recipe
         calib = r.quantize.calib or r.data.path
         # calibrate on the training side of the split, never on the images that measure accuracy
         split = "train" if calib == r.data.path and not r.data.val else "all"
-        return calib, QuantizeOptions(method=r.quantize.method, samples=r.quantize.samples,
-                                      per_channel=r.quantize.per_channel, symmetric_activations=symmetric,
-                                      seed=r.data.seed, calib_split=split, val_split=r.data.val_split)
+        declared = {f.name: getattr(r.quantize, f.name) for f in fields(QuantizeOptions)}
+        declared.update(symmetric_activations=symmetric or r.quantize.symmetric_activations, seed=r.data.seed,
+                        calib_split=split, val_split=r.data.val_split)
+        if symmetric:  # the TensorRT artifact: its own budget would need TensorRT to measure
+            declared["max_drop"] = None
+        return calib, QuantizeOptions(**declared)
 
     def stage_int8(self, symmetric: bool = False) -> None:
         from ..quantize.int8 import quantize_int8
@@ -296,12 +314,26 @@ class Pipeline:
         out = "model_int8_sym.onnx" if symmetric else "model_int8.onnx"
 
         def body(work: Path, record: dict) -> None:
-            report = quantize_int8(fp32, work / out, calib, options=options, force=True, progress=self.progress,
-                                   log=self._note)
-            record["int8"] = report.to_dict()
+            if options.max_drop is None:
+                report = quantize_int8(fp32, work / out, calib, options=options, force=True, progress=self.progress,
+                                       log=self._note)
+                record["int8"] = report.to_dict()
+                return
+            from ..quantize.accuracy_aware import quantize_with_budget
 
-        self._cached_stage(name, asdict(options), {"fp32": file_digest(fp32), "calib": data_digest(calib)}, body,
-                           [out])
+            budget = quantize_with_budget(str(fp32), str(work / out), calib, self._validation_images(), options=options,
+                                          force=True, log=self._note, progress=self.progress)
+            record["int8"] = budget.quantize
+            record["budget"] = budget.to_dict()
+            kept = f"; kept in float: {', '.join(budget.kept_float)}" if budget.kept_float else ""
+            self.log(f"    accuracy budget {budget.max_drop} points: FP32 {100 * budget.fp32_top1:.2f}%, plain INT8 "
+                     f"{100 * budget.int8_top1:.2f}%, final {100 * budget.final_top1:.2f}% (drop {budget.final_drop:.2f}, "
+                     f"{'met' if budget.met else 'NOT met'}){kept}")
+
+        inputs = {"fp32": file_digest(fp32), "calib": data_digest(calib)}
+        if options.max_drop is not None:
+            inputs.update(self._data_inputs())  # the budget is measured on the validation images
+        self._cached_stage(name, asdict(options), inputs, body, [out])
 
     def stage_build_trt(self, precision: str, batches: list[int]) -> None:
         from ..engines.trt_engine import build_engine, require_tensorrt
@@ -322,7 +354,7 @@ class Pipeline:
                                              force=True, log=self._note)
 
         self._cached_stage(f"build-trt-{precision}", {"precision": precision, "batch": spec,
-                                                      "machine": machine_identity()},
+                                                      "machine": machine_identity(gpu=True)},
                            {"onnx": file_digest(source)}, body, [out, out + ".json"])
 
     def artifact_for(self, engine: str, precision: str) -> tuple[Path, str]:
@@ -334,6 +366,13 @@ class Pipeline:
         kind = ONNX_FOR[(engine, precision)]
         stage = {"fp32": "export", "fp16": "quantize-fp16", "int8": "quantize-int8"}[kind]
         return self.artifacts / f"model_{kind}.onnx", stage
+
+    def _validation_images(self):
+        """The validation side of the data: what accuracy (and an accuracy budget) is measured on."""
+        from ..data.datasets import train_val
+
+        d = self.recipe.data
+        return train_val(d.path, val=d.val, val_split=d.val_split, image_size=self._image_size, seed=d.seed)[1]
 
     @cached_property
     def _image_size(self) -> int:

@@ -16,74 +16,73 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
+from ..core.options import OptionError, check_options, opt, option_info, with_defaults
+from ..engines.capabilities import ENGINES
 from ..errors import UsageError
+from ..export.options import ExportOptions
+from ..profile.options import ProfileOptions, TargetShape
+from ..quantize.options import QuantizeOptions
+from ..train import TrainOptions
 
 
 class RecipeError(UsageError):
     """A recipe that cannot run: the message names the YAML path."""
 
 
+def _path(value) -> str | None:
+    return None if str(value).strip() else "must not be empty"
+
+
 @dataclass
 class ModelSection:
-    arch: str = "mobilenet_v2"
-    weights: str | None = None
-    num_classes: int | None = None
+    arch: str = opt("mobilenet_v2", "Architecture: a zoo name ('edgecnn models' lists them).")
+    weights: str | None = opt(None, "Start from these weights: a state_dict or edgecnn checkpoint file, or imagenet "
+                                    "(the offline torch hub cache).")
+    num_classes: int | None = opt(None, "Classifier outputs when training is off (default: the data's classes).",
+                                  min=1)
 
 
 @dataclass
 class DataSection:
-    path: str = "synthetic:shapes"
-    val: str | None = None
-    val_split: float = 0.2
-    seed: int = 0
+    path: str = opt("synthetic:shapes", "Labelled images: an ImageFolder directory or synthetic:shapes[:N].",
+                    check=_path)
+    val: str | None = opt(None, "A separate validation directory (default: a stratified split of path).")
+    val_split: float = opt(0.2, "Fraction of path on the validation side of the split.", min=0.0, max=1.0,
+                           min_open=True, max_open=True)
+    seed: int = opt(0, "Seed of the split, the calibration sample and the training run.")
 
 
 @dataclass
-class TrainSection:
-    enabled: bool = True
-    epochs: int = 10
-    img_size: int | None = None
-    batch_size: int = 32
-    lr: float | None = None
-    optimizer: str = "sgd"
-    schedule: str = "onecycle"
-    freeze: str = "none"
-    finetune_epochs: int = 0
-    finetune_lr: float | None = None
-    augment: bool = True
-    label_smoothing: float = 0.1
-    workers: int = 2
+class TrainSection(TrainOptions):
+    enabled: bool = opt(True, "Train on data.path (false: use model.weights as they are).")
+
+
+ExportSection = with_defaults(ExportOptions, "ExportSection", batch="dynamic")
 
 
 @dataclass
-class ExportSection:
-    opset: int = 17
-    batch: str = "dynamic"
-    simplify: bool = True
+class QuantizeSection(QuantizeOptions):
+    calib: str | None = opt(None, "Calibration images (default: the training side of data.path).")
+
+
+def _precisions(values) -> str | None:
+    from ..engines.capabilities import PRECISIONS
+
+    if not values:
+        return "must list at least one precision"
+    unknown = [v for v in values if v not in PRECISIONS]
+    return f"must be among {', '.join(PRECISIONS)}, got {unknown[0]!r}" if unknown else None
 
 
 @dataclass
-class QuantizeSection:
-    calib: str | None = None  # default: data.path
-    samples: int = 256
-    method: str = "percentile"
-    per_channel: bool = True
+class TargetSection(TargetShape):
+    engine: str = opt("ort", "The engine to profile on.", choices=tuple(ENGINES))
+    precisions: list[str] = opt(["fp32"], "Precisions to profile on it.", check=_precisions)
 
 
 @dataclass
-class TargetSection:
-    engine: str = "ort"
-    precisions: list[str] = field(default_factory=lambda: ["fp32"])
-    batches: list[int] = field(default_factory=lambda: [1])
-    threads: int | None = None
-
-
-@dataclass
-class ProfileSection:
-    warmup_s: float = 1.0
-    min_runs: int = 50
-    min_time_s: float = 3.0
-    accuracy: bool = True
+class ProfileSection(ProfileOptions):
+    accuracy: bool = opt(True, "Measure top-1/top-5 on the validation images too.")
 
 
 @dataclass
@@ -92,7 +91,7 @@ class Recipe:
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     train: TrainSection = field(default_factory=TrainSection)
-    export: ExportSection = field(default_factory=ExportSection)
+    export: ExportSection = field(default_factory=ExportSection)  # type: ignore[valid-type]
     quantize: QuantizeSection = field(default_factory=QuantizeSection)
     targets: list[TargetSection] = field(default_factory=lambda: [TargetSection()])
     profile: ProfileSection = field(default_factory=ProfileSection)
@@ -158,7 +157,7 @@ def _build(cls, data: Any, path: str):
     if not isinstance(data, dict):
         raise RecipeError(f"{path or 'the recipe'} must be a mapping, got {data!r}")
     hints = get_type_hints(cls)
-    names = [f.name for f in fields(cls)]
+    names = [f.name for f in fields(cls) if option_info(f).recipe]
     values = {}
     for key, value in data.items():
         where = f"{path}.{key}" if path else str(key)
@@ -168,41 +167,31 @@ def _build(cls, data: Any, path: str):
                 f"; valid keys: {', '.join(names)}"
             raise RecipeError(f"unknown key {where}{hint}")
         values[key] = _coerce(value, hints[key], where)
-    return cls(**values)
+    try:  # every key's domain (choices, ranges, opsets), declared with the option
+        built = cls(**values)
+        check_options(built)
+    except OptionError as exc:
+        raise RecipeError(exc.phrased(f"{path}.{exc.option}" if path else exc.option)) from None
+    return built
 
 
 def _check_semantics(recipe: Recipe) -> None:
-    from ..engines.capabilities import ENGINES
-    from ..quantize.int8 import METHODS
-    from ..train import OPTIMIZERS, SCHEDULES
+    """What one key cannot say alone: the architecture exists, an engine runs a precision, batches fit."""
     from ..zoo import get_spec
 
     try:
         get_spec(recipe.model.arch)
     except UsageError as exc:
         raise RecipeError(f"model.arch: {exc}") from None
-    checks = [("train.optimizer", recipe.train.optimizer, OPTIMIZERS), ("train.schedule", recipe.train.schedule,
-              SCHEDULES), ("quantize.method", recipe.quantize.method, METHODS)]
-    for path, value, allowed in checks:
-        if value not in allowed:
-            raise RecipeError(f"{path} must be one of {', '.join(allowed)}, got {value!r}")
-    if not 0 < recipe.data.val_split < 1:
-        raise RecipeError(f"data.val_split must be between 0 and 1, got {recipe.data.val_split}")
     if not recipe.targets:
         raise RecipeError("targets must list at least one engine")
     for i, target in enumerate(recipe.targets):
         where = f"targets[{i}]"
-        if target.engine not in ENGINES:
-            close = difflib.get_close_matches(target.engine, list(ENGINES), n=1)
-            raise RecipeError(f"{where}.engine: unknown engine {target.engine!r}"
-                              + (f"; did you mean {close[0]}?" if close else f"; choose one of {', '.join(ENGINES)}"))
         capability = ENGINES[target.engine]
         for j, precision in enumerate(target.precisions):
             if precision not in capability.precisions:
                 raise RecipeError(f"{where}.precisions[{j}]: engine {target.engine} cannot run {precision}; it "
                                   f"supports {', '.join(capability.precisions)}")
-        if any(b < 1 for b in target.batches):
-            raise RecipeError(f"{where}.batches must be positive integers, got {target.batches}")
         if max(target.batches) > 1 and recipe.export.batch != "dynamic" and target.engine != "torch":
             raise RecipeError(f"{where}.batches: batch {max(target.batches)} needs export.batch: dynamic")
 

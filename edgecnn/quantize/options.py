@@ -1,0 +1,44 @@
+"""The options of INT8 quantization, declared once (see :mod:`edgecnn.core.options`).
+
+``edgecnn quantize`` takes them as flags, a recipe's ``quantize:`` section as keys, and
+:func:`edgecnn.quantize.int8.quantize_int8` / :func:`edgecnn.quantize.budget.quantize_to_budget`
+as this dataclass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.options import check_options, opt
+
+METHODS = ("minmax", "entropy", "percentile")
+DEFAULT_METHOD = "percentile"
+
+
+@dataclass
+class QuantizeOptions:
+    method: str = opt(DEFAULT_METHOD, "How activation ranges are chosen from the calibration statistics.",
+                      choices=METHODS)
+    samples: int = opt(256, "Calibration images.", min=1)
+    percentile: float = opt(99.99, "For method percentile: the percentile of each activation's range kept.",
+                            min=90.0, max=100.0)
+    per_channel: bool = opt(True, "One weight scale per output channel (else one per tensor).",
+                            flag="--per-channel/--per-tensor")
+    symmetric_activations: bool = opt(False, "Symmetric INT8 activations (what TensorRT requires); default "
+                                             "asymmetric UINT8, the fastest form on x86 CPUs.")
+    op_types: list[str] | None = opt(None, "Only quantize these op types.", metavar="Conv,Gemm,...")
+    exclude: list[str] = opt([], "Keep these nodes in float.", metavar="NODE,...")
+    speed_aware: bool = opt(True, "Keep the high-resolution stages of SiLU networks in float (faster on CPUs; "
+                                  "see edgecnn/quantize/selection.py).", flag="--speed-aware/--no-speed-aware")
+    max_drop: float | None = opt(None, "Accuracy budget in top-1 points: keep the most sensitive nodes in float "
+                                       "until the drop from FP32 is within it (needs labelled validation images).",
+                                 min=0.0)
+    seed: int = opt(0, "Seed of the calibration sample and of the split.", recipe=False)
+    calib_split: str = opt("all", "'train': calibrate only on the training side of the stratified split "
+                                  "(the validation side then measures accuracy).", choices=("all", "train"),
+                           recipe=False)
+    val_split: float = opt(0.2, "Fraction of the data on the validation side of the split.", min=0.0, max=1.0,
+                           min_open=True, max_open=True, cli=False, recipe=False)
+
+    def __post_init__(self) -> None:
+        check_options(self)
