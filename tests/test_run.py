@@ -321,3 +321,51 @@ def test_ctrl_c_during_a_stage_leaves_no_half_entry_and_the_next_run_goes_on(tmp
     assert [p for p in cache.iterdir() if p.name != ".locks"] == []
     run_dirs = [p for p in (tmp_path / "runs" / "tiny").iterdir() if p.name != "cache"]
     assert len(run_dirs) == 1 and (run_dirs[0] / "run.log").exists()
+
+
+def test_accuracy_budget_from_a_recipe(workspace, first_and_second, cli):
+    """quantize.max_drop: the library's accuracy-budget workflow, run once for the model, reported in the run."""
+    root, recipe = workspace
+    shipped = Path(__file__).parents[1] / "recipes" / "resnet18.yaml"
+    checked = cli("run", shipped, "--set", "quantize.max_drop=0.5", "--check")
+    assert checked.exit_code == 0, checked.output
+    assert yaml.safe_load(checked.stdout)["quantize"]["max_drop"] == 0.5
+    lines: list[str] = []
+    result = run_recipe(load_recipe(recipe, ["quantize.max_drop=0"]), runs_dir=root / "runs", progress=False,
+                        log=lines.append)
+    statuses = {s.name: s.status for s in result.stages}
+    assert statuses["quantize-int8"] == "done" and statuses["export"] == "cached", statuses
+    budget = json.loads((result.run_dir / "results.json").read_text())["accuracy_budget"]
+    assert budget["max_drop"] == 0 and budget["images"] == 24
+    assert budget["final_drop"] == pytest.approx(100 * (budget["fp32_top1"] - budget["final_top1"]))
+    assert budget["met"] == (budget["final_drop"] <= 0) and isinstance(budget["kept_float"], list)
+    assert budget["steps"][0]["drop"] == pytest.approx(100 * (budget["fp32_top1"] - budget["int8_top1"]))
+    said = [line for line in lines if "accuracy budget 0" in line]
+    assert len(said) == 1 and f"drop {budget['final_drop']:.2f}" in said[0]
+    assert ("kept in float: " + ", ".join(budget["kept_float"]) if budget["kept_float"] else "nothing kept") in said[0]
+    md = (result.run_dir / "report.md").read_text()
+    assert "INT8 accuracy budget 0 points" in md and f"drop {budget['final_drop']:.2f} points" in md
+    # the INT8 profile measures the model the budget wrote
+    row = next(r for r in json.loads((result.run_dir / "results.json").read_text())["rows"]
+               if r["precision"] == "int8")
+    assert row["top1"] == pytest.approx(budget["final_top1"])
+
+
+def test_stages_are_declared_and_keys_derived_from_the_declaration(workspace):
+    from dataclasses import replace
+
+    from edgecnn.recipe.graph import stage_key
+    from edgecnn.recipe.pipeline import plan
+
+    root, recipe = workspace
+    stages = {s.name: s for s in plan(load_recipe(recipe))}
+    assert list(stages) == ["train", "export", "quantize-int8", "profile-torch-fp32", "profile-ort-fp32",
+                            "profile-ort-int8"]
+    assert stages["quantize-int8"].needs == ("artifacts/model_fp32.onnx",)
+    assert stages["profile-ort-int8"].needs == ("artifacts/model_int8.onnx", "artifacts/model_fp32.onnx")
+    export = stages["export"]
+    base = stage_key(export, {"artifacts/model.pt": "a" * 64})
+    assert stage_key(export, {"artifacts/model.pt": "b" * 64}) != base  # another input
+    assert stage_key(replace(export, settings=replace(export.settings, opset=18)), {"artifacts/model.pt": "a" * 64}) \
+        != base  # any field of the options dataclass, with no key written by hand
+    assert "onnxsim" in export.libraries and stages["profile-ort-fp32"].machine and not export.machine

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from ..core.text import bounded_list
+
 from ..fileio import atomic_path
 from .plots import plot_latency, plot_pareto, save_figure
 
@@ -75,13 +77,25 @@ def _training_line(results: dict) -> str | None:
             f"{t.get('seconds', 0):.0f} s.")
 
 
+def _budget_line(results: dict) -> str | None:
+    b = results.get("accuracy_budget")
+    if not b:
+        return None
+    kept = (f" Kept in float ({len(b['kept_float'])}): {bounded_list(b['kept_float'], limit=8)}." if b["kept_float"]
+            else " Nothing had to be kept in float.")
+    return (f"INT8 accuracy budget {b['max_drop']:g} points: FP32 top-1 {100 * b['fp32_top1']:.2f}%, plain INT8 "
+            f"{100 * b['int8_top1']:.2f}%, final {100 * b['final_top1']:.2f}% (drop {b['final_drop']:.2f} points, "
+            f"{'met' if b['met'] else 'NOT met'}) on {b.get('images', '?')} validation images.{kept}")
+
+
 def render_markdown(results: dict, images: dict[str, str]) -> str:
     headers, rows = table_rows(results)
     out = [f"# edgecnn report: {results['recipe']} ({results['model']})", "",
            f"Measured on {results['device']}, {results['created']}. Latency: p50/p90/p99 of single calls after "
            "warm-up; memory: peak RSS increase while loading and while running; top-1 on the validation images.", ""]
-    if _training_line(results):
-        out += [_training_line(results), ""]
+    for line in (_training_line(results), _budget_line(results)):
+        if line:
+            out += [line, ""]
     out += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     for name in ("pareto", "latency"):
         if name in images:
@@ -132,8 +146,9 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
              f"<p class=\"meta\">Measured on {html.escape(results['device'])}, {html.escape(results['created'])}. "
              "Latency: p50/p90/p99 of single calls after warm-up; memory: peak RSS increase while loading and while "
              "running; top-1 on the validation images.</p>"]
-    if _training_line(results):
-        parts.append(f"<p>{html.escape(_training_line(results))}</p>")
+    for line in (_training_line(results), _budget_line(results)):
+        if line:
+            parts.append(f"<p>{html.escape(line)}</p>")
     parts += ["<h2>Results</h2>", _html_table(headers, rows, text_columns)]
     plots = []
     for name, path in images.items():

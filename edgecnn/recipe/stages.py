@@ -1,0 +1,146 @@
+"""The bodies of ``edgecnn run``'s stages: each reads its declared inputs and writes its declared outputs.
+
+Every function here takes the recipe's own sections (options dataclasses) and a
+:class:`~edgecnn.recipe.graph.StageContext`; none builds a cache key or knows what runs
+before or after it (:mod:`edgecnn.recipe.plan` declares that).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from ..data.datasets import train_val
+from ..errors import EdgeCNNError, EngineUnavailable
+from ..export.metadata import read_metadata
+from ..quantize.options import QuantizeOptions
+from ..train import TrainConfig, TrainOptions
+from .graph import StageContext
+from .schema import DataSection, ModelSection, ProfileSection, QuantizeSection, Recipe
+
+UNAVAILABLE_EXIT = 3  # profile_worker's exit code for an engine that is not on this machine
+
+
+def train(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
+    from ..train import train as run_training
+
+    shared = {f.name: getattr(options, f.name) for f in fields(TrainOptions)}
+    config = TrainConfig(model=model.arch, data=data.path, output=str(ctx.work / "train"), val=data.val,
+                         val_split=data.val_split, weights=model.weights, seed=data.seed, **shared)
+    result = run_training(config, force=True, progress=ctx.progress, log=ctx.note)
+    os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
+    os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
+    shutil.rmtree(ctx.work / "train")  # last.pt (optimizer state) is not needed downstream
+    ctx.record.update(best_top1=result.best_top1, best_epoch=result.best_epoch + 1, seconds=result.seconds)
+
+
+def checkpoint_without_training(ctx: StageContext, model: ModelSection, data: DataSection, img_size: int | None) -> None:
+    """An edgecnn checkpoint from model.weights (or random weights), labelled with the data's classes."""
+    from ..data.datasets import load_images
+    from ..zoo import create_model
+    from ..zoo.weights import save_checkpoint
+
+    loaded = create_model(model.arch, weights=model.weights, num_classes=model.num_classes, input_size=img_size)
+    classes = load_images(data.path, image_size=loaded.preprocess.resize, seed=data.seed).classes
+    labels = classes if len(classes) == loaded.num_classes else loaded.labels
+    save_checkpoint(ctx.output("model.pt"), loaded.model, arch=loaded.spec.name, classes=labels,
+                    input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict())
+    ctx.record["notes"] = loaded.notes
+
+
+def export(ctx: StageContext, options) -> None:
+    from ..export import export_onnx
+    from ..zoo import create_model
+
+    loaded = create_model(str(ctx.input("artifacts/model.pt")))
+    report = export_onnx(loaded, ctx.output("model_fp32.onnx"), batch=options.batch, opset=options.opset,
+                         do_simplify=options.simplify, do_verify=options.verify, force=True)
+    ctx.record["export"] = report.to_dict()
+
+
+def fp16(ctx: StageContext) -> None:
+    from ..quantize.fp16 import convert_fp16
+
+    ctx.record["fp16"] = convert_fp16(ctx.input("artifacts/model_fp32.onnx"), ctx.output("model_fp16.onnx"), force=True)
+
+
+def int8_options(recipe: Recipe, symmetric: bool) -> tuple[str, QuantizeOptions]:
+    """(calibration source, the library's options) from the recipe's quantize and data sections."""
+    section: QuantizeSection = recipe.quantize
+    calib = section.calib or recipe.data.path
+    declared = {f.name: getattr(section, f.name) for f in fields(QuantizeOptions)}
+    # calibrate on the training side of the split, never on the images that measure accuracy
+    declared.update(seed=recipe.data.seed, calib_split="train" if calib == recipe.data.path and not recipe.data.val
+                    else "all", val_split=recipe.data.val_split,
+                    symmetric_activations=symmetric or section.symmetric_activations)
+    if symmetric:  # the TensorRT artifact: a budget for it would need TensorRT to measure
+        declared["max_drop"] = None
+    return calib, QuantizeOptions(**declared)
+
+
+def validation_images(data: DataSection, fp32_onnx: Path):
+    """The validation side of the data, drawn at the exported model's resize: what accuracy is measured on."""
+    size = read_metadata(fp32_onnx).preprocess.resize
+    return train_val(data.path, val=data.val, val_split=data.val_split, image_size=size, seed=data.seed)[1]
+
+
+def int8(ctx: StageContext, calib: str, options: QuantizeOptions, data: DataSection, output: str) -> None:
+    fp32 = ctx.input("artifacts/model_fp32.onnx")
+    if options.max_drop is None:
+        from ..quantize.int8 import quantize_int8
+
+        report = quantize_int8(fp32, ctx.output(output), calib, options=options, force=True, progress=ctx.progress,
+                               log=ctx.note)
+        ctx.record["int8"] = report.to_dict()
+        return
+    from ..quantize.accuracy_aware import quantize_with_budget
+
+    budget = quantize_with_budget(str(fp32), str(ctx.output(output)), calib, validation_images(data, fp32),
+                                  options=options, force=True, log=ctx.note, progress=ctx.progress)
+    ctx.record.update(int8=budget.quantize, budget=budget.to_dict())
+    kept = f"; kept in float: {', '.join(budget.kept_float)}" if budget.kept_float else "; nothing kept in float"
+    ctx.log(f"    accuracy budget {budget.max_drop:g} points: FP32 {100 * budget.fp32_top1:.2f}%, plain INT8 "
+            f"{100 * budget.int8_top1:.2f}%, final {100 * budget.final_top1:.2f}% (drop {budget.final_drop:.2f}, "
+            f"{'met' if budget.met else 'NOT met'}){kept}")
+
+
+def build_trt(ctx: StageContext, source: str, precision: str, batch_spec: str, output: str) -> None:
+    from ..engines.trt_engine import build_engine
+    from ..engines.trt_plan import parse_batch_spec
+
+    ctx.record["sidecar"] = build_engine(ctx.input(source), ctx.output(output), precision=precision,
+                                         batch=parse_batch_spec(batch_spec), force=True, log=ctx.note)
+
+
+def require_tensorrt() -> None:
+    from ..engines.trt_engine import require_tensorrt as require
+
+    require()
+
+
+def profile(ctx: StageContext, artifact: str, engine: str, precision: str, batches: list[int], threads: int | None,
+            options: ProfileSection, data: DataSection | None, output: str) -> None:
+    """Profile in a fresh interpreter: runtimes in one process disturb each other (see profile_worker)."""
+    val = None
+    if data is not None:
+        fp32 = ctx.input("artifacts/model_fp32.onnx") if "artifacts/model_fp32.onnx" in ctx.inputs else None
+        size = read_metadata(fp32).preprocess.resize if fp32 else None
+        val = {"source": data.path, "val": data.val, "val_split": data.val_split, "seed": data.seed,
+               "image_size": size}
+    args = {"artifact": str(ctx.input(artifact)), "engine": engine, "precision": precision, "batches": batches,
+            "threads": threads, "warmup_s": options.warmup_s, "min_runs": options.min_runs,
+            "min_time_s": options.min_time_s, "val": val, "output": str(ctx.output(output))}
+    done = subprocess.run([sys.executable, "-m", "edgecnn.recipe.profile_worker", json.dumps(args)],
+                          capture_output=True, text=True)
+    ctx.note(done.stdout + done.stderr)
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()] or ["no output"]
+        last = lines[-1].removeprefix("error: ")
+        if done.returncode == UNAVAILABLE_EXIT:
+            raise EngineUnavailable(last)
+        raise EdgeCNNError(f"profiling {engine} {precision} failed: {last}")
