@@ -9,4 +9,4 @@ The Python API mirrors the command line::
     report = export_onnx(loaded, "mobilenet_v2.onnx", batch="dynamic")
 """
 
-__version__ = "0.1.0"
+from .core.versions import __version__  # noqa: F401

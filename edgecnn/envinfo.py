@@ -6,6 +6,8 @@ import os
 import platform
 from functools import lru_cache
 
+from .core.versions import library_versions
+
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
              "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "sve")
 
@@ -48,8 +50,6 @@ def gpu_info() -> dict | None:
 
 
 def environment(threads: int | None = None, with_gpu: bool = False) -> dict:
-    from .export.metadata import library_versions
-
     block = {"cpu": cpu_info(), "threads": threads, "os": platform.platform(), "python": platform.python_version(),
              "versions": library_versions()}
     try:

@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .core.preprocess import preprocess_numpy
 from .core.text import bounded_list
 from .data.datasets import DataError, ImageList
-from .data.preprocess import preprocess_numpy
 from .engines.base import Runner
+from .progress import progress as bar
 
 
 @dataclass
@@ -77,7 +78,6 @@ def evaluate(runner: Runner, images: ImageList, batch_size: int = 32, progress: 
     other = 0
     predictions: list[int] = []
     started = time.perf_counter()
-    from .progress import progress as bar
 
     iterator = bar(batches(images, runner, batch_size), f"eval {runner.engine}", "batch",
                    total=-(-len(images) // batch_size), enabled=progress)

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 
 from .core.onnx_io import graph_inputs, load_onnx
-from .errors import EdgeCNNError
+from .errors import DependencyMissing, EdgeCNNError
 from .summary import LayerRow, ModelSummary
 
 # ops whose weight is a parameter in the published sense (Q/DQ scales and zero points are too, and counted)
@@ -72,7 +72,6 @@ def summarize_onnx(path: str | os.PathLike) -> ModelSummary:
     try:
         import onnx_tool
     except ImportError:
-        from .errors import DependencyMissing
 
         raise DependencyMissing("onnx-tool", purpose="summaries of ONNX files") from None
     try:

@@ -133,10 +133,10 @@ def test_bundle_folder_holds_everything_the_device_needs(models, tmp_path, cli):
     result = cli("bundle", models["int8"], "-o", out, "--archive", "tar.gz")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["README.md", "infer.py", "labels.txt", "manifest.sha256", "model.onnx", "preprocess.json",
-                     "requirements.txt"]
+    assert names == ["README.md", "edgecnn_device.py", "infer.py", "labels.txt", "manifest.sha256", "model.onnx",
+                     "preprocess.json", "requirements.txt"]
     config = json.loads((out / "preprocess.json").read_text())
-    from edgecnn.export.metadata import read_metadata
+    from edgecnn.core.metadata import read_metadata
 
     meta = read_metadata(models["int8"])
     assert config["preprocess"] == meta.preprocess.to_dict() and config["precision"] == "int8"
@@ -154,6 +154,7 @@ def test_bundle_folder_holds_everything_the_device_needs(models, tmp_path, cli):
         assert sorted(Path(m).name for m in tar.getnames() if m != "b") == names
     # the same script edgecnn preprocesses with, byte for byte
     assert (out / "infer.py").read_bytes() == (Path(__file__).parents[1] / "edgecnn/bundle/infer.py").read_bytes()
+    assert (out / "edgecnn_device.py").read_bytes() == (Path(__file__).parents[1] / "edgecnn/core/device.py").read_bytes()
 
 
 def test_infer_without_torch_matches_edgecnn_eval(models, photos, tmp_path, cli):

@@ -124,7 +124,7 @@ def colour_task(tmp_path):
     'grey' for every image (25 %). Keeping the damaged nodes in float restores 100 %. Nothing is trained:
     the outcome is the same on every machine."""
     from edgecnn.data.preprocess import PreprocessSpec
-    from edgecnn.export.metadata import ModelMetadata, write_metadata
+    from edgecnn.core.metadata import ModelMetadata, write_metadata
 
     rng = np.random.default_rng(0)
     data = tmp_path / "colours"

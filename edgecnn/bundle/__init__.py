@@ -7,12 +7,12 @@ so this ``__init__`` stays light and loads the builder on first use.
 
 from __future__ import annotations
 
+from . import builder
+
 __all__ = ["BundleReport", "build_bundle"]
 
 
 def __getattr__(name: str):
     if name in __all__:
-        from . import builder
-
         return getattr(builder, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

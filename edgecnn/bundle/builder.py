@@ -5,6 +5,7 @@
       preprocess.json     preprocessing, input name and shape, precision, architecture (from the metadata)
       labels.txt          one class name per line
       infer.py            standalone: numpy + pillow + onnxruntime (or tensorrt + cuda-python)
+      edgecnn_device.py   edgecnn/core/device.py verbatim: preprocessing, latency statistics, manifest check
       requirements.txt    only what the device needs
       README.md           usage
       manifest.sha256     sha256 of every file above (``sha256sum -c`` reads it; ``infer.py --verify`` checks it)
@@ -24,11 +25,16 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.metadata import ModelMetadata
+from ..core.versions import __version__
+from ..engines import artifact_precision
+from ..engines.ort_engine import model_info_from_onnx
 from ..errors import OutputExistsError, UsageError
 from ..fileio import sha256_file
+from .options import BundleOptions
 
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
-ARCHIVES = ("tar.gz", "zip")
+DEVICE_MODULE = Path(__file__).resolve().parents[1] / "core" / "device.py"
 ONNX_REQUIREMENTS = ["numpy>=1.24", "pillow>=10", "onnxruntime>=1.18"]
 TRT_REQUIREMENTS = ["numpy>=1.24", "pillow>=10", "tensorrt>=10.0", "cuda-python>=12"]
 
@@ -43,8 +49,6 @@ class BundleReport:
 
 def _model_config(model: Path) -> tuple[dict, list[str], list[str]]:
     """(preprocess.json content, labels, notes) from an ONNX file's metadata or an engine's sidecar."""
-    from .. import __version__
-    from ..export.metadata import ModelMetadata
 
     notes: list[str] = []
     if model.suffix == ".engine":
@@ -60,9 +64,6 @@ def _model_config(model: Path) -> tuple[dict, list[str], list[str]]:
         input_shape = [profiles[0]["max"][0] if profiles and profiles[0]["min"] == profiles[0]["max"] else "batch",
                        *meta.input_shape[1:]]
     elif model.suffix == ".onnx":
-        from ..engines import artifact_precision
-        from ..engines.ort_engine import model_info_from_onnx
-
         info = model_info_from_onnx(model)
         meta = info.extra.get("metadata")
         notes += info.extra.get("notes", [])
@@ -110,7 +111,8 @@ def _readme(config: dict, requirements: list[str]) -> str:
         f"{config['input']['shape'][0]}. Preprocessing (`preprocess.json`): convert to {p['color']} (alpha composited "
         f"on white, 16-bit scaled to 8-bit), resize the shorter side to {p['resize']} ({p['interpolation']}), centre "
         f"crop {p['crop'][0]}x{p['crop'][1]}, scale by 1/255, subtract mean {p['mean']}, divide by std {p['std']}. "
-        f"This is the same code edgecnn runs: `infer.py` is edgecnn's own preprocessing module.",
+        f"This is the same code edgecnn runs: `edgecnn_device.py` is edgecnn's own preprocessing and statistics "
+        "module, copied verbatim.",
         "",
         f"`labels.txt`: {config['num_classes']} classes, one per line, in the model's output order. "
         "`manifest.sha256`: check with `infer.py --verify` or `sha256sum -c manifest.sha256`.",
@@ -149,8 +151,7 @@ def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive
     output = Path(output)
     if not model.is_file():
         raise UsageError(f"{model} does not exist")
-    if archive is not None and archive not in ARCHIVES:
-        raise UsageError(f"--archive must be one of {', '.join(ARCHIVES)}, got {archive!r}")
+    BundleOptions(archive=archive)  # the domain check, naming the option
     if output.exists() and not (output.is_dir() and not any(output.iterdir())) and not force:
         raise OutputExistsError(f"{output} already exists; pass --force to replace it")
     if output.exists() and not output.is_dir():
@@ -166,6 +167,7 @@ def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive
         (work / "preprocess.json").write_text(json.dumps(config, indent=1) + "\n")
         (work / "labels.txt").write_text("".join(f"{label}\n" for label in labels))
         shutil.copyfile(INFER_SCRIPT, work / "infer.py")
+        shutil.copyfile(DEVICE_MODULE, work / "edgecnn_device.py")  # the code edgecnn itself runs, verbatim
         (work / "requirements.txt").write_text("\n".join(requirements) + "\n")
         (work / "README.md").write_text(_readme(config, requirements))
         files = {p.name: sha256_file(p) for p in sorted(work.iterdir()) if p.is_file()}

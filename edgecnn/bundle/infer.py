@@ -10,9 +10,10 @@ recursively; files that are not images are skipped with a message. Greyscale,
 palette, RGBA (composited on white) and 16-bit images are converted as edgecnn
 converts them.
 
-This file is copied verbatim into every bundle, and edgecnn's own numpy
-preprocessing (``edgecnn.data.preprocess.preprocess_numpy``) calls the functions
-below, so the device and edgecnn preprocess identically by construction.
+This file is copied verbatim into every bundle, with ``edgecnn_device.py`` (edgecnn's
+``edgecnn/core/device.py``): the preprocessing, the latency statistics and the manifest
+check that edgecnn itself runs, so the device and edgecnn compute them identically by
+construction.
 
 Pure Python on top of numpy, pillow and the runtime: it runs wherever those
 have wheels (x86-64, aarch64: Raspberry Pi, Jetson). The TensorRT path (for
@@ -23,7 +24,6 @@ by edgecnn's developers, who had no NVIDIA GPU (see the bundle's README).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -33,94 +33,12 @@ import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-PIL_FILTERS = {"nearest": 0, "bilinear": 2, "bicubic": 3, "lanczos": 1, "box": 4, "hamming": 5}
-MANIFEST = "manifest.sha256"
-
-
-# ---------------------------------------------------------------- preprocessing (edgecnn's contract)
-def pil_filter(name: str) -> int:
-    try:
-        return PIL_FILTERS[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown interpolation {name!r}; use one of {', '.join(PIL_FILTERS)}") from None
-
-
-def resized_size(width: int, height: int, shorter: int) -> tuple[int, int]:
-    """(width, height) with the shorter side scaled to ``shorter`` (torchvision's Resize(int) rule)."""
-    if width <= height:
-        return shorter, int(shorter * height / width)
-    return int(shorter * width / height), shorter
-
-
-def to_mode(image: Image.Image, color: str) -> Image.Image:
-    """Convert any PIL image (greyscale, RGBA, palette, 16-bit) to ``color`` ("RGB" or "L")."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype="float64")
-        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        image = Image.fromarray((array * (255.0 / peak)).clip(0, 255).round().astype("uint8"), "L")
-    if image.mode in ("RGBA", "LA", "P", "PA"):
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image)
-    return image.convert(color)
-
-
-def resize_and_crop(image: Image.Image, spec: dict) -> Image.Image:
-    """PIL resize of the shorter side to ``spec["resize"]``, then a centre crop of ``spec["crop"]`` (h, w)."""
-    image = to_mode(image, spec.get("color", "RGB"))
-    width, height = image.size
-    new_w, new_h = resized_size(width, height, int(spec["resize"]))
-    if (new_w, new_h) != (width, height):
-        image = image.resize((new_w, new_h), resample=pil_filter(spec.get("interpolation", "bilinear")))
-    crop_h, crop_w = spec["crop"]
-    if new_w < crop_w or new_h < crop_h:
-        raise ValueError(f"image {new_w}x{new_h} after resize is smaller than the crop {crop_w}x{crop_h}")
-    top = int(round((new_h - crop_h) / 2.0))
-    left = int(round((new_w - crop_w) / 2.0))
-    return image.crop((left, top, left + crop_w, top + crop_h))
-
-
-def preprocess(image: Image.Image, spec: dict) -> np.ndarray:
-    """PIL image -> CHW float32: resize, crop, scale to [0, 1], subtract mean, divide by std."""
-    array = np.asarray(resize_and_crop(image, spec), dtype=np.float32)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    array = array * np.float32(spec.get("scale", 1 / 255))
-    mean = np.asarray(spec["mean"], dtype=np.float32)
-    std = np.asarray(spec["std"], dtype=np.float32)
-    return ((array - mean) / std).transpose(2, 0, 1).copy()
-
-
-# ---------------------------------------------------------------- the bundle's files
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_manifest(folder: Path = HERE) -> list[str]:
-    """Problems found checking every file named in manifest.sha256 (empty: all match)."""
-    manifest = folder / MANIFEST
-    if not manifest.exists():
-        return [f"{MANIFEST} is missing"]
-    problems = []
-    listed = 0
-    for line in manifest.read_text().splitlines():
-        if not line.strip():
-            continue
-        expected, _, name = line.partition("  ")
-        listed += 1
-        path = folder / name
-        if not path.is_file():
-            problems.append(f"{name} is missing")
-        elif sha256_file(path) != expected:
-            problems.append(f"{name} does not match the manifest (it was modified or corrupted)")
-    if listed == 0:
-        problems.append(f"{MANIFEST} lists no files")
-    return problems
+sys.path.insert(0, str(HERE))
+try:  # shipped beside this file: the preprocessing, statistics and manifest code edgecnn itself runs
+    from edgecnn_device import IMAGE_EXTENSIONS, MANIFEST, latency_stats, preprocess, verify_manifest
+except ImportError:  # outside a bundle; main() says so
+    IMAGE_EXTENSIONS, MANIFEST = (), "manifest.sha256"
+    latency_stats = preprocess = verify_manifest = None
 
 
 def load_config(folder: Path = HERE) -> tuple[dict, list[str]]:
@@ -261,11 +179,7 @@ def benchmark(model, feed: np.ndarray, runs: int, warmup_s: float = 1.0) -> dict
         t0 = clock()
         model(feed)
         times.append((clock() - t0) / 1e6)
-    data = np.asarray(times)
-    p50 = float(np.percentile(data, 50))
-    return {"batch": int(feed.shape[0]), "runs": runs, "p50_ms": p50, "p90_ms": float(np.percentile(data, 90)),
-            "p99_ms": float(np.percentile(data, 99)), "mean_ms": float(data.mean()),
-            "throughput": feed.shape[0] * 1000.0 / p50 if p50 else 0.0}
+    return latency_stats(times, int(feed.shape[0]))
 
 
 # ---------------------------------------------------------------- command line
@@ -294,6 +208,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not (HERE / "preprocess.json").exists() or preprocess is None:
+        missing = "preprocess.json" if not (HERE / "preprocess.json").exists() else "edgecnn_device.py"
+        print(f"error: no {missing} beside {Path(__file__).name}: run the copy inside a bundle made by "
+              "'edgecnn bundle MODEL.onnx -o DIR'", file=sys.stderr)
+        return 2
     if args.verify:
         problems = verify_manifest(HERE)
         if problems:
@@ -302,10 +221,6 @@ def main(argv: list[str] | None = None) -> int:
             print("error: refusing to run a bundle that does not match its manifest", file=sys.stderr)
             return 3
         print(f"verified: every file matches {MANIFEST}", file=sys.stderr)
-    if not (HERE / "preprocess.json").exists():
-        print(f"error: no preprocess.json beside {Path(__file__).name}: run the copy inside a bundle made by "
-              "'edgecnn bundle MODEL.onnx -o DIR'", file=sys.stderr)
-        return 2
     config, labels = load_config(HERE)
     spec = config["preprocess"]
     if not args.images and not args.bench:

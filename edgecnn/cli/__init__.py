@@ -11,9 +11,9 @@ import sys
 
 import click
 
-from .. import __version__
 from ..core.options import OptionError
 from ..core.text import bounded_message
+from ..core.versions import __version__
 from ..errors import EdgeCNNError
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .options import force_option
+
 
 @click.command("check")
 @click.argument("model", type=click.Path(dir_okay=False, exists=True))
@@ -39,7 +41,7 @@ def check_command(model, engine):
 @click.option("--calib-table", type=click.Path(dir_okay=False, exists=True), default=None,
               help="INT8 calibration table for a float model (edgecnn quantize --trt-table).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .engine file.")
-@click.option("--force", is_flag=True)
+@force_option
 def build_command(model, engine, precision, batch, workspace, timing_cache, calib_table, output, force):
     """Build a TensorRT engine (serialized plan + JSON sidecar) from MODEL.onnx.
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import click
 
+from ..bundle.options import BundleOptions
+from ..core.options import click_options
+from .options import force_option
+
 
 @click.command("bundle")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
-@click.option("--archive", type=click.Choice(["tar.gz", "zip"]), default=None,
-              help="Also pack the folder as OUTPUT.tar.gz or OUTPUT.zip.")
-@click.option("--force", is_flag=True, help="Replace an existing bundle folder or archive.")
+@click_options(BundleOptions)
+@force_option
 def bundle_command(model, output, archive, force):
     """Bundle MODEL (.onnx, or a TensorRT .engine) for the device.
 

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from .options import json_option
+
 
 @click.command("eval")
 @click.argument("model")
@@ -18,7 +20,7 @@ import click
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads.")
 @click.option("--compare", "other", default=None, metavar="OTHER",
               help="Also run OTHER (checkpoint or .onnx) and report top-1 agreement on the same images.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the results as JSON.")
+@json_option
 def eval_command(model, data, split, val_split, seed, batch_size, threads, other, json_out):
     """Top-1, top-5, per-class accuracy and confusion matrix of MODEL (checkpoint or .onnx)."""
     from ..data.datasets import load_images, stratified_split

@@ -10,7 +10,7 @@ import click
 
 from ..core.options import click_options, from_kwargs
 from ..export.options import ExportOptions
-from .options import input_size_option, num_classes_option, weights_option
+from .options import force_option, input_size_option, num_classes_option, weights_option
 
 
 def default_output(model: str) -> str:
@@ -26,7 +26,7 @@ def default_output(model: str) -> str:
 @num_classes_option
 @input_size_option
 @click_options(ExportOptions)
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@force_option
 def export_command(model, output, weights, num_classes, input_size, force, **option_values):
     """Export MODEL (a zoo name or an edgecnn checkpoint) to ONNX.
 

@@ -14,3 +14,6 @@ weights_option = click.option(
     "--weights", metavar="FILE|imagenet", default=None,
     help="State_dict file, edgecnn checkpoint, or 'imagenet' for torchvision's published weights "
          "from the offline torch hub cache.")
+force_option = click.option("--force", is_flag=True, help="Replace what the output path already holds.")
+json_option = click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+                           help="Also write the result as JSON to this file.")

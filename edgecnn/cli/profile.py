@@ -7,6 +7,7 @@ import click
 from ..core.options import click_options, from_kwargs
 from ..engines.capabilities import ENGINES
 from ..profile.options import ProfileOptions
+from .options import json_option
 
 
 @click.command("profile")
@@ -17,7 +18,7 @@ from ..profile.options import ProfileOptions
               help="Check the artifact holds this precision (never converted silently).")
 @click_options(ProfileOptions)
 @click.option("--data", default=None, metavar="DIR", help="Labelled images: also measure top-1/top-5.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the result as JSON.")
+@json_option
 def profile_command(artifact, engine, precision, data, json_out, **option_values):
     """Latency percentiles, memory, accuracy and per-layer times of ARTIFACT on one engine.
 
@@ -42,7 +43,7 @@ def profile_command(artifact, engine, precision, data, json_out, **option_values
 @click.option("--engine", default=None, metavar="ENGINE[,ENGINE]", help="Engine for A and B (e.g. ort,openvino).")
 @click.option("--samples", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--data", default=None, metavar="DIR", help="Use real images (A's preprocessing) instead of random inputs.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
+@json_option
 def compare_command(a, b, engine, samples, data, json_out):
     """Run the same inputs through A and B: max abs error, cosine similarity, top-1 agreement."""
     import json

@@ -11,6 +11,7 @@ import click
 from ..core.options import click_options, from_kwargs
 from ..quantize.int8 import QuantizeReport
 from ..quantize.options import QuantizeOptions
+from .options import force_option, json_option
 
 
 def _floats(text: str | None) -> tuple[float, ...] | None:
@@ -47,8 +48,8 @@ def _names(text: str | None) -> list[str]:
 @click.option("--no-speed", is_flag=True, help="Skip the FP32 vs INT8 latency check.")
 @click.option("--speed-rounds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Alternating rounds (1 s each, own process) of the latency check.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the report as JSON.")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@json_option
+@force_option
 def quantize_command(model, output, precision, calib, val, val_split, mean, std, input_size, trt_table, threads,
                      no_speed, speed_rounds, json_out, force, **option_values):
     """Quantize MODEL.onnx to INT8 (QDQ) or convert it to FP16.

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from .options import force_option
+
 
 @click.command("run")
 @click.argument("recipe", type=click.Path(dir_okay=False))
@@ -35,8 +37,9 @@ def run_command(recipe, overrides, runs_dir, device_name, force, rerun, check):
     An engine that is not available here (TensorRT without an NVIDIA GPU) is reported
     as unavailable and does not fail the run.
     """
-    import yaml
     from dataclasses import asdict
+
+    import yaml
 
     from ..recipe import load_recipe
 
@@ -65,7 +68,7 @@ def run_command(recipe, overrides, runs_dir, device_name, force, rerun, check):
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="report.html (self-contained), or a .md file (plots written beside it).")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@force_option
 def report_command(results, output, force):
     """Merge results.json files from several devices into one report.
 
@@ -75,8 +78,8 @@ def report_command(results, output, force):
     devices with the same name get their file name added).
     """
     from ..fileio import check_output_path
-    from ..report.results import load_results, merge_results
     from ..report.render import render_markdown, write_html_report, write_plots
+    from ..report.results import load_results, merge_results
 
     loaded = [load_results(p) for p in results]
     check_output_path(output, force)

@@ -1,9 +1,9 @@
 """Options declared once: a dataclass field carries its default, help text and domain.
 
     @dataclass
-    class QuantizeOptions:
-        samples: int = opt(256, "Calibration images.", min=1)
-        method: str = opt("percentile", "How ranges are chosen.", choices=("minmax", "entropy", "percentile"))
+    class WidgetOptions:
+        widgets: int = opt(4, "How many widgets.", min=1)
+        colour: str = opt("red", "Their colour.", choices=("red", "green"))
 
 From that one declaration come the library's validation (:func:`check_options`, whose
 error names the *option*), the recipe section's schema (a wrong value is refused with

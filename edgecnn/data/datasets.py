@@ -19,6 +19,8 @@ from PIL import Image
 
 from ..core.text import bounded_list
 from ..errors import UsageError
+from ..progress import progress as bar
+from . import shapes
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 SYNTHETIC_PREFIX = "synthetic:"
@@ -102,7 +104,6 @@ def scan_image_folder(root: str | os.PathLike, progress: bool = False) -> ImageL
     skipped: dict[str, int] = {}
     paths: list[str] = []
     labels: list[int] = []
-    from ..progress import progress as bar
 
     for path, label in bar(candidates, f"scanning {root.name}", "file", enabled=progress):
         if path.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -126,7 +127,6 @@ def scan_image_folder(root: str | os.PathLike, progress: bool = False) -> ImageL
 
 def synthetic_images(name: str, image_size: int = 64, count: int | None = None, seed: int = 0) -> ImageList:
     """``shapes`` (optionally ``shapes:N`` for N images)."""
-    from . import shapes
 
     kind, _, number = name.partition(":")
     if kind != "shapes":
@@ -200,3 +200,9 @@ class TorchImageDataset:
 
     def __getitem__(self, index: int):
         return self.transform(self.images.image(index)), self.images.labels[index]
+
+
+def pick(count: int, samples: int, seed: int) -> list[int]:
+    """``samples`` indices spread over ``count`` items, deterministic per seed."""
+    rng = np.random.default_rng(seed)
+    return sorted(rng.permutation(count)[: min(samples, count)].tolist())

@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..core.metadata import ModelMetadata, read_metadata
+from ..core.onnx_io import check_onnx_file, load_onnx
 from ..errors import UsageError
 from .base import ModelInfo, Runner, TensorSpec
 from .capabilities import ENGINES, artifact_kind, validate_request
+from .openvino_engine import OpenVinoRunner
+from .ort_engine import OrtRunner, model_info_from_onnx
+from .trt_engine import TrtRunner, require_tensorrt
 
 __all__ = ["ENGINES", "ModelInfo", "Runner", "TensorSpec", "artifact_precision", "load_runner"]
 
@@ -15,9 +20,6 @@ __all__ = ["ENGINES", "ModelInfo", "Runner", "TensorSpec", "artifact_precision",
 def artifact_precision(path: str | os.PathLike) -> str:
     """fp32, fp16 or int8: what an ONNX file holds (from its metadata, else from its ops)."""
     import onnx
-
-    from ..core.onnx_io import load_onnx
-    from ..export.metadata import read_metadata
 
     model = load_onnx(path, external_data=False)
     meta = read_metadata(model)
@@ -44,8 +46,6 @@ def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads:
     if kind in ("onnx", "engine", "checkpoint") and not Path(artifact).exists():
         raise UsageError(f"{artifact} does not exist")
     if kind == "onnx":
-        from ..core.onnx_io import check_onnx_file
-
         check_onnx_file(artifact)  # one line for a truncated or foreign file, before any runtime parses it
     if kind == "onnx" and precision is not None:
         held = artifact_precision(artifact)
@@ -58,24 +58,15 @@ def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads:
 
         return TorchRunner(create_model(artifact), threads=threads)
     if engine == "ort":
-        from .ort_engine import OrtRunner, model_info_from_onnx
-
         return OrtRunner(artifact, threads=threads, info=model_info_from_onnx(artifact))
     if engine == "openvino":
-        from .openvino_engine import OpenVinoRunner
-        from .ort_engine import model_info_from_onnx
-
         return OpenVinoRunner(artifact, model_info_from_onnx(artifact), threads=threads,
                               precision=precision or "fp32", per_layer=per_layer)
-    from .trt_engine import TrtRunner, require_tensorrt
 
     require_tensorrt()
     if kind != "engine":
         raise UsageError(f"the trt engine runs built engines: run 'edgecnn build {artifact} -o MODEL.engine' first")
     import json
-
-    from ..export.metadata import ModelMetadata
-    from .base import ModelInfo
 
     sidecar = json.loads(Path(artifact + ".json").read_text()) if Path(artifact + ".json").exists() else {}
     meta = ModelMetadata.from_props(sidecar.get("metadata", {}))

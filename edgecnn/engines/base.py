@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.preprocess import PreprocessSpec
+from ..core.preprocess import PreprocessSpec
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ class Runner(abc.ABC):
 
     @abc.abstractmethod
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def per_layer(self, feed: dict[str, np.ndarray], runs: int = 20) -> list[dict] | None:
+        """Time per node over ``runs`` inferences with the engine's own profiler: rows of
+        {name, op, total_us, calls}; None when the engine has none."""
+        return None
 
     def infer_array(self, batch: np.ndarray) -> np.ndarray:
         """First output for a single-input model."""

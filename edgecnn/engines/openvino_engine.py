@@ -28,7 +28,7 @@ class OpenVinoRunner(Runner):
         super().__init__(info)
         if precision not in _PRECISION_HINTS:
             raise UsageError(f"openvino precision must be one of {', '.join(_PRECISION_HINTS)}")
-        self.path, self.threads, self.precision, self.per_layer = str(path), threads, precision, per_layer
+        self.path, self.threads, self.precision, self.per_layer_counters = str(path), threads, precision, per_layer
         self.compiled = self.request = None
 
     def activate(self) -> "OpenVinoRunner":
@@ -37,7 +37,7 @@ class OpenVinoRunner(Runner):
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": _PRECISION_HINTS[self.precision]}
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = int(self.threads)
-        if self.per_layer:
+        if self.per_layer_counters:
             config["PERF_COUNT"] = True
         self.compiled = core.compile_model(core.read_model(self.path), "CPU", config)
         self.request = self.compiled.create_infer_request()
@@ -70,3 +70,18 @@ class OpenVinoRunner(Runner):
         """(node name, node type, ms) from the last inference's performance counters."""
         return [(p.node_name, p.node_type, p.real_time.total_seconds() * 1000)
                 for p in self.request.profiling_info if p.status.name == "EXECUTED"]
+
+    def per_layer(self, feed: dict[str, np.ndarray], runs: int = 20) -> list[dict]:
+        """OpenVINO's performance counters (the model is compiled with PERF_COUNT for this)."""
+        runner = self
+        if not self.per_layer_counters:
+            runner = OpenVinoRunner(self.path, self.info, threads=self.threads, precision=self.precision,
+                                    per_layer=True).activate()
+        rows: dict[str, dict] = {}
+        for _ in range(runs):
+            runner.infer(feed)
+            for name, kind, ms in runner.layer_times():
+                entry = rows.setdefault(name, {"name": name, "op": kind, "total_us": 0.0, "calls": 0})
+                entry["total_us"] += ms * 1000
+                entry["calls"] += 1
+        return list(rows.values())

@@ -6,13 +6,14 @@ import os
 
 import numpy as np
 
+from ..core.metadata import read_metadata
+from ..core.ort import make_session
 from .base import ModelInfo, Runner, TensorSpec
+from .third_party import default_info
 
 
 def model_info_from_onnx(path: str | os.PathLike, overrides: dict | None = None) -> ModelInfo:
     """The model's own metadata, or, for a third-party file, stated defaults (see third_party)."""
-    from ..export.metadata import read_metadata
-    from .third_party import default_info
 
     meta = read_metadata(path)
     if meta is None or overrides:
@@ -20,24 +21,6 @@ def model_info_from_onnx(path: str | os.PathLike, overrides: dict | None = None)
     return ModelInfo(architecture=meta.architecture, task=meta.task, labels=meta.labels,
                      preprocess=meta.preprocess, input_size=tuple(meta.input_shape[1:]),
                      extra={"metadata": meta})
-
-
-def make_session(path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None,
-                 spinning: bool = True, profile_prefix: str | None = None):
-    """An ONNX Runtime session with edgecnn's settings; providers are always explicit (CPU by default)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    if not spinning:  # spinning threads (ORT's default) disturb other runtimes in the same process
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if profile_prefix:
-        options.enable_profiling = True
-        options.profile_file_prefix = profile_prefix
-    return ort.InferenceSession(str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"])
 
 
 class OrtRunner(Runner):
@@ -84,3 +67,28 @@ class OrtRunner(Runner):
     def end_profiling(self) -> str | None:
         """Stop ORT's profiler; the path of its JSON trace."""
         return self.session.end_profiling() if self.session is not None and self.profile_prefix else None
+
+    def per_layer(self, feed: dict[str, np.ndarray], runs: int = 20) -> list[dict]:
+        """ONNX Runtime's profiler, in a second session so that the timed one stays unprofiled."""
+        import json
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory(prefix="edgecnn-ortprof-") as tmp:
+            profiled = OrtRunner(self.path, threads=self.threads, providers=self.providers, info=self.info,
+                                 spinning=self.spinning)
+            profiled.profile_prefix = str(Path(tmp) / "ort")
+            with profiled:
+                for _ in range(runs):
+                    profiled.infer(feed)
+                events = json.loads(Path(profiled.end_profiling()).read_text())
+        totals: dict[str, dict] = {}
+        for event in events:
+            if event.get("cat") != "Node" or not str(event.get("name", "")).endswith("_kernel_time"):
+                continue
+            name = event["name"][: -len("_kernel_time")]
+            entry = totals.setdefault(name, {"name": name, "op": event.get("args", {}).get("op_name", "?"),
+                                             "total_us": 0.0, "calls": 0})
+            entry["total_us"] += float(event.get("dur", 0))
+            entry["calls"] += 1
+        return list(totals.values())

@@ -19,7 +19,7 @@ from pathlib import Path
 import onnx
 
 from ..core.onnx_io import is_classic, load_onnx, normalize
-from ..data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
+from ..core.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
 from ..errors import UsageError
 from ..fileio import atomic_path, sha256_file
 from .base import ModelInfo

@@ -41,3 +41,10 @@ class TorchRunner(Runner):
             out = self.model(*[torch.from_numpy(np.asarray(feed[n], dtype=np.float32)) for n in self._inputs])
         outs = out if isinstance(out, (tuple, list)) else (out,)
         return {n: o.numpy() for n, o in zip(self._outputs, outs)}
+
+    def per_layer(self, feed: dict[str, np.ndarray], runs: int = 20) -> list[dict]:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for _ in range(runs):
+                self.infer(feed)
+        return [{"name": e.key, "op": e.key, "total_us": e.self_cpu_time_total, "calls": e.count}
+                for e in prof.key_averages() if e.self_cpu_time_total > 0]

@@ -203,6 +203,13 @@ class TrtRunner(Runner):
 
         self.context.profiler = LayerProfiler()
 
+    def per_layer(self, feed: dict[str, np.ndarray], runs: int = 20) -> list[dict]:
+        """TensorRT's IProfiler: time per layer of the built engine."""
+        self.enable_profiler()
+        for _ in range(runs):
+            self.infer(feed)
+        return [{"name": n, "op": "trt", "total_us": ms * 1000, "calls": runs} for n, ms in self.layer_times.items()]
+
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch
         keep = []

@@ -9,8 +9,8 @@ import importlib
 
 _EXPORTS = {
     "DEFAULT_OPSET": ".onnx_export", "ExportReport": ".onnx_export", "export_onnx": ".onnx_export",
-    "parse_batch": ".onnx_export", "ModelMetadata": ".metadata", "read_metadata": ".metadata",
-    "write_metadata": ".metadata", "VerifyResult": ".verify", "verify_onnx": ".verify",
+    "parse_batch": ".onnx_export", "ModelMetadata": "..core.metadata", "read_metadata": "..core.metadata",
+    "write_metadata": "..core.metadata", "VerifyResult": ".verify", "verify_onnx": ".verify",
 }
 __all__ = sorted(_EXPORTS)
 

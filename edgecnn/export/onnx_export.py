@@ -21,16 +21,16 @@ from typing import Callable
 import onnx
 import torch
 
-from ..errors import ExportError
+from ..core.metadata import ModelMetadata, library_versions, write_metadata
 from ..core.options import OptionError
+from ..errors import ExportError
 from ..fileio import atomic_path, check_output_path
 from ..zoo import LoadedModel
-from .metadata import ModelMetadata, library_versions, write_metadata
+from .options import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, parse_batch_value
 from .patches import patch_for_export
 from .simplify import count_nodes, simplify
 from .verify import VerifyResult, require_passed, verify_onnx
 
-from .options import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, parse_batch_value
 DYNAMIC_VERIFY_BATCHES = (1, 4)
 
 

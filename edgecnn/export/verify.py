@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from ..core.compare import compare_outputs
+from ..core.ort import make_session
 from ..errors import VerificationError
-from ..numeric import cosine
 
 
 @dataclass
@@ -79,7 +80,6 @@ def verify_onnx(
     min_cosine: float = 0.9999,
     seed: int = 0,
 ) -> VerifyResult:
-    from ..engines.ort_engine import make_session
 
     session = make_session(onnx_path)
     input_names = [i.name for i in session.get_inputs()]
@@ -107,14 +107,15 @@ def verify_onnx(
     for i, name in enumerate(output_names):
         ref = np.concatenate(refs[i])
         got = np.concatenate(outs[i])
-        error = float(np.max(np.abs(ref - got))) if ref.size else 0.0
+        compared = compare_outputs(ref, got)
+        error = compared["max_abs_error"]
         tolerance = atol + rtol * float(np.max(np.abs(ref))) if ref.size else atol
-        check = OutputCheck(name=name, max_abs_error=error, tolerance=tolerance, cosine=cosine(ref, got),
+        check = OutputCheck(name=name, max_abs_error=error, tolerance=tolerance, cosine=compared["cosine"],
                             top1_agreement=None)
-        if classify and ref.ndim >= 2 and ref.shape[1] > 1:
+        if classify and compared["top1_agreement"] is not None:
             ref_top = ref.argmax(axis=1)
             got_top = got.argmax(axis=1)
-            check.top1_agreement = float(np.mean(ref_top == got_top))
+            check.top1_agreement = compared["top1_agreement"]
             ordered = np.sort(ref, axis=1)
             margin = ordered[:, -1] - ordered[:, -2]
             check.decisive_disagreements = int(np.sum((ref_top != got_top) & (margin > 2 * tolerance)))

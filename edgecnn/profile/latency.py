@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..core.device import latency_stats
 from ..engines.base import Runner
 
 
@@ -34,16 +35,8 @@ class LatencyStats:
 
 
 def summarize_times(times_ms: list[float], batch: int) -> LatencyStats:
-    data = np.asarray(times_ms, dtype=np.float64)
-    mean = float(data.mean())
-    std = float(data.std(ddof=1)) if len(data) > 1 else 0.0
-    p50 = float(np.percentile(data, 50))
-    return LatencyStats(
-        batch=batch, runs=len(data), mean_ms=mean, std_ms=std, min_ms=float(data.min()), max_ms=float(data.max()),
-        p50_ms=p50, p90_ms=float(np.percentile(data, 90)), p95_ms=float(np.percentile(data, 95)),
-        p99_ms=float(np.percentile(data, 99)), cv=std / mean if mean else 0.0,
-        throughput=batch * 1000.0 / p50 if p50 else 0.0,
-    )
+    """The statistics of a run of timings, computed by the code bundles ship (edgecnn_device.py)."""
+    return LatencyStats(**latency_stats(times_ms, batch))
 
 
 def random_feed(runner: Runner, batch: int, seed: int = 0) -> dict[str, np.ndarray]:

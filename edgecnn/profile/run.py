@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..engines import load_runner
+from ..data.datasets import DataError, ImageList, load_images
+from ..engines import artifact_precision, load_runner
 from ..engines.base import Runner
+from ..engines.third_party import upgraded
 from ..envinfo import environment
 from ..errors import UsageError
+from ..evaluate import evaluate
+from ..fileio import atomic_path
 from .latency import LatencyStats, measure_latency, random_feed
 from .memory import peak_rss
 from .options import ProfileOptions, ProfileSettings  # noqa: F401  (re-exported)
@@ -47,8 +50,6 @@ class ProfileResult:
         return data
 
     def write_json(self, path: str | os.PathLike) -> None:
-        from ..fileio import atomic_path
-
         with atomic_path(path, force=True) as tmp:
             tmp.write_text(json.dumps(self.to_dict(), indent=1, default=str))
 
@@ -60,20 +61,6 @@ def _check_batches(runner: Runner, batches: tuple[int, ...]) -> None:
         if other:
             raise UsageError(f"this model has a fixed batch of {fixed}; export it with --batch dynamic to profile "
                              f"batch {', '.join(map(str, other))}")
-
-
-def _ort_layers(trace_path: str, runs: int, top: int) -> list[dict]:
-    events = json.loads(Path(trace_path).read_text())
-    totals: dict[str, dict] = {}
-    for event in events:
-        if event.get("cat") != "Node" or not str(event.get("name", "")).endswith("_kernel_time"):
-            continue
-        name = event["name"][: -len("_kernel_time")]
-        entry = totals.setdefault(name, {"name": name, "op": event.get("args", {}).get("op_name", "?"),
-                                         "total_us": 0.0, "calls": 0})
-        entry["total_us"] += float(event.get("dur", 0))
-        entry["calls"] += 1
-    return _rank(list(totals.values()), top)
 
 
 def _rank(rows: list[dict], top: int) -> list[dict]:
@@ -90,44 +77,9 @@ def _rank(rows: list[dict], top: int) -> list[dict]:
     return ranked[:top] + ops
 
 
-def _per_layer(runner: Runner, feed, settings: ProfileSettings, artifact: str) -> list[dict] | None:
-    runs = 20
-    if runner.engine == "ort":
-        from ..engines.ort_engine import OrtRunner
-
-        with tempfile.TemporaryDirectory(prefix="edgecnn-ortprof-") as tmp:
-            profiled = OrtRunner(artifact, threads=settings.threads, info=runner.info)
-            profiled.profile_prefix = str(Path(tmp) / "ort")
-            with profiled:
-                for _ in range(runs):
-                    profiled.infer(feed)
-                trace = profiled.end_profiling()
-                return _ort_layers(trace, runs, settings.top_layers)
-    if runner.engine == "openvino":
-        rows: dict[str, dict] = {}
-        for _ in range(runs):
-            runner.infer(feed)
-            for name, kind, ms in runner.layer_times():
-                entry = rows.setdefault(name, {"name": name, "op": kind, "total_us": 0.0, "calls": 0})
-                entry["total_us"] += ms * 1000
-                entry["calls"] += 1
-        return _rank(list(rows.values()), settings.top_layers)
-    if runner.engine == "trt":
-        runner.enable_profiler()
-        for _ in range(runs):
-            runner.infer(feed)
-        rows = [{"name": n, "op": "trt", "total_us": ms * 1000, "calls": runs} for n, ms in runner.layer_times.items()]
-        return _rank(rows, settings.top_layers)
-    if runner.engine == "torch":
-        import torch
-
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-            for _ in range(runs):
-                runner.infer(feed)
-        rows = [{"name": e.key, "op": e.key, "total_us": e.self_cpu_time_total, "calls": e.count}
-                for e in prof.key_averages() if e.self_cpu_time_total > 0]
-        return _rank(rows, settings.top_layers)
-    return None
+def _per_layer(runner: Runner, feed, settings) -> list[dict] | None:
+    rows = runner.per_layer(feed, runs=20)
+    return None if rows is None else _rank(rows, settings.top_layers)
 
 
 def profile(artifact: str, engine: str | None = None, *, precision: str | None = None,
@@ -137,8 +89,6 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
     notes: list[str] = []
     path = Path(artifact)
     if path.suffix == ".onnx" and path.exists():
-        from ..engines.third_party import upgraded
-
         run_path, note = upgraded(path)
         if note:
             notes.append(note)
@@ -164,10 +114,6 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
                                     "variation > 5%): the machine is busy or the run too short; figures are noisy")
         accuracy = None
         if data is not None:
-            from ..data.datasets import ImageList, load_images
-            from ..evaluate import evaluate
-
-            from ..data.datasets import DataError
 
             images = data if isinstance(data, ImageList) else \
                 load_images(data, image_size=runner.info.preprocess.resize)
@@ -178,15 +124,13 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
             else:
                 accuracy = {"top1": result.top1, "top5": result.top5, "images": result.images,
                             "data": str(images.source if isinstance(data, ImageList) else data)}
-        per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings, run_path) \
+        per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings) \
             if settings.per_layer else None
         device_memory = getattr(runner, "device_memory_bytes", None) if runner.engine == "trt" else None
     finally:
         runner.deactivate()
     held = precision
     if held is None:
-        from ..engines import artifact_precision
-
         held = artifact_precision(run_path) if str(run_path).endswith(".onnx") else "fp32"
     return ProfileResult(
         artifact=str(artifact), engine=runner.engine, precision=held, model=runner.info.architecture,

@@ -21,15 +21,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..data.datasets import ImageList
-from ..data.preprocess import preprocess_numpy
 from ..core.onnx_io import load_onnx
 from ..core.options import OptionError
+from ..core.ort import make_session
+from ..core.preprocess import preprocess_numpy
+from ..data.datasets import ImageList
 from ..errors import UsageError
 from ..evaluate import class_mapping
 from ..fileio import atomic_path
 from .calibration import ArrayDataReader
-from .int8 import QuantizeOptions, graph_input, input_chw, quantize_int8
+from .int8 import QuantizeOptions, graph_input, input_chw, quantize_int8, resolve_preprocess
 
 
 @dataclass
@@ -62,8 +63,6 @@ def validation_arrays(images: ImageList, preprocess, labels: list[str]) -> tuple
 
 
 def top1(path: str, inputs: np.ndarray, targets: np.ndarray) -> float:
-    from ..engines.ort_engine import make_session
-
     session = make_session(path)
     name = session.get_inputs()[0].name
     batch = session.get_inputs()[0].shape[0]
@@ -81,9 +80,12 @@ def top1(path: str, inputs: np.ndarray, targets: np.ndarray) -> float:
 
 def sensitivity_ranking(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> list[tuple[str, float]]:
     """Quantized activations, most damaged first: (tensor name, SQNR in dB of its Q/DQ)."""
-    from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
-                                                         create_activation_matching,
-                                                         modify_model_output_intermediate_tensors)
+    from onnxruntime.quantization.qdq_loss_debug import (
+        collect_activations,
+        compute_activation_error,
+        create_activation_matching,
+        modify_model_output_intermediate_tensors,
+    )
 
     model = load_onnx(float_path, external_data=False)
     name = graph_input(model).name
@@ -132,8 +134,6 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageLis
     ``options.max_drop``). Writes the best model measured to ``output`` and, if asked, the plain INT8
     model to ``plain_output`` (for a latency comparison without quantizing it again)."""
     from dataclasses import replace
-
-    from .int8 import resolve_preprocess
 
     max_drop = options.max_drop if max_drop is None else max_drop
     if max_drop is None:

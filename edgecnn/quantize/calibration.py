@@ -19,9 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.datasets import DataError, ImageList, is_synthetic, load_images
-from ..data.preprocess import PreprocessSpec, preprocess_numpy
+from ..core.preprocess import PreprocessSpec, preprocess_numpy
+from ..data.datasets import (  # noqa: F401  (pick re-exported)
+    IMAGE_EXTENSIONS,
+    DataError,
+    ImageList,
+    _check_image,
+    _open_image,
+    is_synthetic,
+    load_images,
+    pick,
+    stratified_split,
+)
 from ..fileio import atomic_path
+from ..progress import progress as bar
 
 DEFAULT_CACHE_DIR = Path("calib") / "cache"
 
@@ -57,8 +68,6 @@ def _calibration_images(source: str, image_size: int, seed: int) -> ImageList:
         return load_images(source, image_size=image_size, seed=seed)
     root = Path(source)
     if root.is_dir() and not any(p.is_dir() for p in root.iterdir()):
-        from ..data.datasets import IMAGE_EXTENSIONS, _check_image, _open_image
-
         paths = [str(p) for p in sorted(root.iterdir())
                  if p.suffix.lower() in IMAGE_EXTENSIONS and _check_image(p) is None]
         if not paths:
@@ -66,12 +75,6 @@ def _calibration_images(source: str, image_size: int, seed: int) -> ImageList:
         return ImageList(classes=["unlabelled"], labels=[0] * len(paths), loader=lambda i: _open_image(paths[i]),
                          names=paths, source=str(root))
     return load_images(source, image_size=image_size, seed=seed)
-
-
-def pick(count: int, samples: int, seed: int) -> list[int]:
-    """``samples`` indices spread over ``count`` items, deterministic per seed."""
-    rng = np.random.default_rng(seed)
-    return sorted(rng.permutation(count)[: min(samples, count)].tolist())
 
 
 @dataclass
@@ -84,7 +87,7 @@ class CalibrationSet:
 
 
 def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: tuple[int, int, int], *,
-                         samples: int = 256, seed: int = 0, split: str = "all", val_split: float = 0.2,
+                         samples: int, seed: int, split: str = "all", val_split: float = 0.2,
                          progress: bool = True) -> CalibrationSet:
     """``split="train"`` keeps only the training side of the stratified split (see ``edgecnn train``),
     so calibration never sees the validation images."""
@@ -99,12 +102,9 @@ def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: t
             return CalibrationSet(inputs, data_hash, source, from_cache=True, images_read=0)
     images = _calibration_images(source, image_size=preprocess.resize, seed=seed)
     if split != "all":
-        from ..data.datasets import stratified_split
-
         train_idx, val_idx = stratified_split(images.labels, val_split, seed)
         images = images.subset(train_idx if split == "train" else val_idx)
     chosen = pick(len(images), samples, seed)
-    from ..progress import progress as bar
 
     arrays = []
     for i in bar(chosen, "calibration images", "image", enabled=progress):

@@ -17,17 +17,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..errors import UsageError, VerificationError
+from ..core.metadata import read_metadata, write_metadata
 from ..core.onnx_io import cap_ir_version, is_classic, load_onnx, normalize
-from ..export.metadata import read_metadata, write_metadata
+from ..errors import UsageError, VerificationError
 from ..fileio import atomic_path, check_output_path, sha256_file
+from .int8 import compare_outputs, graph_input, input_chw, is_quantized
 
 
 def convert_fp16(model_path: str | os.PathLike, output: str | os.PathLike, *, force: bool = False,
                  min_cosine: float = 0.999) -> dict:
     from onnxconverter_common import float16
-
-    from .int8 import compare_outputs, graph_input, input_chw, is_quantized
 
     started = time.perf_counter()
     model_path = str(model_path)

@@ -24,14 +24,22 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ..core.compare import compare_outputs as compare
+from ..core.metadata import ModelMetadata, library_versions, read_metadata, write_metadata
 from ..core.onnx_io import cap_ir_version, is_classic, load_onnx, normalize
-from ..data.preprocess import PreprocessSpec
+from ..core.ort import make_session
+from ..core.preprocess import PreprocessSpec
 from ..errors import EdgeCNNError, UsageError
-from ..export.metadata import ModelMetadata, library_versions, read_metadata, write_metadata
 from ..fileio import atomic_path, check_output_path, sha256_file
+from .calibration import (
+    ArrayDataReader,
+    cache_dir,
+    calibration_stride,
+    load_calibration_set,
+    tensorrt_calibration_table,
+)
 from .options import DEFAULT_METHOD, METHODS, QuantizeOptions  # noqa: F401  (re-exported)
-from .calibration import (ArrayDataReader, cache_dir, calibration_stride, load_calibration_set,
-                          tensorrt_calibration_table)
+from .selection import speed_aware_exclusions
 
 QUANTIZED_OP_TYPES = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
                       "MatMulInteger", "DynamicQuantizeLinear", "QLinearAdd", "QLinearMul"}
@@ -140,8 +148,6 @@ def _count_nodes(model: onnx.ModelProto) -> tuple[int, dict[str, int]]:
 def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_name: str,
                     limit: int = 64) -> dict:
     """Top-1 agreement, cosine and max abs error of the quantized model against the float one."""
-    from ..engines.ort_engine import make_session
-    from ..numeric import cosine
 
     a_session, b_session = make_session(float_path), make_session(quant_path)
     batch = input_chw(load_onnx(float_path, external_data=False))[0]
@@ -156,10 +162,9 @@ def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - count, axis=0)])
         a_out.append(a_session.run(None, {input_name: chunk})[0][:count])
         b_out.append(b_session.run(None, {input_name: chunk})[0][:count])
-    a, b = np.concatenate(a_out), np.concatenate(b_out)
-    result = {"samples": int(len(a)), "max_abs_error": float(np.max(np.abs(a - b))), "cosine": cosine(a, b)}
-    if a.ndim >= 2 and a.shape[1] > 1:
-        result["top1_agreement"] = float(np.mean(a.argmax(1) == b.argmax(1)))
+    result = compare(np.concatenate(a_out), np.concatenate(b_out))
+    if result["top1_agreement"] is None:
+        del result["top1_agreement"]
     return result
 
 
@@ -207,8 +212,6 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     exclude = list(options.exclude)
     speed_note = None
     if options.speed_aware and not options.op_types:
-        from .selection import speed_aware_exclusions
-
         kept, speed_note = speed_aware_exclusions(model)
         exclude += [name for name in kept if name not in exclude]
         if speed_note:

@@ -28,6 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ..core.versions import __version__
+from ..data.datasets import is_synthetic
+from ..fileio import sha256_file
+
 MARKER = "stage.json"
 
 
@@ -38,8 +42,6 @@ KEYED_LIBRARIES = ("torch", "torchvision", "timm", "numpy", "pillow", "onnx", "o
 
 def _versions() -> dict:
     from importlib import metadata
-
-    from .. import __version__
 
     versions = {"edgecnn": __version__, "edgecnn-source": source_digest()}
     for package in KEYED_LIBRARIES:
@@ -83,7 +85,6 @@ _file_hashes: dict[tuple[str, int, int], str] = {}
 
 def file_digest(path: str | os.PathLike) -> str:
     """sha256 of a file's bytes (memoised per path, size and modification time within one process)."""
-    from ..fileio import sha256_file
 
     path = Path(path)
     stat = path.stat()
@@ -95,7 +96,6 @@ def file_digest(path: str | os.PathLike) -> str:
 
 def data_digest(source: str) -> str:
     """Content hash of a data source: ``synthetic:...`` by its spec, a folder by its files' names and bytes."""
-    from ..data.datasets import is_synthetic
 
     if is_synthetic(source):
         return hashlib.sha256(source.encode()).hexdigest()

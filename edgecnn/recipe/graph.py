@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..core.versions import __version__
+from ..envinfo import cpu_info, gpu_info
 from ..errors import DependencyMissing, EdgeCNNError, EngineUnavailable
 from .cache import CacheEntry, StageCache, data_digest, link_or_copy, source_digest
 
@@ -73,8 +75,6 @@ class StageOutcome:
 def library_versions(names: tuple[str, ...]) -> dict[str, str]:
     from importlib import metadata
 
-    from .. import __version__
-
     versions = {"edgecnn": __version__, "edgecnn-source": source_digest()}
     for name in names:
         try:
@@ -87,8 +87,6 @@ def library_versions(names: tuple[str, ...]) -> dict[str, str]:
 def machine_identity(gpu: bool = False) -> dict:
     """What timings (and TensorRT engines) depend on besides the artifact: host, CPU, cores (and GPU)."""
     import socket
-
-    from ..envinfo import cpu_info, gpu_info
 
     cpu = cpu_info()
     identity = {"host": socket.gethostname(), "cpu": cpu["model"], "cores": cpu["usable_cores"]}

@@ -29,6 +29,9 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from ..data.datasets import is_synthetic
+from ..errors import EdgeCNNError
+from ..report.results import build_results, write_results
 from . import stages as bodies
 from .cache import StageCache
 from .graph import GraphRun, Stage, StageOutcome
@@ -150,7 +153,6 @@ def plan(recipe: Recipe) -> list[Stage]:
 
 def preflight(recipe: Recipe) -> None:
     """Refuse, before any work or folder is made, a recipe whose files are not there (paths: YAML paths)."""
-    from ..data.datasets import is_synthetic
 
     checks = [("data.path", recipe.data.path), ("data.val", recipe.data.val), ("quantize.calib", recipe.quantize.calib),
               ("model.weights", recipe.model.weights)]
@@ -164,7 +166,6 @@ def preflight(recipe: Recipe) -> None:
             raise RecipeError(f"{where}: {value} does not exist (relative paths are read from {Path.cwd()}); "
                               f"fix the recipe or pass --set {where}=PATH")
         if where == "model.weights":  # unreadable or foreign weights: one line now, not a failed stage later
-            from ..errors import EdgeCNNError
             from ..zoo.weights import read_weights
 
             try:
@@ -209,7 +210,6 @@ class Pipeline:
     def _report(self, ctx) -> None:
         import json
 
-        from ..report.results import build_results, write_results
         from ..report.render import write_reports
 
         profiles = [json.loads(self.graph.path(s.outputs[0]).read_text()) for s in self.stages

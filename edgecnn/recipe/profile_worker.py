@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import sys
 
+from ..data.datasets import train_val
+from ..errors import DependencyMissing, EdgeCNNError, EngineUnavailable
+from ..profile.run import ProfileSettings, profile
+
 UNAVAILABLE_EXIT = 3
 
 
 def run(args: dict) -> None:
-    from ..data.datasets import train_val
-    from ..profile.run import ProfileSettings, profile
-
     settings = ProfileSettings(batches=tuple(args["batches"]), threads=args.get("threads"),
                                warmup_s=args["warmup_s"], min_runs=args["min_runs"], min_time_s=args["min_time_s"])
     images = None
@@ -34,8 +35,6 @@ def run(args: dict) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from ..errors import DependencyMissing, EdgeCNNError, EngineUnavailable
-
     try:
         run(json.loads(argv[0]))
     except (DependencyMissing, EngineUnavailable) as exc:

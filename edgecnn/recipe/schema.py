@@ -17,7 +17,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import yaml
 
 from ..core.options import OptionError, check_options, opt, option_info, with_defaults
-from ..engines.capabilities import ENGINES
+from ..engines.capabilities import ENGINES, PRECISIONS
 from ..errors import UsageError
 from ..export.options import ExportOptions
 from ..profile.options import ProfileOptions, TargetShape
@@ -66,8 +66,6 @@ class QuantizeSection(QuantizeOptions):
 
 
 def _precisions(values) -> str | None:
-    from ..engines.capabilities import PRECISIONS
-
     if not values:
         return "must list at least one precision"
     unknown = [v for v in values if v not in PRECISIONS]

@@ -15,9 +15,15 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from ..data.datasets import train_val
+from ..core.metadata import read_metadata
+from ..data.datasets import load_images, train_val
+from ..engines.trt_engine import build_engine
+from ..engines.trt_engine import require_tensorrt as require
+from ..engines.trt_plan import parse_batch_spec
 from ..errors import EdgeCNNError, EngineUnavailable
-from ..export.metadata import read_metadata
+from ..quantize.accuracy_aware import quantize_with_budget
+from ..quantize.fp16 import convert_fp16
+from ..quantize.int8 import quantize_int8
 from ..quantize.options import QuantizeOptions
 from ..train import TrainConfig, TrainOptions
 from .graph import StageContext
@@ -41,7 +47,6 @@ def train(ctx: StageContext, model: ModelSection, data: DataSection, options: Tr
 
 def checkpoint_without_training(ctx: StageContext, model: ModelSection, data: DataSection, img_size: int | None) -> None:
     """An edgecnn checkpoint from model.weights (or random weights), labelled with the data's classes."""
-    from ..data.datasets import load_images
     from ..zoo import create_model
     from ..zoo.weights import save_checkpoint
 
@@ -54,7 +59,7 @@ def checkpoint_without_training(ctx: StageContext, model: ModelSection, data: Da
 
 
 def export(ctx: StageContext, options) -> None:
-    from ..export import export_onnx
+    from ..export.onnx_export import export_onnx
     from ..zoo import create_model
 
     loaded = create_model(str(ctx.input("artifacts/model.pt")))
@@ -64,8 +69,6 @@ def export(ctx: StageContext, options) -> None:
 
 
 def fp16(ctx: StageContext) -> None:
-    from ..quantize.fp16 import convert_fp16
-
     ctx.record["fp16"] = convert_fp16(ctx.input("artifacts/model_fp32.onnx"), ctx.output("model_fp16.onnx"), force=True)
 
 
@@ -92,13 +95,10 @@ def validation_images(data: DataSection, fp32_onnx: Path):
 def int8(ctx: StageContext, calib: str, options: QuantizeOptions, data: DataSection, output: str) -> None:
     fp32 = ctx.input("artifacts/model_fp32.onnx")
     if options.max_drop is None:
-        from ..quantize.int8 import quantize_int8
-
         report = quantize_int8(fp32, ctx.output(output), calib, options=options, force=True, progress=ctx.progress,
                                log=ctx.note)
         ctx.record["int8"] = report.to_dict()
         return
-    from ..quantize.accuracy_aware import quantize_with_budget
 
     budget = quantize_with_budget(str(fp32), str(ctx.output(output)), calib, validation_images(data, fp32),
                                   options=options, force=True, log=ctx.note, progress=ctx.progress)
@@ -110,16 +110,11 @@ def int8(ctx: StageContext, calib: str, options: QuantizeOptions, data: DataSect
 
 
 def build_trt(ctx: StageContext, source: str, precision: str, batch_spec: str, output: str) -> None:
-    from ..engines.trt_engine import build_engine
-    from ..engines.trt_plan import parse_batch_spec
-
     ctx.record["sidecar"] = build_engine(ctx.input(source), ctx.output(output), precision=precision,
                                          batch=parse_batch_spec(batch_spec), force=True, log=ctx.note)
 
 
 def require_tensorrt() -> None:
-    from ..engines.trt_engine import require_tensorrt as require
-
     require()
 
 

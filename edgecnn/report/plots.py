@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from ..fileio import atomic_path
 from .pareto import operating_points, pareto_front
 
 ENGINE_COLOURS = {"torch": "#7f7f7f", "ort": "#1f77b4", "openvino": "#9467bd", "trt": "#2ca02c"}
@@ -154,8 +155,6 @@ def plot_latency(rows: list[dict], title: str = ""):
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:
-    from ..fileio import atomic_path
-
     with atomic_path(path, force=True) as tmp:
         fig.savefig(tmp, format="png")
     _pyplot().close(fig)

@@ -20,7 +20,9 @@ from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
+from ..envinfo import environment
 from ..errors import UsageError
+from ..fileio import atomic_path
 
 SCHEMA = "edgecnn.results"
 VERSION = 1
@@ -61,7 +63,6 @@ def rows_from_profile(profile: dict, device: str) -> list[dict]:
 
 def build_results(recipe, profiles: list[dict], stages: list[dict], *, device: str | None = None,
                   training: dict | None = None) -> dict:
-    from ..envinfo import environment
 
     env = profiles[0]["environment"] if profiles else environment()
     env = dict(env, threads=None)  # per target; each row's profile knows its own
@@ -73,8 +74,6 @@ def build_results(recipe, profiles: list[dict], stages: list[dict], *, device: s
 
 
 def write_results(results: dict, path: str | os.PathLike) -> None:
-    from ..fileio import atomic_path
-
     with atomic_path(path, force=True) as tmp:
         tmp.write_text(json.dumps(results, indent=1, default=str))
 

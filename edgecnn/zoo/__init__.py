@@ -13,8 +13,9 @@ from pathlib import Path
 
 from torch import nn
 
-from ..data.preprocess import PreprocessSpec
+from ..core.preprocess import PreprocessSpec
 from ..errors import UsageError, WeightsError
+from . import catalog  # noqa: F401,E402  (registers every architecture; registry itself imports nothing above it)
 from .heads import head_weight_key, replace_head
 from .registry import ModelSpec, get_spec, list_models, prefixes, register
 from .weights import (

@@ -5,10 +5,11 @@ the ``timm:`` and ``siamese:`` prefixes.
 from __future__ import annotations
 
 import functools
+
 from torch import nn
 
-from ..data.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
-from ..errors import DependencyMissing, UnknownModelError
+from ..core.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
+from ..errors import DependencyMissing, UnknownModelError, UsageError
 from .registry import ModelSpec, get_spec, register, register_alias, register_prefix
 
 
@@ -173,7 +174,6 @@ SIAMESE_EMBEDDING = 128
 
 
 def _siamese_spec(backbone_name: str, name: str | None = None) -> ModelSpec:
-    from ..errors import UsageError
     from .heads import replace_head
     from .seed.siamese import SiameseNet
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 from torch import nn
 
-from ..data.preprocess import PreprocessSpec
+from ..core.preprocess import PreprocessSpec
 from ..errors import UnknownModelError
 
 TASKS = ("classification", "segmentation", "similarity")
@@ -81,14 +81,8 @@ def register_prefix(prefix: str, resolver: Callable[[str], ModelSpec]) -> None:
     _PREFIXES[prefix] = resolver
 
 
-def _ensure_loaded() -> None:
-    if not _REGISTRY:
-        from . import catalog  # noqa: F401  (registers everything)
-
-
 def list_models(pattern: str | None = None) -> list[str]:
     """Registered names, sorted, optionally filtered by a shell-style pattern."""
-    _ensure_loaded()
     names = sorted(_REGISTRY)
     if pattern:
         names = [n for n in names if fnmatch.fnmatch(n, pattern)]
@@ -96,13 +90,11 @@ def list_models(pattern: str | None = None) -> list[str]:
 
 
 def prefixes() -> list[str]:
-    _ensure_loaded()
     return sorted(_PREFIXES)
 
 
 def get_spec(name: str) -> ModelSpec:
     """The spec of a model name; raises UnknownModelError with the closest names."""
-    _ensure_loaded()
     name = name.strip()
     key = _ALIASES.get(name.lower(), name.lower())
     if key in _REGISTRY:

@@ -14,24 +14,12 @@ from typing import Any
 
 import onnx
 
-from ..data.preprocess import PreprocessSpec
+from .onnx_io import load_onnx
+from .preprocess import PreprocessSpec
+from .versions import library_versions  # noqa: F401  (re-exported: metadata records them)
 
 PREFIX = "edgecnn."
 FORMAT_VERSION = "1"
-
-
-def library_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    from .. import __version__
-
-    versions = {"edgecnn": __version__}
-    for package in ("torch", "torchvision", "onnx", "onnxsim", "onnxruntime", "onnxruntime-gpu", "timm"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
-    return versions
 
 
 @dataclass
@@ -107,8 +95,6 @@ def write_metadata(model: onnx.ModelProto, metadata: ModelMetadata) -> None:
 def read_metadata(model: onnx.ModelProto | str | os.PathLike) -> ModelMetadata | None:
     """The edgecnn metadata of an ONNX model or file, or None if it has none."""
     if not isinstance(model, onnx.ModelProto):
-        from ..core.onnx_io import load_onnx
-
         model = load_onnx(os.fspath(model), external_data=False)
     try:
         return ModelMetadata.from_props({p.key: p.value for p in model.metadata_props})
