@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import platform
 from functools import lru_cache
 
-from .core.versions import library_versions
-
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
-             "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "sve")
+from .core.device import cpu_info as device_cpu_info
+from .core.device import environment_block
+from .core.versions import installed_version, library_versions
 
 
 @lru_cache(maxsize=1)
 def cpu_info() -> dict:
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key in ("model name", "Hardware") and model in ("", platform.machine(), platform.processor()):
-                    model = value.strip()
-                elif key in ("flags", "Features") and not flags:
-                    flags = set(value.split())
-    except OSError:
-        pass
-    return {
-        "model": model,
-        "arch": platform.machine(),
-        "isa": [f for f in ISA_FLAGS if f in flags],
-        "vnni": bool({"avx512_vnni", "avx_vnni", "asimddp"} & flags),
-        "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-    }
+    """The CPU block, read by the code bundles ship (edgecnn_device.py), so host and device agree."""
+    return device_cpu_info()
 
 
 def gpu_info() -> dict | None:
@@ -50,14 +29,12 @@ def gpu_info() -> dict | None:
 
 
 def environment(threads: int | None = None, with_gpu: bool = False) -> dict:
-    block = {"cpu": cpu_info(), "threads": threads, "os": platform.platform(), "python": platform.python_version(),
-             "versions": library_versions()}
-    try:
-        from importlib import metadata
-
-        block["versions"]["openvino"] = metadata.version("openvino")
-    except Exception:
-        pass
+    versions = library_versions()
+    openvino = installed_version("openvino")
+    if openvino:
+        versions["openvino"] = openvino
+    block = environment_block(threads, versions)
+    block["cpu"] = cpu_info()
     if with_gpu:
         block["gpu"] = gpu_info()
     return block

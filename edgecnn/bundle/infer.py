@@ -3,6 +3,8 @@
 
     python infer.py IMAGES_OR_DIRS... [--top-k 5] [--json] [--batch N] [--threads N]
                     [--bench N] [--warmup-s S] [--verify]
+    python infer.py --profile [--data DIR] [--batch 1,8] [--threads N] [--min-runs N]
+                    [--min-time-s S] [--results FILE] [--device-name NAME]
 
 It reads the files beside it: ``model.onnx`` (or ``model.engine`` for TensorRT),
 ``preprocess.json``, ``labels.txt`` and ``manifest.sha256``. Folders are searched
@@ -34,11 +36,12 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-try:  # shipped beside this file: the preprocessing, statistics and manifest code edgecnn itself runs
+try:  # shipped beside this file: the preprocessing, statistics, memory and manifest code edgecnn itself runs
+    import edgecnn_device as device
     from edgecnn_device import IMAGE_EXTENSIONS, MANIFEST, latency_stats, preprocess, verify_manifest
 except ImportError:  # outside a bundle; main() says so
     IMAGE_EXTENSIONS, MANIFEST = (), "manifest.sha256"
-    latency_stats = preprocess = verify_manifest = None
+    device = latency_stats = preprocess = verify_manifest = None
 
 
 def load_config(folder: Path = HERE) -> tuple[dict, list[str]]:
@@ -63,7 +66,7 @@ def collect_images(paths: list[str]) -> list[Path]:
     return found
 
 
-def open_image(path: Path) -> Image.Image | None:
+def open_image(path: Path, quiet: bool = False) -> Image.Image | None:
     try:
         with Image.open(path) as probe:
             probe.verify()
@@ -72,7 +75,8 @@ def open_image(path: Path) -> Image.Image | None:
         return image
     except Exception as exc:  # not an image, or a broken one: say so and go on
         kind = "not an image" if path.suffix.lower() not in IMAGE_EXTENSIONS else "unreadable image"
-        print(f"skipped {path}: {kind} ({type(exc).__name__})", file=sys.stderr)
+        if not quiet:
+            print(f"skipped {path}: {kind} ({type(exc).__name__})", file=sys.stderr)
         return None
 
 
@@ -92,6 +96,7 @@ class OnnxModel:
         first = inputs[0].shape[0]
         self.fixed_batch = first if isinstance(first, int) and first > 0 else None
         self.output_name = self.session.get_outputs()[0].name
+        self.providers = self.session.get_providers()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: batch})[0]
@@ -182,6 +187,120 @@ def benchmark(model, feed: np.ndarray, runs: int, warmup_s: float = 1.0) -> dict
     return latency_stats(times, int(feed.shape[0]))
 
 
+# ---------------------------------------------------------------- profile: figures in edgecnn's results format
+def runtime_versions(config: dict) -> dict:
+    from importlib import metadata
+
+    versions = {}
+    for package in ("onnxruntime", "onnxruntime-gpu", "tensorrt", "numpy", "pillow"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    versions["edgecnn (bundled by)"] = config.get("edgecnn_version", "?")
+    return versions
+
+
+def folder_accuracy(model, root: Path, labels: list[str], spec: dict, batch: int) -> tuple[dict | None, list[str]]:
+    """Top-1 and top-5 on an ImageFolder whose class folders are named like the bundle's labels."""
+    warnings = []
+    index = {label: i for i, label in enumerate(labels)}
+    folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+    unknown = [f.name for f in folders if f.name not in index]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" ... and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        warnings.append(f"accuracy: class folders not among the bundle's labels were left out: {shown}")
+    arrays, targets = [], []
+    for folder in folders:
+        if folder.name not in index:
+            continue
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            image = open_image(path, quiet=True)
+            if image is None:
+                continue
+            try:
+                arrays.append(preprocess(image, spec))
+            except ValueError:
+                continue
+            targets.append(index[folder.name])
+    if not arrays:
+        warnings.append(f"accuracy not measured: no labelled images under {root}")
+        return None, warnings
+    logits = run_batches(model, np.stack(arrays).astype(np.float32), batch)
+    targets_arr = np.asarray(targets)
+    top = np.argsort(-logits, axis=1, kind="stable")
+    top1 = float(np.mean(top[:, 0] == targets_arr))
+    top5 = float(np.mean([t in row[:5] for t, row in zip(targets_arr, top)]))
+    return {"top1": top1, "top5": top5, "images": len(targets), "data": str(root)}, warnings
+
+
+def profile(args, config: dict, labels: list[str]) -> dict:
+    """Latency, memory, accuracy and the environment, as one edgecnn results file."""
+    import time
+
+    with device.PeakRss() as load:
+        model = load_model(config, HERE, args.threads)
+    shape = [int(d) for d in config["input"]["shape"][1:]]
+    batches = [model.fixed_batch] if model.fixed_batch else args.batches
+    warnings = []
+    if model.fixed_batch and args.batches != [model.fixed_batch]:
+        warnings.append(f"this model has a fixed batch of {model.fixed_batch}; only that batch was timed")
+    measured = []
+    rng = np.random.default_rng(0)
+    with device.PeakRss() as run:
+        for batch in batches:
+            feed = rng.standard_normal([batch] + shape).astype(np.float32)
+            times = device.time_calls(lambda: model(feed), warmup_s=args.warmup_s, min_runs=args.min_runs,
+                                      min_time_s=args.min_time_s)
+            stats = latency_stats(times, batch)
+            measured.append(stats)
+            if stats["cv"] > 0.05:
+                warnings.append(f"batch {batch}: latency varies by {100 * stats['cv']:.1f}% (coefficient of "
+                                "variation > 5%): the device is busy or throttling; figures are noisy")
+    accuracy = None
+    if args.data:
+        accuracy, notes = folder_accuracy(model, Path(args.data), labels, config["preprocess"], max(batches))
+        warnings += notes
+    if load.method == "unavailable":
+        warnings.append("memory not measured: no /proc and no psutil on this device")
+    env = device.environment_block(args.threads, runtime_versions(config))
+    env["runtime"] = {"engine": config["engine"], "providers": getattr(model, "providers", [])}
+    env["memory_method"] = load.method
+    name = args.device_name or device.device_label(env)
+    model_file = HERE / config["model"]
+    rows = [device.results_row(device=name, model=config["architecture"], engine="trt" if config["engine"] ==
+                               "tensorrt" else "ort", precision=config["precision"], stats=stats,
+                               load_rss_bytes=load.increase_bytes, run_rss_bytes=run.increase_bytes,
+                               device_memory_bytes=None, accuracy=accuracy, file_size_bytes=model_file.stat().st_size,
+                               artifact=config["model"], warnings=warnings) for stats in measured]
+    return {"schema": device.RESULTS_SCHEMA, "version": device.RESULTS_VERSION, "recipe": None,
+            "model": config["architecture"], "device": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "environment": env, "training": None, "stages": [], "rows": rows,
+            "bundle": {"model_sha256": device.sha256_file(model_file), "precision": config["precision"],
+                       "measured_by": "infer.py --profile"}}
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Written beside, then renamed: an interrupted run leaves no half file."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def format_rows(results: dict) -> str:
+    lines = [f"{'batch':>5} {'runs':>6} {'p50 ms':>9} {'p90':>9} {'p99':>9} {'img/s':>9} {'load MiB':>9} "
+             f"{'run MiB':>8} {'top-1 %':>8}"]
+    for row in results["rows"]:
+        top1 = f"{100 * row['top1']:.2f}" if row["top1"] is not None else "-"
+        lines.append(f"{row['batch']:>5} {row['runs']:>6} {row['p50_ms']:>9.3f} {row['p90_ms']:>9.3f} "
+                     f"{row['p99_ms']:>9.3f} {row['throughput']:>9.1f} {row['load_rss_mib']:>9.1f} "
+                     f"{row['run_rss_mib']:>8.1f} {top1:>8}")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- command line
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -191,18 +310,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("images", nargs="*", help="Image files or folders (searched recursively).")
     parser.add_argument("--top-k", type=int, default=5, help="Classes to print per image (default 5).")
     parser.add_argument("--json", action="store_true", help="Print JSON lines (one per image, logits included).")
-    parser.add_argument("--batch", type=int, default=1, help="Images per inference call (default 1).")
+    parser.add_argument("--batch", default="1", metavar="N[,N...]",
+                        help="Images per inference call (default 1); with --profile, the batch sizes to time (1,8).")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime (default: all).")
     parser.add_argument("--bench", type=int, default=0, metavar="N",
                         help="Time N inference calls of --batch inputs and print p50/p90/p99 latency.")
     parser.add_argument("--warmup-s", type=float, default=1.0, help="Warm-up before --bench (seconds, default 1).")
     parser.add_argument("--verify", action="store_true",
                         help="Check every file against manifest.sha256 first; refuse to run if any differs.")
+    profile = parser.add_argument_group("profile: latency, memory and accuracy in edgecnn's results format")
+    profile.add_argument("--profile", action="store_true",
+                         help="Measure this bundle here and write a results file that 'edgecnn report' merges.")
+    profile.add_argument("--data", default=None, metavar="DIR",
+                         help="Labelled images (class folders named like labels.txt): top-1 and top-5.")
+    profile.add_argument("--min-runs", type=int, default=50, help="Time at least this many runs (default 50) ...")
+    profile.add_argument("--min-time-s", type=float, default=3.0, help="... and at least this long (default 3 s).")
+    profile.add_argument("--results", default="results.json", metavar="FILE",
+                         help="Where the results file goes (default results.json).")
+    profile.add_argument("--device-name", default=None, help="This device's name in reports (default: its CPU/board).")
     args = parser.parse_args(argv)
-    if args.top_k < 1 or args.batch < 1 or args.bench < 0 or (args.threads is not None and args.threads < 1):
-        parser.error("--top-k, --batch and --threads must be at least 1, --bench at least 0")
-    if not args.images and not args.bench and not args.verify:
-        parser.error("give images or folders to classify, --bench N, or --verify")
+    try:
+        args.batches = [int(v) for v in str(args.batch).split(",") if v.strip()]
+    except ValueError:
+        parser.error(f"--batch takes a number or a comma-separated list, got {args.batch!r}")
+    args.batch = args.batches[0] if args.batches else 0
+    if (args.top_k < 1 or not args.batches or min(args.batches) < 1 or args.bench < 0 or args.min_runs < 1
+            or args.min_time_s < 0 or (args.threads is not None and args.threads < 1)):
+        parser.error("--top-k, --batch, --min-runs and --threads must be at least 1, --bench and --min-time-s at "
+                     "least 0")
+    if not args.images and not args.bench and not args.verify and not args.profile:
+        parser.error("give images or folders to classify, --bench N, --profile, or --verify")
+    if args.data and not Path(args.data).is_dir():
+        parser.error(f"--data {args.data} is not a folder")
     return args
 
 
@@ -223,6 +362,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"verified: every file matches {MANIFEST}", file=sys.stderr)
     config, labels = load_config(HERE)
     spec = config["preprocess"]
+    if args.profile:
+        results = profile(args, config, labels)
+        write_json(Path(args.results), results)
+        print(format_rows(results))
+        print(f"results: {args.results} ({results['device']}; merge with: edgecnn report host.json {args.results} "
+              "-o report.html)", file=sys.stderr)
+        return 0
     if not args.images and not args.bench:
         return 0
     model = load_model(config, HERE, args.threads)

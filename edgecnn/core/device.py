@@ -121,3 +121,214 @@ def latency_stats(times_ms, batch: int) -> dict:
             "max_ms": float(data.max()), "p50_ms": p50, "p90_ms": float(np.percentile(data, 90)),
             "p95_ms": float(np.percentile(data, 95)), "p99_ms": float(np.percentile(data, 99)),
             "cv": std / mean if mean else 0.0, "throughput": batch * 1000.0 / p50 if p50 else 0.0}
+
+
+# ---------------------------------------------------------------- memory
+_PROC_SELF = Path("/proc/self")
+
+
+def current_rss() -> int | None:
+    """Resident set size of this process in bytes: /proc/self/statm on Linux, psutil elsewhere if present."""
+    try:
+        pages = int((_PROC_SELF / "statm").read_text().split()[1])
+        import os
+
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+    except Exception:  # no psutil on this device: the caller states the fallback
+        return None
+
+
+def _vm_hwm() -> int | None:
+    try:
+        for line in (_PROC_SELF / "status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:
+        (_PROC_SELF / "clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class PeakRss:
+    """``with PeakRss() as peak: ...`` then ``peak.increase_bytes``: the phase's peak RSS over its start.
+
+    A thread samples the RSS every 2 ms; where the kernel's peak (VmHWM) can be reset (Linux), its
+    value after the phase is taken too (it sees spikes between samples but is updated lazily, so
+    neither source is used alone). Without /proc and psutil: ``method`` is "unavailable" and the
+    increase 0, said in the results rather than guessed.
+    """
+
+    def __init__(self, interval_s: float = 0.002):
+        self.interval_s = interval_s
+        self.before_bytes = self.peak_bytes = 0
+        self.method = ""
+
+    @property
+    def increase_bytes(self) -> int:
+        return max(0, self.peak_bytes - self.before_bytes)
+
+    def __enter__(self) -> "PeakRss":
+        import threading
+
+        first = current_rss()
+        if first is None:
+            self.method, self._thread = "unavailable", None
+            return self
+        self.before_bytes = self.peak_bytes = first
+        self._kernel = _reset_peak() and _vm_hwm() is not None
+        self.method = "VmHWM+sampled" if self._kernel else "sampled"
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.wait(self.interval_s):
+                self.peak_bytes = max(self.peak_bytes, current_rss() or 0)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        candidates = [self.peak_bytes, current_rss() or 0]
+        if self._kernel:
+            candidates.append(_vm_hwm() or 0)
+        self.peak_bytes = max(candidates)
+
+
+# ---------------------------------------------------------------- the environment block
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
+             "amx_int8", "amx_bf16", "amx_tile", "asimd", "asimddp", "asimdhp", "i8mm", "bf16", "sve", "sve2")
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(errors="replace").strip("\x00 \n")
+    except OSError:
+        return None
+
+
+def cpu_info() -> dict:
+    """CPU model, ISA flags and cores; on ARM boards also the board (device tree) and the CPU part."""
+    import os
+    import platform
+
+    model, flags, part, implementer, family_model = "", set(), None, None, {}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key in ("model name", "Hardware", "cpu model") and not model:
+                    model = value
+                elif key in ("flags", "Features") and not flags:
+                    flags = set(value.split())
+                elif key in ("cpu family", "model") and key not in family_model and value.isdigit():
+                    family_model[key] = value
+                elif key == "CPU part" and part is None:
+                    part = value
+                elif key == "CPU implementer" and implementer is None:
+                    implementer = value
+    except OSError:
+        pass
+    board = _read("/proc/device-tree/model")
+    info = {
+        "model": model or board or platform.processor() or platform.machine(),
+        "arch": platform.machine(),
+        "isa": [f for f in ISA_FLAGS if f in flags],
+        "vnni": bool({"avx512_vnni", "avx_vnni", "asimddp"} & flags),
+        "bf16": bool({"avx512_bf16", "amx_bf16", "bf16"} & flags),
+        "amx": bool({"amx_int8", "amx_bf16"} & flags),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+    }
+    if len(family_model) == 2:  # x86: a VM may hide the generation from the model name ("AMD EPYC")
+        info["family_model"] = f"{family_model['cpu family']}/{family_model['model']}"
+    if board:
+        info["board"] = board
+    if part:
+        info["cpu_part"] = part if implementer is None else f"{implementer}:{part}"
+    governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    if governor:
+        info["governor"] = governor
+    temperature = _read("/sys/class/thermal/thermal_zone0/temp")
+    if temperature and temperature.lstrip("-").isdigit():
+        info["temperature_c"] = int(temperature) / 1000
+    return info
+
+
+def environment_block(threads: int | None, versions: dict[str, str]) -> dict:
+    """What a figure needs beside it to be comparable: CPU, ISA, cores, threads, OS, Python, versions."""
+    import platform
+
+    return {"cpu": cpu_info(), "threads": threads, "os": platform.platform(), "python": platform.python_version(),
+            "versions": dict(versions)}
+
+
+# ---------------------------------------------------------------- timing
+def time_calls(call, *, warmup_s: float, min_runs: int, min_time_s: float, max_runs: int = 100_000) -> list[float]:
+    """Warm up for ``warmup_s`` seconds, then time ``call()`` until both ``min_runs`` and ``min_time_s`` are met;
+    milliseconds per call, each timed alone with perf_counter_ns (the harness is not in the figure)."""
+    import time
+
+    deadline = time.perf_counter() + warmup_s
+    call()
+    while time.perf_counter() < deadline:
+        call()
+    times: list[float] = []
+    started = time.perf_counter()
+    clock = time.perf_counter_ns
+    while (len(times) < min_runs or time.perf_counter() - started < min_time_s) and len(times) < max_runs:
+        t0 = clock()
+        call()
+        times.append((clock() - t0) / 1e6)
+    return times
+
+
+# ---------------------------------------------------------------- results (schema edgecnn.results v1)
+RESULTS_SCHEMA, RESULTS_VERSION = "edgecnn.results", 1
+MIB = 2**20
+
+
+def results_row(*, device: str, model: str, engine: str, precision: str, stats: dict, load_rss_bytes: int,
+                run_rss_bytes: int, device_memory_bytes: int | None, accuracy: dict | None,
+                file_size_bytes: int | None, artifact: str, warnings: list[str]) -> dict:
+    """One row of results.json: a model on an engine at a precision and a batch size, measured on a device."""
+    accuracy = accuracy or {}
+    return {
+        "device": device, "model": model, "engine": engine, "precision": precision, "batch": stats["batch"],
+        **{k: stats[k] for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms",
+                                  "cv", "runs")},
+        "throughput": stats["throughput"],
+        "load_rss_mib": (load_rss_bytes or 0) / MIB, "run_rss_mib": (run_rss_bytes or 0) / MIB,
+        "device_memory_mib": device_memory_bytes / MIB if device_memory_bytes is not None else None,
+        "top1": accuracy.get("top1"), "top5": accuracy.get("top5"), "accuracy_images": accuracy.get("images"),
+        "file_size_mib": file_size_bytes / MIB if file_size_bytes is not None else None,
+        "artifact": artifact, "warnings": list(warnings),
+    }
+
+
+def device_label(environment: dict) -> str:
+    """A short name for the device the figures were measured on."""
+    gpu = environment.get("gpu")
+    if gpu:
+        return gpu.get("name", "GPU")
+    cpu = environment.get("cpu", {})
+    name = cpu.get("board") or cpu.get("model", "CPU")
+    cores = cpu.get("usable_cores")
+    return f"{name} ({cores} cores)" if cores else name

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..core.device import latency_stats
+from ..core.device import latency_stats, time_calls
 from ..engines.base import Runner
 
 
@@ -52,17 +52,8 @@ def random_feed(runner: Runner, batch: int, seed: int = 0) -> dict[str, np.ndarr
 def measure_latency(runner: Runner, feed: dict[str, np.ndarray], *, warmup_s: float = 1.0, min_runs: int = 50,
                     min_time_s: float = 3.0, max_runs: int = 100_000) -> LatencyStats:
     batch = int(next(iter(feed.values())).shape[0])
-    deadline = time.perf_counter() + warmup_s
-    runner.infer(feed)
-    while time.perf_counter() < deadline:
-        runner.infer(feed)
-    times: list[float] = []
-    started = time.perf_counter()
-    clock = time.perf_counter_ns
-    while (len(times) < min_runs or time.perf_counter() - started < min_time_s) and len(times) < max_runs:
-        t0 = clock()
-        runner.infer(feed)
-        times.append((clock() - t0) / 1e6)
+    times = time_calls(lambda: runner.infer(feed), warmup_s=warmup_s, min_runs=min_runs, min_time_s=min_time_s,
+                       max_runs=max_runs)
     return summarize_times(times, batch)
 
 

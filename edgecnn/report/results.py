@@ -21,44 +21,20 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..envinfo import environment
+from ..core.device import RESULTS_SCHEMA, RESULTS_VERSION, device_label, results_row  # noqa: F401
 from ..errors import UsageError
 from ..fileio import atomic_path
 
-SCHEMA = "edgecnn.results"
-VERSION = 1
-MIB = 2**20
-
-
-def device_label(environment: dict) -> str:
-    """A short name for the device the figures were measured on."""
-    gpu = environment.get("gpu")
-    if gpu:
-        return gpu.get("name", "GPU")
-    cpu = environment.get("cpu", {})
-    cores = cpu.get("usable_cores")
-    return f"{cpu.get('model', 'CPU')} ({cores} cores)" if cores else cpu.get("model", "CPU")
+SCHEMA, VERSION = RESULTS_SCHEMA, RESULTS_VERSION
 
 
 def rows_from_profile(profile: dict, device: str) -> list[dict]:
-    accuracy = profile.get("accuracy") or {}
-    size = profile.get("file_size_bytes")
-    device_memory = profile.get("device_memory_bytes")
-    rows = []
-    for stats in profile.get("latency", []):
-        rows.append({
-            "device": device, "model": profile.get("model"), "engine": profile["engine"],
-            "precision": profile["precision"], "batch": stats["batch"],
-            **{k: stats[k] for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
-                                          "max_ms", "cv", "runs")},
-            "throughput": stats["throughput"],
-            "load_rss_mib": profile.get("load_rss_bytes", 0) / MIB,
-            "run_rss_mib": profile.get("run_rss_bytes", 0) / MIB,
-            "device_memory_mib": device_memory / MIB if device_memory is not None else None,
-            "top1": accuracy.get("top1"), "top5": accuracy.get("top5"), "accuracy_images": accuracy.get("images"),
-            "file_size_mib": size / MIB if size is not None else None,
-            "artifact": profile.get("artifact"), "warnings": profile.get("warnings", []),
-        })
-    return rows
+    return [results_row(device=device, model=profile.get("model"), engine=profile["engine"],
+                        precision=profile["precision"], stats=stats, load_rss_bytes=profile.get("load_rss_bytes", 0),
+                        run_rss_bytes=profile.get("run_rss_bytes", 0),
+                        device_memory_bytes=profile.get("device_memory_bytes"), accuracy=profile.get("accuracy"),
+                        file_size_bytes=profile.get("file_size_bytes"), artifact=profile.get("artifact"),
+                        warnings=profile.get("warnings", [])) for stats in profile.get("latency", [])]
 
 
 def build_results(recipe, profiles: list[dict], stages: list[dict], *, device: str | None = None,
@@ -109,9 +85,9 @@ def merge_results(results: list[dict], names: list[str] | None = None) -> dict:
         for row in result["rows"]:
             merged_rows.append(dict(row, device=device))
         stages += [dict(s, device=device) for s in result.get("stages", [])]
-    recipes = sorted({r.get("recipe", "?") for r in results})
+    recipes = sorted({r.get("recipe") or "device profile" for r in results})
     return {"schema": SCHEMA, "version": VERSION, "recipe": ", ".join(recipes),
-            "model": ", ".join(sorted({r.get("model", "?") for r in results})), "device": ", ".join(devices),
+            "model": ", ".join(sorted({r.get("model") or "?" for r in results})), "device": ", ".join(devices),
             "devices": devices, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environments": environments,
             "environment": results[0].get("environment", {}) if len(results) == 1 else None,
             "training": results[0].get("training") if len(results) == 1 else None, "stages": stages,
