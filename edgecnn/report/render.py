@@ -44,18 +44,34 @@ def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     return [c[0] for c in columns], [[_fmt(r.get(key), fmt) for _, key, fmt in columns] for r in ordered]
 
 
-def _environment_lines(results: dict) -> list[str]:
+DEVICE_HEADERS = ["device", "CPU / board", "arch", "cores", "ISA", "governor", "temp °C", "OS", "Python",
+                  "runtime"]
+
+
+def _device_rows(results: dict) -> list[list[str]]:
+    """One row per device: what its figures need beside them to be compared (the environment block)."""
     envs = results.get("environments") or ({results["device"]: results["environment"]}
                                             if results.get("environment") else {})
-    lines = []
+    rows = []
     for device, env in envs.items():
         cpu = env.get("cpu", {})
-        versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
         gpu = env.get("gpu")
-        lines.append(f"{device}: CPU {cpu.get('model', '?')} ({cpu.get('arch', '?')}, {cpu.get('usable_cores', '?')} "
-                     f"usable cores, ISA {' '.join(cpu.get('isa', [])) or '?'}), {env.get('os', '?')}, Python "
-                     f"{env.get('python', '?')}" + (f", GPU {gpu.get('name')}" if gpu else "") + f"; {versions}")
-    return lines
+        name = cpu.get("board") or cpu.get("model", "?")
+        if cpu.get("board") and cpu.get("model") and cpu["model"] != cpu["board"]:
+            name += f" ({cpu['model']})"
+        if cpu.get("family_model"):
+            name += f" [family/model {cpu['family_model']}]"
+        if gpu:
+            name += f"; GPU {gpu.get('name')}"
+        versions = env.get("versions", {})
+        runtime = ", ".join(f"{k} {v}" for k, v in versions.items()
+                            if k in ("onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt", "torch"))
+        temperature = cpu.get("temperature_c")
+        rows.append([device, name, cpu.get("arch", "?"), str(cpu.get("usable_cores", "?")),
+                     " ".join(cpu.get("isa", [])) or "?", cpu.get("governor", "-"),
+                     f"{temperature:.0f}" if isinstance(temperature, (int, float)) else "-",
+                     env.get("os", "?"), env.get("python", "?"), runtime or "?"])
+    return rows
 
 
 def _stage_rows(results: dict) -> list[list[str]]:
@@ -100,7 +116,8 @@ def render_markdown(results: dict, images: dict[str, str]) -> str:
     for name in ("pareto", "latency"):
         if name in images:
             out += [f"![{name}]({images[name]})", ""]
-    out += ["## Environment", ""] + [f"- {line}" for line in _environment_lines(results)] + [""]
+    out += ["## Devices", "", tabulate(_device_rows(results), headers=DEVICE_HEADERS, tablefmt="github",
+                                       disable_numparse=True), ""]
     stage_headers = (["device"] if "devices" in results and len(results["devices"]) > 1 else []) + \
         ["stage", "status", "seconds", "message"]
     out += ["## Stages", "", tabulate(_stage_rows(results), headers=stage_headers, tablefmt="github",
@@ -156,8 +173,7 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
         plots.append(f'<img alt="{name}" src="data:image/png;base64,{data}">')
     if plots:
         parts += ["<h2>Plots</h2>", '<div class="plots">' + "".join(plots) + "</div>"]
-    parts += ["<h2>Environment</h2>", "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in _environment_lines(results))
-              + "</ul>"]
+    parts += ["<h2>Devices</h2>", _html_table(DEVICE_HEADERS, _device_rows(results), len(DEVICE_HEADERS))]
     multi = "devices" in results and len(results["devices"]) > 1
     stage_headers = (["device"] if multi else []) + ["stage", "status", "seconds", "message"]
     parts += ["<h2>Stages</h2>", _html_table(stage_headers, _stage_rows(results), 2 + multi, 1 + multi)]

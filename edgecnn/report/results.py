@@ -80,6 +80,8 @@ def merge_results(results: list[dict], names: list[str] | None = None) -> dict:
         device = result["device"]
         if counts[device] > 1:
             device = f"{device} [{names[i] if names else i + 1}]"
+        if device in devices:  # the same name and file twice: number them
+            device = f"{device} #{i + 1}"
         devices.append(device)
         environments[device] = result.get("environment", {})
         for row in result["rows"]:
