@@ -41,11 +41,14 @@ def infer(bundle: Path, *args, cwd=None) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
+    return make_photos(tmp_path_factory.mktemp("bundle-photos") / "photos")
+
+
+def make_photos(root: Path) -> Path:
     """An ImageFolder of 40 images in every mode a camera or a scanner gives, at another size, plus non-images."""
     from edgecnn.data.datasets import load_images
 
     images = load_images("synthetic:shapes:40", image_size=48, seed=3)
-    root = tmp_path_factory.mktemp("bundle-photos") / "photos"
     for i in range(len(images)):
         folder = root / images.classes[images.labels[i]]
         folder.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,7 @@ def main(debug: bool) -> None:
 def _register_commands() -> None:
     from .build import build_command, check_command
     from .bundle import bundle_command
+    from .device import device_group
     from .eval import eval_command
     from .export import export_command
     from .models import models_command
@@ -80,7 +81,7 @@ def _register_commands() -> None:
 
     for command in (models_command, summary_command, train_command, eval_command, export_command, quantize_command,
                     check_command, build_command, profile_command, compare_command, run_command, report_command,
-                    bundle_command):
+                    bundle_command, device_group):
         main.add_command(command)
 
 

@@ -1,0 +1,189 @@
+"""``edgecnn device run``: measure a bundle on the device itself and bring the figures home.
+
+For each host, one worker (several hosts run in parallel, never two measurements on one device):
+
+1. check the device: reachable, a Python >= 3.9, enough disk space in its temporary folder;
+2. make a fresh temporary folder there and copy the bundle (and the labelled images) into it;
+3. with ``setup``: a venv from the bundle's requirements.txt, made once per device and requirements
+   (``~/.cache/edgecnn/venv-<digest>``), reused after; without it the runtime must be importable;
+4. run ``infer.py --profile`` there (edgecnn's own timing, memory and environment code, shipped in
+   the bundle), read its results file back, and remove the temporary folder, also on failure and
+   Ctrl-C (unless ``keep``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.options import check_options, opt
+from ..errors import UsageError
+from .hosts import DeviceError, Host
+
+MIN_PYTHON = (3, 9)
+
+
+def _batches(values) -> str | None:
+    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+        return f"must be positive integers, got {values}"
+    return None
+
+
+@dataclass
+class DeviceOptions:
+    """How a bundle is measured on a device: declared once for ``edgecnn device run`` and recipes."""
+
+    batches: list[int] = opt([1], "Batch sizes to time on the device.", check=_batches, metavar="1,8", flag="--batch")
+    threads: int | None = opt(None, "Threads on the device (default: the runtime's own).", min=1)
+    min_runs: int = opt(50, "Time at least this many runs ...", min=1)
+    min_time_s: float = opt(3.0, "... and for at least this many seconds.", min=0.0)
+    setup: bool = opt(False, "Create (once per device, then reuse) a venv with the bundle's requirements.txt.")
+    keep: bool = opt(False, "Leave the temporary folder on the device (for debugging).")
+    timeout_s: float = opt(1800.0, "Give up on a device after this many seconds.", min=1.0)
+
+    def __post_init__(self) -> None:
+        self.batches = list(self.batches)
+        check_options(self)
+
+
+@dataclass
+class DeviceResult:
+    host: str
+    results: dict | None = None
+    error: str | None = None
+    log: list[str] = field(default_factory=list)
+
+
+def _q(text: str) -> str:
+    return shlex.quote(text)
+
+
+def _python_version(host: Host, python: str) -> tuple[int, int]:
+    done = host.run(f"{python} -c 'import sys; print(sys.version_info[0], sys.version_info[1])'", timeout=120)
+    if done.returncode != 0:
+        raise DeviceError(f"{host.name}: no Python as '{python}' ({done.stderr.strip()[-120:] or 'not found'}); "
+                          "install Python >= 3.9 or pass --python")
+    major, minor = (int(v) for v in done.stdout.split()[:2])
+    if (major, minor) < MIN_PYTHON:
+        raise DeviceError(f"{host.name}: Python {major}.{minor} is too old; infer.py needs Python >= 3.9 "
+                          "(pass --python with a newer one)")
+    return major, minor
+
+
+def _free_kib(host: Host, folder: str) -> int | None:
+    done = host.run(f"df -Pk {_q(folder)} | tail -1", timeout=60)
+    try:
+        return int(done.stdout.split()[3])
+    except (IndexError, ValueError):
+        return None
+
+
+def _size_kib(path: Path | None) -> int:
+    if path is None:
+        return 0
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) // 1024 + 1
+
+
+def _ensure_runtime(host: Host, python: str, bundle: Path, setup: bool, log) -> str:
+    """The interpreter that runs infer.py: ``python`` itself, or the bundle's venv (``setup``)."""
+    requirements = (bundle / "requirements.txt").read_text()
+    if setup:
+        digest = hashlib.sha256(requirements.encode()).hexdigest()[:12]
+        venv = f"$HOME/.cache/edgecnn/venv-{digest}"
+        ready = host.run(f'test -x "{venv}/bin/python" && "{venv}/bin/python" -c "import numpy, PIL, onnxruntime"',
+                         timeout=300)
+        if ready.returncode != 0:
+            log(f"{host.name}: creating {venv} from requirements.txt (once for this device)")
+            made = host.run(f'mkdir -p "$HOME/.cache/edgecnn" && {python} -m venv "{venv}" && '
+                            f'"{venv}/bin/python" -m pip install -q -r /dev/stdin', timeout=3600,
+                            stdin=requirements.encode())
+            if made.returncode != 0:
+                raise DeviceError(f"{host.name}: setting up the runtime failed: {made.stderr.strip()[-300:]}")
+        return f'"{venv}/bin/python"'
+    modules = "numpy, PIL, tensorrt" if "tensorrt" in requirements else "numpy, PIL, onnxruntime"
+    check = host.run(f"{python} -c 'import {modules}'", timeout=300)
+    if check.returncode != 0:
+        missing = check.stderr.strip().splitlines()[-1] if check.stderr.strip() else "an import failed"
+        raise DeviceError(f"{host.name}: the runtime is missing ({missing}); pass --setup to install the bundle's "
+                          "requirements.txt into a venv on the device")
+    return python
+
+
+def measure_on(host: Host, bundle: Path, data: Path | None, options: DeviceOptions, device_name: str | None,
+               log=lambda line: None) -> dict:
+    """The protocol for one device; returns the results dict ``infer.py --profile`` wrote there."""
+    python = host.python
+    _python_version(host, python)
+    made = host.run("mktemp -d \"${TMPDIR:-/tmp}/edgecnn.XXXXXX\"", timeout=60)
+    if made.returncode != 0 or not made.stdout.strip():
+        raise DeviceError(f"{host.name}: cannot make a temporary folder: {made.stderr.strip()[-200:]}")
+    remote = made.stdout.strip()
+    try:
+        free = _free_kib(host, remote)
+        needed = _size_kib(bundle) + _size_kib(data) + 1024
+        if free is not None and free < needed:
+            raise DeviceError(f"{host.name}: no disk space: {free} KiB free in {remote}, {needed} KiB needed; free "
+                              "some space or set TMPDIR on the device")
+        runner = _ensure_runtime(host, python, bundle, options.setup, log)
+        host.run(f"mkdir -p {_q(remote)}/bundle {_q(remote)}/data", timeout=60)
+        host.put_folder(bundle, f"{remote}/bundle")
+        if data is not None:
+            host.put_folder(data, f"{remote}/data")
+        args = ["--profile", "--results", f"{remote}/results.json", "--batch", ",".join(map(str, options.batches)),
+                "--min-runs", str(options.min_runs), "--min-time-s", str(options.min_time_s)]
+        if options.threads:
+            args += ["--threads", str(options.threads)]
+        if data is not None:
+            args += ["--data", f"{remote}/data"]
+        if device_name:
+            args += ["--device-name", device_name]
+        log(f"{host.name}: measuring ({', '.join(f'batch {b}' for b in options.batches)})")
+        done = host.run(f"cd {_q(remote)}/bundle && {runner} infer.py --verify {' '.join(_q(a) for a in args)}",
+                        timeout=options.timeout_s)
+        if done.returncode != 0:
+            last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+            if "No module named" in last:
+                raise DeviceError(f"{host.name}: the runtime is missing ({last}); pass --setup")
+            raise DeviceError(f"{host.name}: infer.py --profile failed: {last[:300]}")
+        return json.loads(host.read_file(f"{remote}/results.json"))
+    finally:
+        if not options.keep:
+            host.run(f"rm -rf {_q(remote)}", timeout=120)
+        else:
+            log(f"{host.name}: kept {remote}")
+
+
+def run_on_devices(hosts: list[Host], bundle: Path, data: Path | None, options: DeviceOptions,
+                   device_names: dict[str, str] | None = None, log=lambda line: None) -> list[DeviceResult]:
+    """Every host in parallel, one worker each; a failure on one device does not stop the others."""
+    if len({h.name for h in hosts}) != len(hosts):
+        raise UsageError("each --host may be given once (one measurement per device at a time)")
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock:
+            log(line)
+
+    def one(host: Host) -> DeviceResult:
+        result = DeviceResult(host.name)
+        try:
+            result.results = measure_on(host, bundle, data, options, (device_names or {}).get(host.name), say)
+        except DeviceError as exc:
+            result.error = str(exc)
+        return result
+
+    pool = ThreadPoolExecutor(max_workers=len(hosts))
+    futures = [pool.submit(one, host) for host in hosts]
+    try:
+        return [future.result() for future in futures]
+    except KeyboardInterrupt:
+        # Ctrl-C reached the ssh children too; each worker's cleanup (rm -rf of its folder) runs before we stop
+        pool.shutdown(wait=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
