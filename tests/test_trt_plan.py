@@ -130,3 +130,80 @@ def test_build_and_run_tensorrt_engine(tmp_path):
         got = trt_runner.infer_array(x)
     reference = ort_runner.infer_array(x)
     assert np.mean(got.argmax(1) == reference.argmax(1)) >= 0.75
+
+
+@pytest.fixture(scope="module")
+def three_precisions(tmp_path_factory):
+    """One model as TensorRT would get it: the FP32 export, its FP16 conversion, its symmetric INT8 QDQ."""
+    import os
+
+    from edgecnn.export import export_onnx
+    from edgecnn.quantize import QuantizeOptions, quantize_int8
+    from edgecnn.quantize.fp16 import convert_fp16
+    from edgecnn.zoo import create_model
+
+    root = tmp_path_factory.mktemp("trt-plans")
+    os.environ.setdefault("EDGECNN_CALIB_CACHE", str(root / "cache"))
+    export_onnx(create_model("mobilenet_v1_025", input_size=32), root / "fp32.onnx", batch="dynamic")
+    convert_fp16(root / "fp32.onnx", root / "fp16.onnx")
+    quantize_int8(root / "fp32.onnx", root / "int8.onnx", "synthetic:shapes:16", progress=False,
+                  options=QuantizeOptions(samples=8, symmetric_activations=True))
+    quantize_int8(root / "fp32.onnx", root / "u8.onnx", "synthetic:shapes:16", progress=False,
+                  options=QuantizeOptions(samples=8))
+    (root / "table.calib").write_text("TRT-10000-EntropyCalibration2\n")
+    return {name: onnx.load(str(root / f"{name}.onnx")) for name in ("fp32", "fp16", "int8", "u8")} | {
+        "root": root}
+
+
+def test_tensorrt_11_plans_strongly_typed_builds(three_precisions):
+    from edgecnn.engines.trt_plan import build_plan
+
+    m = three_precisions
+    fp32 = build_plan(m["fp32"], "fp32", 11, batch=BatchSpec(1, 4, 8))
+    assert fp32.network == "strongly typed" and fp32.builder_flags == [] and fp32.onnx_holds == "fp32"
+    assert fp32.profiles[0].max == (8, 3, 32, 32)
+    fp16 = build_plan(m["fp16"], "fp16", 11)
+    assert fp16.builder_flags == [] and fp16.onnx_holds == "fp16"  # the FP16 ONNX, not a flag
+    int8 = build_plan(m["int8"], "int8", 11)
+    assert int8.builder_flags == [] and int8.onnx_holds == "int8" and int8.calibration_table is None
+    with pytest.raises(UsageError, match="strongly typed.*holds fp32.*--precision fp16"):
+        build_plan(m["fp32"], "fp16", 11)  # no FP16 flag in TensorRT 11
+    with pytest.raises(UsageError, match="holds fp32.*--symmetric-activations"):
+        build_plan(m["fp32"], "int8", 11)
+    with pytest.raises(UsageError, match="TensorRT 11 removed implicit INT8 calibration.*QDQ"):
+        build_plan(m["fp32"], "int8", 11, calibration_table=str(m["root"] / "table.calib"))
+    with pytest.raises(UsageError, match="UINT8"):
+        build_plan(m["u8"], "int8", 11)  # asymmetric activations: TensorRT takes symmetric INT8 only
+    assert any("strongly typed" in line for line in fp16.lines())
+
+
+def test_tensorrt_10_plans_keep_the_weakly_typed_path(three_precisions):
+    from edgecnn.engines.trt_plan import build_plan
+
+    m = three_precisions
+    assert build_plan(m["fp32"], "fp32", 10).builder_flags == []
+    fp16 = build_plan(m["fp32"], "fp16", 10)
+    assert fp16.network == "weakly typed" and fp16.builder_flags == ["FP16"] and fp16.onnx_holds == "fp32"
+    qdq = build_plan(m["int8"], "int8", 10)
+    assert qdq.builder_flags == ["INT8", "FP16"] and qdq.calibration_table is None
+    table = build_plan(m["fp32"], "int8", 10, calibration_table=str(m["root"] / "table.calib"))
+    assert table.builder_flags == ["INT8", "FP16"] and table.calibration_table.endswith("table.calib")
+    assert any("calibration table" in note for note in table.notes)
+    with pytest.raises(UsageError, match="INT8 needs a QDQ model .* or --calib-table"):
+        build_plan(m["fp32"], "int8", 10)
+    with pytest.raises(UsageError, match="builds from the FP32 ONNX"):
+        build_plan(m["fp16"], "fp16", 10)
+
+
+def test_check_prints_the_plan_for_a_chosen_version(three_precisions, cli):
+    root = three_precisions["root"]
+    eleven = cli("check", root / "fp16.onnx", "--trt-version", "11")
+    assert eleven.exit_code == 0, eleven.output
+    assert "TensorRT 11: strongly typed network, fp16 from an ONNX that holds fp16" in eleven.stdout
+    assert "builder flags: none" in eleven.stdout
+    ten = cli("check", root / "fp32.onnx", "--trt-version", "10", "--precision", "fp16", "--batch", "1:4:8")
+    assert ten.exit_code == 0, ten.output
+    assert "weakly typed" in ten.stdout and "builder flags: FP16" in ten.stdout and "max (8, 3, 32, 32)" in ten.stdout
+    refused = cli("check", root / "fp32.onnx", "--trt-version", "11", "--precision", "int8", "--calib-table",
+                  root / "table.calib")
+    assert refused.exit_code == 2 and "removed implicit INT8 calibration" in refused.stderr

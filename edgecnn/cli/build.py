@@ -7,23 +7,48 @@ import click
 from .options import force_option
 
 
+trt_version_option = click.option(
+    "--trt-version", type=click.Choice(["10", "11"]), default=None,
+    help="Plan for this TensorRT major version (default: the installed one, else 11; Jetson/JetPack is on 10).")
+
+
+def _trt_major(choice: str | None) -> int:
+    from ..engines.trt_plan import DEFAULT_TRT_MAJOR, installed_trt_major
+
+    return int(choice) if choice else (installed_trt_major() or DEFAULT_TRT_MAJOR)
+
+
 @click.command("check")
 @click.argument("model", type=click.Path(dir_okay=False, exists=True))
 @click.option("--engine", type=click.Choice(["trt"]), default="trt", show_default=True)
-def check_command(model, engine):
-    """Without a GPU: what in MODEL.onnx TensorRT will not take.
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+              help="Also plan the build of this precision (default: what the ONNX holds).")
+@click.option("--batch", default="1", show_default=True, metavar="N|MIN:OPT:MAX", help="Batch or profile to plan.")
+@click.option("--calib-table", type=click.Path(dir_okay=False), default=None,
+              help="A TensorRT calibration table for a float model (TensorRT 10 only).")
+@trt_version_option
+def check_command(model, engine, precision, batch, calib_table, trt_version):
+    """Without a GPU: what in MODEL.onnx TensorRT will not take, and how it would be built.
 
-    Ops its ONNX parser does not support, dynamic dimensions that need an
-    optimization profile, and Q/DQ patterns it cannot use (UINT8 zero points,
-    per-channel axes, dangling QuantizeLinear). Exit code 1 when something blocks a build.
+    Ops its ONNX parser does not support, dynamic dimensions that need an optimization
+    profile, Q/DQ patterns it cannot use (UINT8 zero points, per-channel axes, dangling
+    QuantizeLinear), then the build plan for the TensorRT version: network typing, which
+    ONNX is parsed, flags, profiles. TensorRT 11 builds strongly typed networks only (no
+    precision flags, no calibration tables): FP16 comes from an FP16 ONNX, INT8 from a QDQ
+    ONNX. Exit code 1 when something blocks a build.
     """
     from ..core.onnx_io import load_onnx
-    from ..engines.trt_plan import check_onnx
+    from ..engines.trt_plan import build_plan, onnx_holds, parse_batch_spec
 
-    result = check_onnx(load_onnx(model, external_data=False))
-    for line in result.lines():
+    graph = load_onnx(model, external_data=False)
+    major = _trt_major(trt_version)
+    plan = build_plan(graph, precision or onnx_holds(graph), major, calibration_table=calib_table,
+                      batch=parse_batch_spec(batch))
+    for line in plan.lines():
         click.echo(line)
-    verdict = "TensorRT can build this model" if result.ok else "TensorRT cannot build this model as it is"
+    result = plan.check
+    verdict = f"TensorRT {major} can build this model" if result.ok else \
+        f"TensorRT {major} cannot build this model as it is"
     click.echo(f"{verdict} ({'QDQ INT8' if result.is_qdq else 'float'} graph)")
     if not result.ok:
         raise SystemExit(1)
@@ -41,8 +66,9 @@ def check_command(model, engine):
 @click.option("--calib-table", type=click.Path(dir_okay=False, exists=True), default=None,
               help="INT8 calibration table for a float model (edgecnn quantize --trt-table).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .engine file.")
+@trt_version_option
 @force_option
-def build_command(model, engine, precision, batch, workspace, timing_cache, calib_table, output, force):
+def build_command(model, engine, precision, batch, workspace, timing_cache, calib_table, output, trt_version, force):
     """Build a TensorRT engine (serialized plan + JSON sidecar) from MODEL.onnx.
 
     Everything decidable without a GPU is checked first (profiles, precision,
@@ -50,15 +76,14 @@ def build_command(model, engine, precision, batch, workspace, timing_cache, cali
     """
     from ..core.onnx_io import load_onnx
     from ..engines.trt_engine import build_engine, require_tensorrt
-    from ..engines.trt_plan import check_onnx, graph_inputs, parse_batch_spec, precision_flags, shape_profiles
+    from ..engines.trt_plan import build_plan, parse_batch_spec
     from ..fileio import check_output_path
 
     spec = parse_batch_spec(batch)
     graph = load_onnx(model, external_data=False)
-    precision_flags(precision, check_onnx(graph), calib_table)
-    shape_profiles(graph_inputs(graph), spec)
+    build_plan(graph, precision, _trt_major(trt_version), calibration_table=calib_table, batch=spec)  # before a GPU
     check_output_path(output, force)
-    require_tensorrt()
+    require_tensorrt()  # the build then follows the plan of the installed TensorRT
     sidecar = build_engine(model, output, precision=precision, batch=spec, workspace_mb=workspace,
                            timing_cache=timing_cache, calibration_table=calib_table, force=force,
                            log=lambda line: click.echo(line, err=True))

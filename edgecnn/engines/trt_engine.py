@@ -37,7 +37,7 @@ from ..core.text import bounded_list
 from ..errors import EngineUnavailable, ExportError
 from ..fileio import atomic_path, check_output_path
 from .base import ModelInfo, Runner, TensorSpec
-from .trt_plan import BatchSpec, check_onnx, graph_inputs, precision_flags, shape_profiles
+from .trt_plan import BatchSpec, build_plan
 
 
 def require_tensorrt():
@@ -96,23 +96,23 @@ def build_engine(onnx_path: str | os.PathLike, output: str | os.PathLike, *, pre
                  force: bool = False, log=lambda line: None) -> dict:
     """Build a TensorRT plan from ``onnx_path``; returns the sidecar metadata."""
     model = load_onnx(onnx_path, external_data=False)
-    check = check_onnx(model)
-    flags = precision_flags(precision, check, calibration_table)
-    profiles = shape_profiles(graph_inputs(model), batch)
     output = check_output_path(output, force)
     trt = require_tensorrt()
+    major = int(trt.__version__.split(".")[0])
+    plan = build_plan(model, precision, major, calibration_table=calibration_table, batch=batch)
+    flags, profiles = plan.builder_flags, plan.profiles
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)
+    network = builder.create_network(0)  # TensorRT 11: always strongly typed; 10: weakly typed, flags below
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = bounded_list((str(parser.get_error(i)) for i in range(parser.num_errors)), limit=3, sep="; ")
         raise ExportError(f"TensorRT's ONNX parser rejected {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb * 2**20)
-    for flag in flags:
+    for flag in flags:  # empty for TensorRT 11, which has no precision flags
         config.set_flag(getattr(trt.BuilderFlag, flag))
-    if calibration_table:
+    if plan.calibration_table:  # TensorRT 10 only (the plan refuses tables for 11)
         config.int8_calibrator = _TableCalibrator(trt, Path(calibration_table).read_bytes())
     profile = builder.create_optimization_profile()
     for entry in profiles:
@@ -122,12 +122,12 @@ def build_engine(onnx_path: str | os.PathLike, output: str | os.PathLike, *, pre
     cache = config.create_timing_cache(cache_bytes)
     config.set_timing_cache(cache, ignore_mismatch=False)
     started = time.perf_counter()
-    plan = builder.build_serialized_network(network, config)
-    if plan is None:
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
         raise ExportError(f"TensorRT could not build an engine from {onnx_path} (see the messages above)")
     seconds = time.perf_counter() - started
     with atomic_path(output, force=force) as tmp:
-        tmp.write_bytes(bytes(plan))
+        tmp.write_bytes(bytes(serialized))
     if timing_cache:
         with atomic_path(timing_cache, force=True) as tmp:
             tmp.write_bytes(bytes(config.get_timing_cache().serialize()))
@@ -135,6 +135,7 @@ def build_engine(onnx_path: str | os.PathLike, output: str | os.PathLike, *, pre
 
     sidecar = {
         "tensorrt": trt.__version__, "gpu": torch.cuda.get_device_name(0), "precision": precision, "flags": flags,
+        "plan": plan.to_dict(),
         "profiles": [{"name": p.name, "min": p.min, "opt": p.opt, "max": p.max} for p in profiles],
         "workspace_mb": workspace_mb, "source": str(onnx_path), "build_seconds": seconds,
         "metadata": {p.key: p.value for p in model.metadata_props},

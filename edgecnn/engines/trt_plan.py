@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import onnx
 from onnx import numpy_helper
 
+from ..core.onnx_io import graph_inputs as fed_inputs
 from ..core.text import bounded_list
 from ..errors import UsageError
 
@@ -73,11 +74,8 @@ class InputInfo:
 
 
 def graph_inputs(model: onnx.ModelProto) -> list[InputInfo]:
-    initializers = {i.name for i in model.graph.initializer}
     inputs = []
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
+    for value in fed_inputs(model):
         dims = []
         for d in value.type.tensor_type.shape.dim:
             dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
@@ -236,3 +234,110 @@ def precision_flags(precision: str, check: TrtCheck, calibration_table: str | No
         raise UsageError("INT8 needs a QDQ model (edgecnn quantize --symmetric-activations) or --calib-table "
                          "(written by edgecnn quantize --trt-table)")
     return ["INT8", "FP16"]
+
+
+# ---------------------------------------------------------------- the build plan, per TensorRT major version
+TRT_VERSIONS = (10, 11)
+DEFAULT_TRT_MAJOR = 11  # what the registry installs on x86 today; Jetson (JetPack) stays on 10
+
+
+@dataclass
+class BuildPlan:
+    """How a TensorRT engine is built from one ONNX file; everything here is decided without a GPU."""
+
+    trt_major: int
+    precision: str
+    onnx_holds: str  # fp32 | fp16 | int8: the types of the parsed ONNX file
+    network: str  # "strongly typed" (types come from the ONNX) or "weakly typed" (builder flags choose)
+    creation_flags: list[str] = field(default_factory=list)  # trt.NetworkDefinitionCreationFlag names
+    builder_flags: list[str] = field(default_factory=list)  # trt.BuilderFlag names
+    calibration_table: str | None = None
+    profiles: list[Profile] = field(default_factory=list)
+    check: TrtCheck | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"TensorRT {self.trt_major}: {self.network} network, {self.precision} from an ONNX that holds "
+               f"{self.onnx_holds}",
+               f"network flags: {', '.join(self.creation_flags) or 'none'}; builder flags: "
+               f"{', '.join(self.builder_flags) or 'none'}"
+               + (f"; calibration table {self.calibration_table}" if self.calibration_table else "")]
+        out += [f"profile {p.name}: min {p.min} opt {p.opt} max {p.max}" for p in self.profiles]
+        if self.check is not None:
+            out += self.check.lines()
+        return out + [f"note: {n}" for n in self.notes]
+
+    def to_dict(self) -> dict:
+        return {"trt_major": self.trt_major, "precision": self.precision, "onnx_holds": self.onnx_holds,
+                "network": self.network, "creation_flags": self.creation_flags, "builder_flags": self.builder_flags,
+                "calibration_table": self.calibration_table,
+                "profiles": [{"name": p.name, "min": p.min, "opt": p.opt, "max": p.max} for p in self.profiles]}
+
+
+def onnx_holds(model: onnx.ModelProto) -> str:
+    """fp32, fp16 or int8: what the graph computes in (metadata first, then its ops and weights)."""
+    props = {p.key: p.value for p in model.metadata_props}
+    if props.get("edgecnn.precision") in PRECISIONS:
+        return props["edgecnn.precision"]
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
+        return "int8"
+    if any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer):
+        return "fp16"
+    return "fp32"
+
+
+def build_plan(model: onnx.ModelProto, precision: str, trt_major: int = DEFAULT_TRT_MAJOR, *,
+               calibration_table: str | None = None, batch: BatchSpec | None = None) -> BuildPlan:
+    """The plan for building ``precision`` from ``model`` with TensorRT ``trt_major``; a request that cannot
+    work is refused in one line saying what to build from instead.
+
+    TensorRT 11 builds strongly typed networks only: there are no precision flags and no implicit INT8
+    calibration, so FP16 comes from an FP16 ONNX (``edgecnn quantize --precision fp16``, FP32 inputs and
+    outputs) and INT8 from a QDQ ONNX with symmetric scales. TensorRT 10 keeps the weakly typed path:
+    an FP32 ONNX with the FP16 / INT8 builder flags, and INT8 from QDQ or from a calibration table.
+    """
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if trt_major not in TRT_VERSIONS and trt_major < 10:
+        raise UsageError(f"TensorRT {trt_major} is not supported; edgecnn plans builds for TensorRT 10 and 11")
+    check = check_onnx(model)
+    holds = onnx_holds(model)
+    profiles = shape_profiles(graph_inputs(model), batch or BatchSpec(1, 1, 1))
+    if trt_major >= 11:
+        if calibration_table:
+            raise UsageError("TensorRT 11 removed implicit INT8 calibration (calibration tables); build from a QDQ "
+                             "ONNX instead: edgecnn quantize MODEL.onnx -o MODEL_int8.onnx --calib DIR "
+                             "--symmetric-activations")
+        if precision == "int8" and check.qdq_errors:
+            raise UsageError("TensorRT cannot use this QDQ model: " + check.qdq_errors[0])
+        if holds != precision:
+            fix = {"fp16": "edgecnn quantize MODEL.onnx -o MODEL_fp16.onnx --precision fp16",
+                   "int8": "edgecnn quantize MODEL.onnx -o MODEL_int8.onnx --calib DIR --symmetric-activations",
+                   "fp32": "build from the FP32 export"}[precision]
+            raise UsageError(f"TensorRT 11 builds strongly typed networks: the ONNX's own types decide the precision, "
+                             f"and this one holds {holds}; for {precision} build from an ONNX that holds it ({fix})")
+        return BuildPlan(trt_major, precision, holds, "strongly typed", [], [], None, profiles, check,
+                         ["types come from the ONNX file (no precision flags in TensorRT 11)"])
+    if holds == "fp16":
+        raise UsageError("TensorRT 10's weakly typed path builds from the FP32 ONNX (the FP16 flag lowers it); "
+                         "pass the FP32 model")
+    flags = precision_flags(precision, check, calibration_table)
+    notes = ["explicit quantization: scales from the Q/DQ nodes"] if holds == "int8" else []
+    if calibration_table:
+        notes.append("implicit INT8: scales from the calibration table (TensorRT 10 only)")
+    return BuildPlan(trt_major, precision, holds, "weakly typed", [], flags, calibration_table, profiles, check,
+                     notes)
+
+
+def installed_trt_major() -> int | None:
+    """The installed TensorRT's major version, read from package metadata (no import, no GPU needed)."""
+    from ..core.versions import installed_version
+
+    for package in ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt_lean"):
+        version = installed_version(package)
+        if version:
+            try:
+                return int(version.split(".")[0])
+            except ValueError:
+                return None
+    return None

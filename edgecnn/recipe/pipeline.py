@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..data.datasets import is_synthetic
+from ..engines.trt_plan import DEFAULT_TRT_MAJOR, installed_trt_major
 from ..errors import EdgeCNNError
 from ..report.results import build_results, write_results
 from . import stages as bodies
@@ -101,6 +102,9 @@ def plan(recipe: Recipe) -> list[Stage]:
                         needs=("artifacts/model.pt",), settings=r.export, libraries=TORCH_LIBS + ONNX_LIBS))
     wanted = [(t.engine, p) for t in r.targets for p in t.precisions]
     kinds = {ONNX_FOR[w] for w in wanted if w in ONNX_FOR}
+    trt_major = installed_trt_major() or DEFAULT_TRT_MAJOR
+    if ("trt", "fp16") in wanted and trt_major >= 11:
+        kinds.add("fp16")  # TensorRT 11 is strongly typed: FP16 engines are built from the FP16 ONNX
     fp32 = ("artifacts/model_fp32.onnx",)
     if "fp16" in kinds:
         stages.append(Stage("quantize-fp16", bodies.fp16, outputs=("artifacts/model_fp16.onnx",), needs=fp32,
@@ -125,13 +129,16 @@ def plan(recipe: Recipe) -> list[Stage]:
                             outputs=("artifacts/model_int8_sym.onnx",), needs=fp32, settings=options,
                             data={"calib": calib}, libraries=ONNX_LIBS, check=bodies.require_tensorrt))
     for precision, batches in trt_batches.items():
-        source = "artifacts/model_int8_sym.onnx" if precision == "int8" else "artifacts/model_fp32.onnx"
+        source = {"int8": "artifacts/model_int8_sym.onnx",
+                  "fp16": "artifacts/model_fp16.onnx" if trt_major >= 11 else "artifacts/model_fp32.onnx"}.get(
+            precision, "artifacts/model_fp32.onnx")
         spec = f"{min(batches)}:{min(batches)}:{max(batches)}"
         out = f"artifacts/model_{precision}.engine"
         stages.append(Stage(f"build-trt-{precision}", partial(bodies.build_trt, source=source, precision=precision,
                                                               batch_spec=spec, output=Path(out).name),
                             outputs=(out, out + ".json"), needs=(source,), settings={"precision": precision,
-                                                                                     "batch": spec},
+                                                                                     "batch": spec,
+                                                                                     "trt_major": trt_major},
                             libraries=ENGINE_LIBS["trt"], machine=True, gpu=True, check=bodies.require_tensorrt))
     for t in r.targets:
         for precision in t.precisions:
