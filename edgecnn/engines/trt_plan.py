@@ -24,6 +24,7 @@ from onnx import numpy_helper
 
 from ..core.onnx_io import graph_inputs as fed_inputs
 from ..core.text import bounded_list
+from ..core.versions import installed_version
 from ..errors import UsageError
 
 TRT_UNSUPPORTED_OPS = frozenset({
@@ -331,8 +332,6 @@ def build_plan(model: onnx.ModelProto, precision: str, trt_major: int = DEFAULT_
 
 def installed_trt_major() -> int | None:
     """The installed TensorRT's major version, read from package metadata (no import, no GPU needed)."""
-    from ..core.versions import installed_version
-
     for package in ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt_lean"):
         version = installed_version(package)
         if version:
