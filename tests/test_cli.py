@@ -146,3 +146,21 @@ def test_debug_shows_traceback(runner, tmp_path):
 
     result = runner.invoke(main, ["--debug", "export", "nope", "-o", str(tmp_path / "x.onnx")])
     assert isinstance(result.exception, UnknownModelError)
+
+
+def test_help_does_not_start_pytorch():
+    """Options are declared in modules that need no PyTorch, so `edgecnn --help` and a command's --help are quick."""
+    code = ("import sys; from edgecnn.cli import main\n"
+            "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "--warmup-epochs" in done.stdout
+
+
+def test_option_errors_are_phrased_as_flags(cli, tmp_path):
+    assert "Invalid value for '--freeze': must be none, head-only or a number of stages" in one_line_error(
+        cli("train", "resnet18", "--data", "synthetic:shapes:16", "-o", tmp_path / "r", "--freeze", "most"))
+    assert "--epochs plus finetune_epochs must be at least 1" in one_line_error(
+        cli("train", "resnet18", "--data", "synthetic:shapes:16", "-o", tmp_path / "r", "--epochs", "0"))
+    assert not (tmp_path / "r").exists()

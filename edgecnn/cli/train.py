@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.options import click_options, from_kwargs
-from ..train import TrainOptions
+from ..train_options import TrainOptions
 
 
 @click.command("train")

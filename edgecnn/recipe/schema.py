@@ -22,7 +22,7 @@ from ..errors import UsageError
 from ..export.options import ExportOptions
 from ..profile.options import ProfileOptions, TargetShape
 from ..quantize.options import QuantizeOptions
-from ..train import TrainOptions
+from ..train_options import TrainOptions
 
 
 class RecipeError(UsageError):
