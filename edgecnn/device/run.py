@@ -23,25 +23,16 @@ from pathlib import Path
 
 from ..core.options import check_options, opt
 from ..errors import UsageError
+from ..profile.options import TargetShape, Timing
 from .hosts import DeviceError, Host
 
 MIN_PYTHON = (3, 9)
 
 
-def _batches(values) -> str | None:
-    if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-        return f"must be positive integers, got {values}"
-    return None
-
-
 @dataclass
-class DeviceOptions:
-    """How a bundle is measured on a device: declared once for ``edgecnn device run`` and recipes."""
+class DeviceOptions(Timing, TargetShape):
+    """How a bundle is measured on a device: the profile's batch sizes, threads and timing, plus the device's own."""
 
-    batches: list[int] = opt([1], "Batch sizes to time on the device.", check=_batches, metavar="1,8", flag="--batch")
-    threads: int | None = opt(None, "Threads on the device (default: the runtime's own).", min=1)
-    min_runs: int = opt(50, "Time at least this many runs ...", min=1)
-    min_time_s: float = opt(3.0, "... and for at least this many seconds.", min=0.0)
     setup: bool = opt(False, "Create (once per device, then reuse) a venv with the bundle's requirements.txt.")
     keep: bool = opt(False, "Leave the temporary folder on the device (for debugging).")
     timeout_s: float = opt(1800.0, "Give up on a device after this many seconds.", min=1.0)
@@ -135,7 +126,8 @@ def measure_on(host: Host, bundle: Path, data: Path | None, options: DeviceOptio
         if data is not None:
             host.put_folder(data, f"{remote}/data")
         args = ["--profile", "--results", f"{remote}/results.json", "--batch", ",".join(map(str, options.batches)),
-                "--min-runs", str(options.min_runs), "--min-time-s", str(options.min_time_s)]
+                "--warmup-s", str(options.warmup_s), "--min-runs", str(options.min_runs),
+                "--min-time-s", str(options.min_time_s)]
         if options.threads:
             args += ["--threads", str(options.threads)]
         if data is not None:

@@ -27,10 +27,16 @@ class TargetShape:
 
 
 @dataclass
-class ProfileOptions(TargetShape):
+class Timing:
+    """How long to measure: shared by ``edgecnn profile``, recipes and ``edgecnn device run``."""
+
     warmup_s: float = opt(1.0, "Seconds of warm-up before timing.", min=0.0)
     min_runs: int = opt(50, "Time at least this many runs ...", min=1)
     min_time_s: float = opt(3.0, "... and for at least this many seconds.", min=0.0)
+
+
+@dataclass
+class ProfileOptions(Timing, TargetShape):
     per_layer: bool = opt(False, "Top ops by time (ORT profiler, OpenVINO counters, TensorRT IProfiler, "
                                  "torch.profiler).", recipe=False)
     top_layers: int = opt(15, "Rows of the per-layer table.", min=1, cli=False, recipe=False)

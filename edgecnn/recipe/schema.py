@@ -20,7 +20,7 @@ from ..core.options import OptionError, check_options, opt, option_info, with_de
 from ..engines.capabilities import ENGINES, PRECISIONS
 from ..errors import UsageError
 from ..export.options import ExportOptions
-from ..profile.options import ProfileOptions, TargetShape
+from ..profile.options import TargetShape, Timing
 from ..quantize.options import QuantizeOptions
 from ..train_options import TrainOptions
 
@@ -79,7 +79,7 @@ class TargetSection(TargetShape):
 
 
 @dataclass
-class ProfileSection(ProfileOptions):
+class ProfileSection(Timing):
     accuracy: bool = opt(True, "Measure top-1/top-5 on the validation images too.")
 
 
