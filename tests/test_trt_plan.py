@@ -120,10 +120,19 @@ def test_build_and_run_tensorrt_engine(tmp_path):
     from edgecnn.export import export_onnx
     from edgecnn.zoo import create_model
 
+    import tensorrt
+
+    from edgecnn.quantize.fp16 import convert_fp16
+
     export_onnx(create_model("resnet18"), tmp_path / "r.onnx", batch="dynamic")
-    sidecar = build_engine(tmp_path / "r.onnx", tmp_path / "r.engine", precision="fp16",
+    source = tmp_path / "r.onnx"
+    if int(tensorrt.__version__.split(".")[0]) >= 11:  # strongly typed: FP16 comes from the FP16 ONNX
+        convert_fp16(source, tmp_path / "r_fp16.onnx")
+        source = tmp_path / "r_fp16.onnx"
+    sidecar = build_engine(source, tmp_path / "r.engine", precision="fp16",
                            batch=BatchSpec(1, 4, 8), timing_cache=tmp_path / "timing.cache")
     assert sidecar["profiles"][0]["max"][0] == 8 and (tmp_path / "timing.cache").exists()
+    assert sidecar["plan"]["network"] == ("strongly typed" if sidecar["plan"]["trt_major"] >= 11 else "weakly typed")
     ort_runner = OrtRunner(tmp_path / "r.onnx")
     x = np.random.default_rng(0).standard_normal((4, 3, 224, 224)).astype(np.float32)
     with TrtRunner(tmp_path / "r.engine", ort_runner.info) as trt_runner:

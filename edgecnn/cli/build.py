@@ -57,7 +57,9 @@ def check_command(model, engine, precision, batch, calib_table, trt_version):
 @click.command("build")
 @click.argument("model", type=click.Path(dir_okay=False, exists=True))
 @click.option("--engine", type=click.Choice(["trt"]), default="trt", show_default=True)
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp16", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
+              help="Default: what the ONNX holds (TensorRT 11 builds that; TensorRT 10 can lower an FP32 ONNX to "
+                   "fp16/int8 with builder flags).")
 @click.option("--batch", default="1", show_default=True, metavar="N|MIN:OPT:MAX",
               help="Fixed batch, or an optimization profile for a dynamic-batch model.")
 @click.option("--workspace", type=click.IntRange(min=16), default=1024, show_default=True, help="MiB.")
@@ -76,11 +78,12 @@ def build_command(model, engine, precision, batch, workspace, timing_cache, cali
     """
     from ..core.onnx_io import load_onnx
     from ..engines.trt_engine import build_engine, require_tensorrt
-    from ..engines.trt_plan import build_plan, parse_batch_spec
+    from ..engines.trt_plan import build_plan, onnx_holds, parse_batch_spec
     from ..fileio import check_output_path
 
     spec = parse_batch_spec(batch)
     graph = load_onnx(model, external_data=False)
+    precision = precision or onnx_holds(graph)
     build_plan(graph, precision, _trt_major(trt_version), calibration_table=calib_table, batch=spec)  # before a GPU
     check_output_path(output, force)
     require_tensorrt()  # the build then follows the plan of the installed TensorRT

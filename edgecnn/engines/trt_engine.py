@@ -37,7 +37,7 @@ from ..core.text import bounded_list
 from ..errors import EngineUnavailable, ExportError
 from ..fileio import atomic_path, check_output_path
 from .base import ModelInfo, Runner, TensorSpec
-from .trt_plan import BatchSpec, build_plan
+from .trt_plan import BatchSpec, build_plan, onnx_holds
 
 
 def require_tensorrt():
@@ -90,7 +90,7 @@ class _TableCalibrator:
         return Calibrator()
 
 
-def build_engine(onnx_path: str | os.PathLike, output: str | os.PathLike, *, precision: str = "fp16",
+def build_engine(onnx_path: str | os.PathLike, output: str | os.PathLike, *, precision: str | None = None,
                  batch: BatchSpec = BatchSpec(1, 1, 1), workspace_mb: int = 1024,
                  timing_cache: str | os.PathLike | None = None, calibration_table: str | None = None,
                  force: bool = False, log=lambda line: None) -> dict:
@@ -99,6 +99,7 @@ def build_engine(onnx_path: str | os.PathLike, output: str | os.PathLike, *, pre
     output = check_output_path(output, force)
     trt = require_tensorrt()
     major = int(trt.__version__.split(".")[0])
+    precision = precision or onnx_holds(model)
     plan = build_plan(model, precision, major, calibration_table=calibration_table, batch=batch)
     flags, profiles = plan.builder_flags, plan.profiles
     logger = trt.Logger(trt.Logger.WARNING)
