@@ -49,8 +49,9 @@ def random_feed(runner: Runner, batch: int, seed: int = 0) -> dict[str, np.ndarr
     return feed
 
 
-def measure_latency(runner: Runner, feed: dict[str, np.ndarray], *, warmup_s: float = 1.0, min_runs: int = 50,
-                    min_time_s: float = 3.0, max_runs: int = 100_000) -> LatencyStats:
+def measure_latency(runner: Runner, feed: dict[str, np.ndarray], *, warmup_s: float, min_runs: int,
+                    min_time_s: float, max_runs: int = 100_000) -> LatencyStats:
+    """Time ``runner`` on ``feed`` (the how-long options and their defaults: :class:`~.options.Timing`)."""
     batch = int(next(iter(feed.values())).shape[0])
     times = time_calls(lambda: runner.infer(feed), warmup_s=warmup_s, min_runs=min_runs, min_time_s=min_time_s,
                        max_runs=max_runs)
