@@ -22,3 +22,22 @@ def export_and_quantize(model: str, out: Path, calib: str, variants: dict[str, d
             quantize_int8(fp32, target, calib, options=QuantizeOptions(samples=64, **options), progress=False)
         paths[f"int8-{name}"] = str(target)
     return paths
+
+
+def timing_arguments(doc: str, *, models: str, rounds: int):
+    """The flags every timing benchmark takes (--models --calib --threads --rounds --out); returns the parser."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=models)
+    parser.add_argument("--calib", default="synthetic:shapes")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--out", default="benchmarks/results")
+    return parser
+
+
+def output_folder(args) -> Path:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out

@@ -10,25 +10,16 @@ p50. OpenVINO runs the same ONNX files (the QDQ file for INT8). Writes cpu_engin
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
-from _artifacts import export_and_quantize
+from _artifacts import export_and_quantize, output_folder, timing_arguments
 
 MODELS = "resnet18,resnet50,mobilenet_v2,mobilenet_v3_large,efficientnet_b0"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=MODELS)
-    parser.add_argument("--calib", default="synthetic:shapes")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", default="benchmarks/results")
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    args = timing_arguments(__doc__, models=MODELS, rounds=5).parse_args()
+    out = output_folder(args)
     from edgecnn.envinfo import environment
     from edgecnn.profile.compare import alternating_latency
 

@@ -11,14 +11,12 @@ session (``edgecnn profile``, ``infer.py``) gain or lose by spinning.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
-from _artifacts import export_and_quantize
+from _artifacts import export_and_quantize, output_folder, timing_arguments
 
 CHILD = r"""
 import json, sys
@@ -38,16 +36,10 @@ def measure(path: str, spinning: bool, threads: int, seconds: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="mobilenet_v2,resnet18")
-    parser.add_argument("--calib", default="synthetic:shapes")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = timing_arguments(__doc__, models="mobilenet_v2,resnet18", rounds=5)
     parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args)
     from edgecnn.envinfo import cpu_info
 
     rows = []

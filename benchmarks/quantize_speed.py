@@ -10,11 +10,9 @@ defaults (spinning threads on), and report the median p50 and the INT8/FP32 rati
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
-from _artifacts import export_and_quantize
+from _artifacts import export_and_quantize, output_folder, timing_arguments
 
 # The calibration method changes scales, not the graph, so it does not change speed: minmax is used
 # because it is fast and works on randomly initialised networks (whose tiny activations defeat the
@@ -27,17 +25,11 @@ VARIANTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="resnet50,resnet18,mobilenet_v2,efficientnet_b0")
-    parser.add_argument("--calib", default="synthetic:shapes")
+    parser = timing_arguments(__doc__, models="resnet50,resnet18,mobilenet_v2,efficientnet_b0", rounds=12)
     parser.add_argument("--variants", default="default,all-ops,conv-gemm-only")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--round-s", type=float, default=0.5)
-    parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args)
     from edgecnn.envinfo import environment
     from edgecnn.quantize.speed import compare_speed
 

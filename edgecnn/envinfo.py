@@ -33,8 +33,7 @@ def environment(threads: int | None = None, with_gpu: bool = False) -> dict:
     openvino = installed_version("openvino")
     if openvino:
         versions["openvino"] = openvino
-    block = environment_block(threads, versions)
-    block["cpu"] = cpu_info()
+    block = environment_block(threads, versions, cpu=cpu_info())
     if with_gpu:
         block["gpu"] = gpu_info()
     return block

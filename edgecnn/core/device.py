@@ -272,11 +272,11 @@ def cpu_info() -> dict:
     return info
 
 
-def environment_block(threads: int | None, versions: dict[str, str]) -> dict:
+def environment_block(threads: int | None, versions: dict[str, str], cpu: dict | None = None) -> dict:
     """What a figure needs beside it to be comparable: CPU, ISA, cores, threads, OS, Python, versions."""
     import platform
 
-    return {"cpu": cpu_info(), "threads": threads, "os": platform.platform(), "python": platform.python_version(),
+    return {"cpu": cpu or cpu_info(), "threads": threads, "os": platform.platform(), "python": platform.python_version(),
             "versions": dict(versions)}
 
 

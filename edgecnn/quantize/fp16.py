@@ -35,7 +35,8 @@ def convert_fp16(model_path: str | os.PathLike, output: str | os.PathLike, *, fo
     output = check_output_path(output, force)
     model = load_onnx(model_path)
     notes: list[str] = []
-    if is_classic(model):  # an older converter's graph: convert a normalised private copy
+    normalized = is_classic(model)
+    if normalized:  # an older converter's graph: convert a normalised private copy
         model, notes = normalize(model)
     if is_quantized(model):
         raise UsageError(f"{model_path} is already quantized; convert the float model to FP16")
@@ -50,8 +51,10 @@ def convert_fp16(model_path: str | os.PathLike, output: str | os.PathLike, *, fo
         write_metadata(half, meta)
     with atomic_path(output, force=force) as tmp, tempfile.TemporaryDirectory(prefix="edgecnn-fp16-") as work:
         onnx.save(cap_ir_version(half), str(tmp))
-        reference = Path(work) / "fp32.onnx"  # the float model as converted (normalised when it was classic)
-        onnx.save(model, str(reference))
+        reference = Path(model_path)  # the float model as converted: the file, or its normalised copy
+        if normalized:
+            reference = Path(work) / "fp32.onnx"
+            onnx.save(model, str(reference))
         chw = input_chw(model)
         batch = chw[0] if isinstance(chw[0], int) and chw[0] > 0 else 4
         dims = [d if isinstance(d, int) and d > 0 else (meta.input_shape[i + 1] if meta else 224)

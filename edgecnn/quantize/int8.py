@@ -200,7 +200,8 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     output = check_output_path(output, force)
     model = load_onnx(model_path)
     source_sha256 = sha256_file(model_path)  # of the file as given: keys the range cache, goes in the metadata
-    if is_classic(model):  # an older converter's graph: quantize a normalised private copy
+    normalized = is_classic(model)
+    if normalized:  # an older converter's graph: quantize a normalised private copy
         model, notes = normalize(model)
         for note in notes:
             log(f"note: {note}")
@@ -232,8 +233,10 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     extra = {"ActivationSymmetric": options.symmetric_activations, "WeightSymmetric": True,
              "CalibPercentile": options.percentile, "CalibStridedMinMax": calibration_stride(len(reader))}
     with tempfile.TemporaryDirectory(prefix="edgecnn-quant-") as tmp:
-        source = Path(tmp) / "source.onnx"  # the float model as quantized (normalised when it was classic)
-        onnx.save(model, str(source))
+        source = Path(model_path)  # the float model as quantized: the file, or its normalised copy
+        if normalized:
+            source = Path(tmp) / "source.onnx"
+            onnx.save(model, str(source))
         pre = Path(tmp) / "pre.onnx"
         quantized = Path(tmp) / "int8.onnx"
         with _quiet_ort_logging():

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..core.versions import __version__
+from ..core.versions import __version__, installed_version
 from ..data.datasets import is_synthetic
 from ..fileio import sha256_file
 
@@ -40,16 +40,16 @@ KEYED_LIBRARIES = ("torch", "torchvision", "timm", "numpy", "pillow", "onnx", "o
                    "onnxruntime-gpu", "onnxconverter-common", "onnx-tool", "openvino", "nncf", "tensorrt")
 
 
-def _versions() -> dict:
-    from importlib import metadata
-
+def key_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """What a cache key records of the software: edgecnn's version and source digest, and each package's
+    version ("absent" when it is not installed, so installing it later changes the key)."""
     versions = {"edgecnn": __version__, "edgecnn-source": source_digest()}
-    for package in KEYED_LIBRARIES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
+    versions.update({package: installed_version(package) or "absent" for package in packages})
     return versions
+
+
+def _versions() -> dict:
+    return key_versions(KEYED_LIBRARIES)
 
 
 _source_digest: str | None = None

@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core.versions import __version__
 from ..envinfo import cpu_info, gpu_info
 from ..errors import DependencyMissing, EdgeCNNError, EngineUnavailable
-from .cache import CacheEntry, StageCache, data_digest, link_or_copy, source_digest
+from .cache import CacheEntry, StageCache, data_digest, key_versions, link_or_copy
 
 
 @dataclass
@@ -72,18 +71,6 @@ class StageOutcome:
     message: str = ""
 
 
-def library_versions(names: tuple[str, ...]) -> dict[str, str]:
-    from importlib import metadata
-
-    versions = {"edgecnn": __version__, "edgecnn-source": source_digest()}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
-
-
 def machine_identity(gpu: bool = False) -> dict:
     """What timings (and TensorRT engines) depend on besides the artifact: host, CPU, cores (and GPU)."""
     import socket
@@ -105,7 +92,7 @@ def stage_key(stage: Stage, input_digests: dict[str, str]) -> str:
         "settings": _settings(stage.settings),
         "inputs": input_digests,
         "data": {name: data_digest(source) for name, source in sorted(stage.data.items()) if source},
-        "versions": library_versions(stage.libraries),
+        "versions": key_versions(stage.libraries),
         "machine": machine_identity(stage.gpu) if stage.machine else None,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
