@@ -100,6 +100,14 @@ def stages(model: nn.Module, heads: tuple[str, ...]) -> list[tuple[str, nn.Modul
     return result
 
 
+def set_batchnorm_momentum(model: nn.Module, momentum: float) -> int:
+    """Set the running-statistics momentum of every BatchNorm layer in ``model``; return how many changed."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for layer in layers:
+        layer.momentum = momentum
+    return len(layers)
+
+
 def freeze_stages(loaded: LoadedModel | None, mode: str, check_only: bool = False) -> list[str]:
     """Apply ``mode`` ('none', 'head-only' or a number of stages); return the frozen stage names."""
     mode = str(mode).lower()
@@ -275,6 +283,10 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
     if dist.main:
         for note in loaded.notes:
             log(f"note: {note}")
+    if config.bn_momentum is not None:
+        changed = set_batchnorm_momentum(loaded.model, config.bn_momentum)
+        if dist.main and changed:
+            log(f"note: BatchNorm momentum set to {config.bn_momentum} on {changed} layers")
     model = loaded.model.to(dist.device)
     train_ds = TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=config.augment))
     val_ds = TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False))

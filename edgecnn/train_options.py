@@ -34,6 +34,10 @@ class TrainOptions:
     warmup_epochs: float = opt(0.0, "Cosine schedule: linear warm-up over this many epochs first.", min=0.0)
     weight_decay: float | None = opt(None, "Weight decay (default 5e-4 for sgd, 0.05 for adamw).", min=0.0)
     momentum: float = opt(0.9, "SGD momentum.", min=0.0, max=1.0, max_open=True)
+    bn_momentum: float | None = opt(None, "Override every BatchNorm layer's running-statistics momentum (PyTorch's "
+                                           "convention: weight of the new batch; torchvision's MobileNetV3 and "
+                                           "EfficientNet use 0.01, which lags in short runs). Default: the model's own.",
+                                    min=0.0, max=1.0, min_open=True)
     label_smoothing: float = opt(0.1, "Label smoothing of the cross-entropy loss.", min=0.0, max=1.0, max_open=True)
     freeze: str = opt("none", "Freeze nothing, everything but the head, or the first N stages.",
                       check=freeze_problem, metavar="none|head-only|N")

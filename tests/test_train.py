@@ -140,3 +140,17 @@ def test_ddp_with_two_processes(tmp_path):
     # 48 training images (64 less the 16 of the stratified split) shared by 2 processes at batch 8:
     # 3 steps each, where one process alone would take 6
     assert checkpoint["training"]["schedule"]["last_epoch"] == 3
+
+
+def test_bn_momentum_overrides_every_batchnorm(cli, tmp_path):
+    runs = {}
+    for name, extra in (("model_default", {}), ("momentum_1", {"bn_momentum": 1.0})):
+        train(TrainConfig(model="mobilenet_v1_025", output=str(tmp_path / name), epochs=1, **TINY, **extra),
+              **_quiet())
+        runs[name] = _state(tmp_path / name / "last.pt")
+    stats = [k for k in runs["model_default"] if k.endswith("running_mean")]
+    assert stats  # the model has BatchNorm layers, so the option has something to change
+    # same seed, same data: only the momentum differs, so the running statistics must too
+    assert all(not torch.equal(runs["model_default"][k], runs["momentum_1"][k]) for k in stats)
+    assert "--bn-momentum" in one_line_error(cli("train", "mobilenet_v1_025", "--data", "synthetic:shapes:32",
+                                                 "--bn-momentum", "0", "-o", tmp_path / "bad"))
