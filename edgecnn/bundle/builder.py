@@ -16,6 +16,7 @@ into place when complete: an interrupted bundle leaves nothing behind.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -124,15 +125,23 @@ def _readme(config: dict, requirements: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _reproducible(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+    return info
+
+
 def _archive(folder: Path, kind: str, force: bool) -> Path:
     target = folder.with_name(folder.name + "." + kind)
     if target.exists() and not force:
         raise OutputExistsError(f"{target} already exists; pass --force to overwrite it")
     tmp = target.with_name(f".{target.name}.partial")
     try:
-        if kind == "tar.gz":
-            with tarfile.open(tmp, "w:gz") as tar:
-                tar.add(folder, arcname=folder.name)
+        if kind == "tar.gz":  # reproducible: the same bundle gives the same bytes (and the same digest)
+            with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed, \
+                    tarfile.open(fileobj=packed, mode="w") as tar:
+                for path in [folder, *sorted(folder.rglob("*"))]:
+                    tar.add(path, arcname=str(Path(folder.name) / path.relative_to(folder)), recursive=False,
+                            filter=_reproducible)
         else:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
                 for path in sorted(folder.rglob("*")):

@@ -264,9 +264,15 @@ def profile(args, config: dict, labels: list[str]) -> dict:
     if load.method == "unavailable":
         warnings.append("memory not measured: no /proc and no psutil on this device")
     env = device.environment_block(args.threads, runtime_versions(config))
+    if args.emulated:
+        env["emulated"] = True
+    if env["emulated"]:
+        warnings.insert(0, device.EMULATED_WARNING)
     env["runtime"] = {"engine": config["engine"], "providers": getattr(model, "providers", [])}
     env["memory_method"] = load.method
     name = args.device_name or device.device_label(env)
+    if env["emulated"] and "emulated" not in name:
+        name += " (emulated)"
     model_file = HERE / config["model"]
     rows = [device.results_row(device=name, model=config["architecture"], engine="trt" if config["engine"] ==
                                "tensorrt" else "ort", precision=config["precision"], stats=stats,
@@ -328,6 +334,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     profile.add_argument("--results", default="results.json", metavar="FILE",
                          help="Where the results file goes (default results.json).")
     profile.add_argument("--device-name", default=None, help="This device's name in reports (default: its CPU/board).")
+    profile.add_argument("--emulated", action="store_true",
+                         help="Mark the figures as measured under an emulator (detected by itself when an ARM "
+                              "process reads x86 CPU flags, as under qemu-user).")
     args = parser.parse_args(argv)
     try:
         args.batches = [int(v) for v in str(args.batch).split(",") if v.strip()]

@@ -272,12 +272,32 @@ def cpu_info() -> dict:
     return info
 
 
+X86_ONLY_FLAGS = ("sse4_2", "avx", "avx2", "avx512f")
+
+
+def looks_emulated(cpu: dict) -> bool:
+    """An ARM process reading an x86 CPU's flags (or the reverse): a user-mode emulator such as qemu-user,
+    which passes the host's /proc/cpuinfo through. Its latency is the emulator's, not the device's."""
+    arch = str(cpu.get("arch", "")).lower()
+    isa = set(cpu.get("isa", []))
+    x86_flags = bool(isa & set(X86_ONLY_FLAGS))
+    if arch.startswith(("aarch64", "arm")):
+        return x86_flags
+    if arch in ("x86_64", "amd64", "i686", "i386"):
+        return bool(isa) and not x86_flags and bool(isa & {"asimd", "asimddp", "sve"})
+    return False
+
+
+EMULATED_WARNING = "measured under an emulator: the latency is the emulator's, not the device's"
+
+
 def environment_block(threads: int | None, versions: dict[str, str], cpu: dict | None = None) -> dict:
     """What a figure needs beside it to be comparable: CPU, ISA, cores, threads, OS, Python, versions."""
     import platform
 
-    return {"cpu": cpu or cpu_info(), "threads": threads, "os": platform.platform(), "python": platform.python_version(),
-            "versions": dict(versions)}
+    cpu = cpu or cpu_info()
+    return {"cpu": cpu, "threads": threads, "os": platform.platform(), "python": platform.python_version(),
+            "versions": dict(versions), "emulated": looks_emulated(cpu)}
 
 
 # ---------------------------------------------------------------- timing
@@ -331,4 +351,5 @@ def device_label(environment: dict) -> str:
     cpu = environment.get("cpu", {})
     name = cpu.get("board") or cpu.get("model", "CPU")
     cores = cpu.get("usable_cores")
-    return f"{name} ({cores} cores)" if cores else name
+    label = f"{name} ({cores} cores)" if cores else name
+    return f"{label}, emulated" if environment.get("emulated") else label

@@ -10,6 +10,7 @@ error that says so.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -186,6 +187,25 @@ def train_val(source: str, *, val: str | None = None, val_split: float = 0.2, im
         return images, val_images
     train_idx, val_idx = stratified_split(images.labels, val_split, seed)
     return images.subset(train_idx), images.subset(val_idx)
+
+
+def write_image_folder(images: ImageList, folder: str | os.PathLike) -> Path:
+    """``images`` as an ImageFolder (one folder per class) that tools without edgecnn read: the original files
+    (hard-linked where possible), generated images as PNG. What a device measures accuracy on."""
+    folder = Path(folder)
+    for i, label in enumerate(images.labels):
+        target_dir = folder / images.classes[label]
+        target_dir.mkdir(parents=True, exist_ok=True)
+        original = Path(images.names[i])
+        if original.is_file():
+            target = target_dir / f"{i:05d}_{original.name}"
+            try:
+                os.link(original, target)
+            except OSError:
+                shutil.copyfile(original, target)
+        else:
+            images.image(i).save(target_dir / f"{i:05d}.png")
+    return folder
 
 
 class TorchImageDataset:

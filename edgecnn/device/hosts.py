@@ -20,11 +20,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import EdgeCNNError
+from ..errors import EdgeCNNError, EngineUnavailable
 
 
 class DeviceError(EdgeCNNError):
     """A device could not be reached or used; the message names the cause and the fix."""
+
+
+class DeviceUnreachable(DeviceError, EngineUnavailable):
+    """ssh itself failed (no answer, login refused): in a recipe run, the device is *unavailable*."""
 
 
 @dataclass
@@ -102,7 +106,7 @@ class SshHost(Host):
             raise DeviceError(f"{self.name}: no answer within {timeout:.0f} s") from None
         out = Completed(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
         if done.returncode == 255:  # ssh's own failure, not the command's
-            raise DeviceError(explain_ssh_failure(self.name, out.stderr))
+            raise DeviceUnreachable(explain_ssh_failure(self.name, out.stderr))
         return out
 
 

@@ -21,21 +21,32 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core import device as device_module
 from ..core.options import check_options, opt
 from ..errors import UsageError
 from ..profile.options import TargetShape, Timing
-from .hosts import DeviceError, Host
+from .hosts import DeviceError, DeviceUnreachable, Host
 
 MIN_PYTHON = (3, 9)
 
 
 @dataclass
-class DeviceOptions(Timing, TargetShape):
-    """How a bundle is measured on a device: the profile's batch sizes, threads and timing, plus the device's own."""
+class DeviceAccess:
+    """How a device is used, whatever is measured on it (``edgecnn device run``'s flags, a recipe's devices)."""
 
     setup: bool = opt(False, "Create (once per device, then reuse) a venv with the bundle's requirements.txt.")
     keep: bool = opt(False, "Leave the temporary folder on the device (for debugging).")
     timeout_s: float = opt(1800.0, "Give up on a device after this many seconds.", min=1.0)
+    emulated: bool = opt(False, "Mark the device's figures as measured under an emulator (detected by itself when "
+                                "an ARM process reads x86 CPU flags, as under qemu-user).")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass
+class DeviceOptions(Timing, TargetShape, DeviceAccess):
+    """How a bundle is measured on a device: the profile's batch sizes, threads and timing, plus the access."""
 
     def __post_init__(self) -> None:
         self.batches = list(self.batches)
@@ -56,6 +67,9 @@ def _q(text: str) -> str:
 
 def _python_version(host: Host, python: str) -> tuple[int, int]:
     done = host.run(f"{python} -c 'import sys; print(sys.version_info[0], sys.version_info[1])'", timeout=120)
+    if done.returncode == 127:  # the shell found no such command: this device is not there
+        raise DeviceUnreachable(f"{host.name}: no Python as '{python}' ({done.stderr.strip()[-120:] or 'not found'});"
+                                " install Python >= 3.9 or pass --python")
     if done.returncode != 0:
         raise DeviceError(f"{host.name}: no Python as '{python}' ({done.stderr.strip()[-120:] or 'not found'}); "
                           "install Python >= 3.9 or pass --python")
@@ -80,9 +94,8 @@ def _size_kib(path: Path | None) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) // 1024 + 1
 
 
-def _ensure_runtime(host: Host, python: str, bundle: Path, setup: bool, log) -> str:
-    """The interpreter that runs infer.py: ``python`` itself, or the bundle's venv (``setup``)."""
-    requirements = (bundle / "requirements.txt").read_text()
+def _ensure_runtime(host: Host, python: str, requirements: str, setup: bool, log) -> str:
+    """The interpreter that runs infer.py: ``python`` itself, or a venv with the bundle's ``requirements`` (``setup``)."""
     if setup:
         digest = hashlib.sha256(requirements.encode()).hexdigest()[:12]
         venv = f"$HOME/.cache/edgecnn/venv-{digest}"
@@ -105,11 +118,50 @@ def _ensure_runtime(host: Host, python: str, bundle: Path, setup: bool, log) -> 
     return python
 
 
+# what a device's figures depend on besides the bundle; its temperature is not part of its identity
+IDENTITY_SCRIPT = """
+import json, platform
+cpu = cpu_info()
+cpu.pop("temperature_c", None)
+runtime = {}
+for name in ("onnxruntime", "tensorrt"):
+    try:
+        runtime[name] = __import__(name).__version__
+    except Exception:
+        pass
+print(json.dumps({"cpu": cpu, "python": platform.python_version(), "os": platform.system(), "runtime": runtime,
+                  "emulated": looks_emulated(cpu)}))
+"""
+
+
+def device_identity(host: Host, runner: str) -> dict:
+    """The identity the device reports (board, CPU, ISA, cores, governor, Python, runtime versions): what a
+    cached device measurement is keyed on besides the bundle."""
+    source = Path(device_module.__file__).read_text() + IDENTITY_SCRIPT
+    done = host.run(f"{runner} -", stdin=source.encode(), timeout=300)
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        raise DeviceError(f"{host.name}: reading the device's identity failed: {last[:300]}")
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise DeviceError(f"{host.name}: the device's identity was not readable: {done.stdout[-200:]!r}") from None
+
+
+def prepare(host: Host, requirements: str, setup: bool, log=lambda line: None) -> str:
+    """Check the device (reachable, Python >= 3.9) and its runtime for a bundle's ``requirements`` (the text of
+    its requirements.txt); return the interpreter that runs infer.py."""
+    _python_version(host, host.python)
+    return _ensure_runtime(host, host.python, requirements, setup, log)
+
+
 def measure_on(host: Host, bundle: Path, data: Path | None, options: DeviceOptions, device_name: str | None,
-               log=lambda line: None) -> dict:
-    """The protocol for one device; returns the results dict ``infer.py --profile`` wrote there."""
+               log=lambda line: None, runner: str | None = None) -> dict:
+    """The protocol for one device; returns the results dict ``infer.py --profile`` wrote there.
+    ``runner``: the interpreter :func:`prepare` returned (checked already), else it is checked here."""
     python = host.python
-    _python_version(host, python)
+    if runner is None:
+        _python_version(host, python)
     made = host.run("mktemp -d \"${TMPDIR:-/tmp}/edgecnn.XXXXXX\"", timeout=60)
     if made.returncode != 0 or not made.stdout.strip():
         raise DeviceError(f"{host.name}: cannot make a temporary folder: {made.stderr.strip()[-200:]}")
@@ -120,7 +172,8 @@ def measure_on(host: Host, bundle: Path, data: Path | None, options: DeviceOptio
         if free is not None and free < needed:
             raise DeviceError(f"{host.name}: no disk space: {free} KiB free in {remote}, {needed} KiB needed; free "
                               "some space or set TMPDIR on the device")
-        runner = _ensure_runtime(host, python, bundle, options.setup, log)
+        if runner is None:
+            runner = _ensure_runtime(host, python, (bundle / "requirements.txt").read_text(), options.setup, log)
         host.run(f"mkdir -p {_q(remote)}/bundle {_q(remote)}/data", timeout=60)
         host.put_folder(bundle, f"{remote}/bundle")
         if data is not None:
@@ -134,6 +187,8 @@ def measure_on(host: Host, bundle: Path, data: Path | None, options: DeviceOptio
             args += ["--data", f"{remote}/data"]
         if device_name:
             args += ["--device-name", device_name]
+        if options.emulated:
+            args += ["--emulated"]
         log(f"{host.name}: measuring ({', '.join(f'batch {b}' for b in options.batches)})")
         done = host.run(f"cd {_q(remote)}/bundle && {runner} infer.py --verify {' '.join(_q(a) for a in args)}",
                         timeout=options.timeout_s)

@@ -7,7 +7,8 @@ whose inputs did not come, and derives every cache key from the declaration alon
 
     key = sha256(stage name, settings, digests of the input artifacts, digests of the data,
                  versions of the declared libraries, edgecnn's version and source digest,
-                 the machine's identity for machine-bound stages)
+                 the machine's identity for machine-bound stages, the identity a remote
+                 device reports for stages measured on it)
 
 so a setting cannot be left out of a key by hand. Outcomes are uniform: done, cached (with
 the original duration), failed, unavailable (an engine that is not on this machine), skipped.
@@ -61,6 +62,7 @@ class Stage:
     gpu: bool = False  # and on its GPU
     cached: bool = True
     check: Callable[[], None] | None = None  # raises EngineUnavailable before any input is read
+    identity: Callable[[], dict] | None = None  # what a remote device reports about itself: part of the key
 
 
 @dataclass
@@ -86,7 +88,7 @@ def _settings(value: Any) -> Any:
     return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
 
 
-def stage_key(stage: Stage, input_digests: dict[str, str]) -> str:
+def stage_key(stage: Stage, input_digests: dict[str, str], identity: dict | None = None) -> str:
     payload = {
         "stage": stage.name,
         "settings": _settings(stage.settings),
@@ -94,6 +96,7 @@ def stage_key(stage: Stage, input_digests: dict[str, str]) -> str:
         "data": {name: data_digest(source) for name, source in sorted(stage.data.items()) if source},
         "versions": key_versions(stage.libraries),
         "machine": machine_identity(stage.gpu) if stage.machine else None,
+        "device": identity,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -167,7 +170,7 @@ class GraphRun:
             self.entries[stage.name] = CacheEntry(self.run_dir, {})
             return "done", ""
         digests = {need: self.entries[self.producer[need].name].record["files"][Path(need).name] for need in stage.needs}
-        key = stage_key(stage, digests)
+        key = stage_key(stage, digests, stage.identity() if stage.identity else None)
         status, message = "done", ""
         with self.cache.lock(stage.name, key):  # a second run of the same recipe waits here, then reuses the entry
             entry, damage = (None, None) if self._forced(stage.name) else self.cache.check(stage.name, key)

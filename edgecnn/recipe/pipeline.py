@@ -29,10 +29,11 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from ..bundle.builder import ONNX_REQUIREMENTS
 from ..data.datasets import is_synthetic
 from ..engines.trt_plan import DEFAULT_TRT_MAJOR, installed_trt_major
 from ..errors import EdgeCNNError
-from ..report.results import build_results, write_results
+from ..report.results import build_results, merge_results, write_results
 from . import stages as bodies
 from .cache import StageCache
 from .graph import GraphRun, Stage, StageOutcome
@@ -101,7 +102,8 @@ def plan(recipe: Recipe) -> list[Stage]:
     stages.append(Stage("export", partial(bodies.export, options=r.export), outputs=("artifacts/model_fp32.onnx",),
                         needs=("artifacts/model.pt",), settings=r.export, libraries=TORCH_LIBS + ONNX_LIBS))
     wanted = [(t.engine, p) for t in r.targets for p in t.precisions]
-    kinds = {ONNX_FOR[w] for w in wanted if w in ONNX_FOR}
+    on_devices = [(d, t, p) for d in r.devices for t in d.targets for p in t.precisions]
+    kinds = {ONNX_FOR[w] for w in wanted + [(t.engine, p) for _, t, p in on_devices] if w in ONNX_FOR}
     trt_major = installed_trt_major() or DEFAULT_TRT_MAJOR
     if ("trt", "fp16") in wanted and trt_major >= 11:
         kinds.add("fp16")  # TensorRT 11 is strongly typed: FP16 engines are built from the FP16 ONNX
@@ -155,6 +157,42 @@ def plan(recipe: Recipe) -> list[Stage]:
                                           "data": asdict(r.data) if data else None},
                                 data={"data": r.data.path, "val": r.data.val} if data else {},
                                 libraries=ENGINE_LIBS[t.engine], machine=True, gpu=t.engine == "trt"))
+    stages += device_stages(r, on_devices)
+    return stages
+
+
+def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
+    """Per precision a bundle (built once, shared by the devices); per device and precision a measurement on
+    the device, keyed by the bundle's digest and the identity the device reports."""
+    stages: list[Stage] = []
+    fp32 = "artifacts/model_fp32.onnx"
+    for precision in dict.fromkeys(p for _, t, p in on_devices):
+        source = artifact_for(r, "ort", precision)
+        stages.append(Stage(f"bundle-{precision}", partial(bodies.bundle, source=source,
+                                                           output=f"model_{precision}.tar.gz"),
+                            outputs=(f"bundles/model_{precision}.tar.gz",), needs=(source,), settings={},
+                            libraries=("onnx",)))
+    identities: dict[str, dict] = {}  # one probe per device and run, however many precisions it measures
+
+    def identity(device) -> dict:
+        if device.name not in identities:
+            identities[device.name] = bodies.device_identity(device, "\n".join(ONNX_REQUIREMENTS) + "\n",
+                                                             log=lambda line: None)
+        return identities[device.name]
+
+    for device, target, precision in on_devices:
+        data = r.data if r.profile.accuracy else None
+        name = f"device-{device.name}-{precision}"
+        bundle = f"bundles/model_{precision}.tar.gz"
+        stages.append(Stage(name, partial(bodies.device_profile, device=device, target=target, precision=precision,
+                                          bundle_file=bundle, options=r.profile, data=data,
+                                          output=f"{device.name}-{precision}.json"),
+                            outputs=(f"devices/{device.name}-{precision}.json",), needs=(bundle, fp32),
+                            settings={"device": {k: v for k, v in asdict(device).items() if k not in ("keep", "targets")},
+                                      "target": asdict(target), "profile": asdict(r.profile),
+                                      "data": asdict(r.data) if data else None},
+                            data={"data": r.data.path, "val": r.data.val} if data else {},
+                            identity=partial(identity, device)))
     return stages
 
 
@@ -179,6 +217,23 @@ def preflight(recipe: Recipe) -> None:
                 read_weights(value)
             except EdgeCNNError as exc:
                 raise RecipeError(f"model.weights: {exc}") from None
+
+
+def with_devices(host: dict, measured: list[dict]) -> dict:
+    """The host's results with the devices' (one results file per device and precision) merged in: rows keyed
+    by device, one environment per device; the run's training, budget and stages stay the host's."""
+    if not measured:
+        return host
+    by_device: dict[str, dict] = {}
+    for result in measured:
+        name = result["device"]
+        if name in by_device:
+            by_device[name]["rows"] += result["rows"]
+        else:
+            by_device[name] = dict(result, rows=list(result["rows"]))
+    merged = merge_results([host, *by_device.values()])
+    kept = {k: host[k] for k in ("recipe", "model", "training", "recipe_settings", "accuracy_budget") if k in host}
+    return {**merged, **kept, "stages": [dict(stage, device=merged["devices"][0]) for stage in host["stages"]]}
 
 
 def new_run_dir(runs_dir: str | os.PathLike, name: str) -> Path:
@@ -228,6 +283,9 @@ class Pipeline:
                                 training=training)
         if budget is not None and budget.record.get("budget"):
             results["accuracy_budget"] = budget.record["budget"]
+        measured = [json.loads(self.graph.path(s.outputs[0]).read_text()) for s in self.stages
+                    if s.name.startswith("device-") and s.name in self.graph.entries]
+        results = with_devices(results, measured)
         write_results(results, self.run_dir / "results.json")
         write_reports(results, self.run_dir)
 

@@ -17,6 +17,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import yaml
 
 from ..core.options import OptionError, check_options, opt, option_info, with_defaults
+from ..device.run import DeviceAccess
 from ..engines.capabilities import ENGINES, PRECISIONS
 from ..errors import UsageError
 from ..export.options import ExportOptions
@@ -78,6 +79,35 @@ class TargetSection(TargetShape):
     precisions: list[str] = opt(["fp32"], "Precisions to profile on it.", check=_precisions)
 
 
+DEVICE_ENGINES = ("ort",)  # what a bundle runs on a device (TensorRT on a device: see README, not built yet)
+
+
+def _device_name(value) -> str | None:
+    text = str(value)
+    if not text or not all(c.isalnum() or c in "_.-" for c in text):
+        return f"must be letters, digits, '_', '.' or '-' (it names stages and files), got {value!r}"
+    return None
+
+
+@dataclass
+class DeviceTargetSection(TargetShape):
+    engine: str = opt("ort", "The engine the bundle runs on the device.", choices=DEVICE_ENGINES)
+    precisions: list[str] = opt(["fp32"], "Precisions to measure on the device (one bundle each).", check=_precisions)
+
+
+@dataclass
+class DeviceSection(DeviceAccess):
+    """A device the run measures on: it runs the bundle (``infer.py --profile``); the host merges the figures."""
+
+    name: str = opt("device", "The device's name in stage names, files and the report.", check=_device_name)
+    host: str = opt("local", "A host as you would give it to ssh (an alias from ~/.ssh/config works), or local.",
+                    check=_path)
+    python: str | None = opt(None, "The interpreter on the device (default python3); with host local any command, "
+                                   "e.g. 'qemu-aarch64-static -L ROOT ROOT/usr/bin/python3'.")
+    ssh_config: str | None = opt(None, "An ssh config file to use instead of ~/.ssh/config (ssh -F).")
+    targets: list[DeviceTargetSection] = field(default_factory=lambda: [DeviceTargetSection()])
+
+
 @dataclass
 class ProfileSection(Timing):
     accuracy: bool = opt(True, "Measure top-1/top-5 on the validation images too.")
@@ -93,6 +123,7 @@ class Recipe:
     quantize: QuantizeSection = field(default_factory=QuantizeSection)
     targets: list[TargetSection] = field(default_factory=lambda: [TargetSection()])
     profile: ProfileSection = field(default_factory=ProfileSection)
+    devices: list[DeviceSection] = field(default_factory=list)
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -184,14 +215,26 @@ def _check_semantics(recipe: Recipe) -> None:
     if not recipe.targets:
         raise RecipeError("targets must list at least one engine")
     for i, target in enumerate(recipe.targets):
-        where = f"targets[{i}]"
-        capability = ENGINES[target.engine]
-        for j, precision in enumerate(target.precisions):
-            if precision not in capability.precisions:
-                raise RecipeError(f"{where}.precisions[{j}]: engine {target.engine} cannot run {precision}; it "
-                                  f"supports {', '.join(capability.precisions)}")
-        if max(target.batches) > 1 and recipe.export.batch != "dynamic" and target.engine != "torch":
-            raise RecipeError(f"{where}.batches: batch {max(target.batches)} needs export.batch: dynamic")
+        _check_target(recipe, target, f"targets[{i}]")
+    names = [d.name for d in recipe.devices]
+    for i, device in enumerate(recipe.devices):
+        if device.name in names[:i]:
+            raise RecipeError(f"devices[{i}].name: {device.name!r} names two devices; give each its own name")
+        if not device.targets:
+            raise RecipeError(f"devices[{i}].targets must list at least one target")
+        for j, target in enumerate(device.targets):
+            _check_target(recipe, target, f"devices[{i}].targets[{j}]")
+
+
+def _check_target(recipe: Recipe, target: TargetSection | DeviceTargetSection, where: str) -> None:
+    """The engine runs each precision; a batch above 1 has a dynamic batch axis to run on."""
+    capability = ENGINES[target.engine]
+    for j, precision in enumerate(target.precisions):
+        if precision not in capability.precisions:
+            raise RecipeError(f"{where}.precisions[{j}]: engine {target.engine} cannot run {precision}; it "
+                              f"supports {', '.join(capability.precisions)}")
+    if max(target.batches) > 1 and recipe.export.batch != "dynamic" and target.engine != "torch":
+        raise RecipeError(f"{where}.batches: batch {max(target.batches)} needs export.batch: dynamic")
 
 
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict:

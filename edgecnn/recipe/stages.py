@@ -12,22 +12,37 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 from dataclasses import fields
 from pathlib import Path
 
+from ..bundle.builder import build_bundle
 from ..core.metadata import read_metadata
-from ..data.datasets import load_images, train_val
+from ..data.datasets import load_images, train_val, write_image_folder
+from ..device.hosts import make_host
+from ..device.run import DeviceAccess, DeviceOptions, measure_on, prepare
+from ..device.run import device_identity as read_device_identity
 from ..engines.trt_engine import build_engine
 from ..engines.trt_engine import require_tensorrt as require
 from ..engines.trt_plan import parse_batch_spec
 from ..errors import EdgeCNNError, EngineUnavailable
+from ..profile.options import TargetShape, Timing
 from ..quantize.accuracy_aware import quantize_with_budget
 from ..quantize.fp16 import convert_fp16
 from ..quantize.int8 import quantize_int8
 from ..quantize.options import QuantizeOptions
 from ..train import TrainConfig, TrainOptions
 from .graph import StageContext
-from .schema import DataSection, ModelSection, ProfileSection, QuantizeSection, Recipe
+from .schema import (
+    DataSection,
+    DeviceSection,
+    DeviceTargetSection,
+    ModelSection,
+    ProfileSection,
+    QuantizeSection,
+    Recipe,
+)
 
 UNAVAILABLE_EXIT = 3  # profile_worker's exit code for an engine that is not on this machine
 
@@ -139,3 +154,48 @@ def profile(ctx: StageContext, artifact: str, engine: str, precision: str, batch
         if done.returncode == UNAVAILABLE_EXIT:
             raise EngineUnavailable(last)
         raise EdgeCNNError(f"profiling {engine} {precision} failed: {last}")
+
+
+# ---------------------------------------------------------------- measuring on the device itself
+def bundle(ctx: StageContext, source: str, output: str) -> None:
+    """The deployable bundle of ``source`` as a reproducible .tar.gz: what devices run (and what ships)."""
+    folder = ctx.work / output.removesuffix(".tar.gz")
+    report = build_bundle(ctx.input(source), folder, archive="tar.gz", force=True)
+    shutil.rmtree(folder)
+    ctx.record["bundle"] = {"files": report.files, "notes": report.notes}
+
+
+def device_host(device: DeviceSection):
+    return make_host(device.host, python=device.python, ssh_config=device.ssh_config)
+
+
+def device_identity(device: DeviceSection, requirements: str, log) -> dict:
+    """Reach the device, check (or with ``setup`` make) its runtime, and read the identity it reports."""
+    host = device_host(device)
+    runner = prepare(host, requirements, device.setup, log)
+    return read_device_identity(host, runner)
+
+
+def device_profile(ctx: StageContext, device: DeviceSection, target: DeviceTargetSection, precision: str,
+                   bundle_file: str, options: ProfileSection, data: DataSection | None, output: str) -> None:
+    """Copy the bundle (and the validation images) to the device, run ``infer.py --profile`` there, bring the
+    results file home. The device's temporary folder is removed, also on failure and Ctrl-C."""
+    with tempfile.TemporaryDirectory(prefix="edgecnn-device-") as tmp:
+        with tarfile.open(ctx.input(bundle_file)) as archive:
+            archive.extractall(tmp, filter="data")
+        folder = next(p for p in Path(tmp).iterdir() if p.is_dir())
+        images = None
+        if data is not None:
+            images = write_image_folder(validation_images(data, ctx.input("artifacts/model_fp32.onnx")),
+                                        Path(tmp) / "validation")
+        host = device_host(device)
+        log = ctx.log
+        runner = prepare(host, (folder / "requirements.txt").read_text(), device.setup, log)
+        declared = {f.name: getattr(options, f.name) for f in fields(Timing)}
+        declared.update({f.name: getattr(device, f.name) for f in fields(DeviceAccess)})
+        declared.update({f.name: getattr(target, f.name) for f in fields(TargetShape)})
+        measure = DeviceOptions(**declared)
+        results = measure_on(host, folder, images, measure, device.name, log, runner=runner)
+    results["device_stage"] = {"device": device.name, "host": device.host, "precision": precision,
+                               "engine": target.engine}
+    ctx.output(output).write_text(json.dumps(results, indent=1))

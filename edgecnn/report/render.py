@@ -67,7 +67,8 @@ def _device_rows(results: dict) -> list[list[str]]:
         runtime = ", ".join(f"{k} {v}" for k, v in versions.items()
                             if k in ("onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt", "torch"))
         temperature = cpu.get("temperature_c")
-        rows.append([device, name, cpu.get("arch", "?"), str(cpu.get("usable_cores", "?")),
+        arch = cpu.get("arch", "?") + (" (emulated)" if env.get("emulated") else "")
+        rows.append([device, name, arch, str(cpu.get("usable_cores", "?")),
                      " ".join(cpu.get("isa", [])) or "?", cpu.get("governor", "-"),
                      f"{temperature:.0f}" if isinstance(temperature, (int, float)) else "-",
                      env.get("os", "?"), env.get("python", "?"), runtime or "?"])

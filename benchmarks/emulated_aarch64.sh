@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# An emulated aarch64 "device" on an x86 Debian host: Debian's arm64 Python unpacked into ROOT and run by
+# qemu-user (no chroot, no binfmt needed), with the aarch64 wheels a bundle needs installed into ROOT/site.
+#
+#   sudo bash benchmarks/emulated_aarch64.sh /srv/arm64            # once (root: apt-get)
+#   edgecnn device run model.onnx --host local \
+#     --python "env PYTHONPATH=/srv/arm64/site qemu-aarch64-static -L /srv/arm64 /srv/arm64/usr/bin/python3.11"
+#
+# Latency under an emulator is not a device's latency (qemu translates every instruction): use it for
+# accuracy, for the protocol and for the aarch64 code paths, never for speed. ONNX Runtime: 1.20.1 runs under
+# qemu-user; 1.31.1's aarch64 wheel crashed on import there (ORT_VERSION to try another).
+set -euo pipefail
+ROOT=${1:-/srv/arm64}
+ORT_VERSION=${ORT_VERSION:-1.20.1}
+PYVER=3.11
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v qemu-aarch64-static >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq qemu-user-static >/dev/null
+fi
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  dpkg --add-architecture arm64
+fi
+apt-get update -qq
+mkdir -p "$ROOT" "$ROOT/.debs"
+cd "$ROOT/.debs"
+# python3.11 and everything it needs (libstdc++ for the wheels' C++ code), arm64 builds
+packages=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+  --no-enhances --no-pre-depends python$PYVER:arm64 libstdc++6:arm64 libgomp1:arm64 \
+  | grep -E '^[a-z0-9].*:arm64$' | sort -u)
+apt-get download $packages >/dev/null
+for deb in *.deb; do dpkg-deb -x "$deb" "$ROOT"; done
+cd / && rm -rf "$ROOT/.debs"
+# the bundle's requirements, aarch64 wheels for this Python, installed by the host's pip into ROOT/site
+python3 -m pip install -q --target "$ROOT/site" --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+  --python-version $PYVER --implementation cp --only-binary=:all: numpy pillow "onnxruntime==$ORT_VERSION"
+env PYTHONPATH="$ROOT/site" qemu-aarch64-static -L "$ROOT" "$ROOT/usr/bin/python$PYVER" -c \
+  "import platform, numpy, PIL, onnxruntime; print(platform.machine(), 'numpy', numpy.__version__, 'onnxruntime', onnxruntime.__version__)"
