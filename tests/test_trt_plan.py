@@ -216,3 +216,84 @@ def test_check_prints_the_plan_for_a_chosen_version(three_precisions, cli):
     refused = cli("check", root / "fp32.onnx", "--trt-version", "11", "--precision", "int8", "--calib-table",
                   root / "table.calib")
     assert refused.exit_code == 2 and "removed implicit INT8 calibration" in refused.stderr
+
+
+# ---------------------------------------------------------------- TensorRT on a device: built there, planned here
+def test_every_precision_and_version_builds_from_the_onnx_its_plan_accepts(three_precisions):
+    from edgecnn.engines.trt_plan import build_plan, trt_source
+
+    m = {"fp32": three_precisions["fp32"], "fp16": three_precisions["fp16"], "int8_sym": three_precisions["int8"]}
+    assert {(p, v): trt_source(p, v) for p in ("fp32", "fp16", "int8") for v in (10, 11)} == {
+        ("fp32", 10): "fp32", ("fp32", 11): "fp32", ("fp16", 10): "fp32", ("fp16", 11): "fp16",
+        ("int8", 10): "int8_sym", ("int8", 11): "int8_sym"}
+    for precision in ("fp32", "fp16", "int8"):
+        for version in (10, 11):  # the chosen ONNX is one the plan takes (no UsageError)
+            plan = build_plan(m[trt_source(precision, version)], precision, version)
+            assert plan.precision == precision and plan.trt_major == version
+
+
+def test_a_device_bundle_for_tensorrt_ships_the_onnx_and_its_build_plan(three_precisions, tmp_path):
+    import json
+
+    from edgecnn.bundle.builder import TRT_REQUIREMENTS, build_bundle
+    from edgecnn.engines.trt_plan import build_plan
+
+    source = three_precisions["root"] / "int8.onnx"
+    plan = build_plan(three_precisions["int8"], "int8", 10, batch=BatchSpec(1, 1, 4)).to_dict()
+    build_bundle(source, tmp_path / "b", trt_build=plan)
+    config = json.loads((tmp_path / "b" / "preprocess.json").read_text())
+    assert config["engine"] == "tensorrt" and config["model"] == "model.onnx" and config["precision"] == "int8"
+    assert config["trt_build"]["builder_flags"] == ["INT8", "FP16"] and config["trt_build"]["trt_major"] == 10
+    assert config["trt_build"]["profiles"][0]["max"][0] == 4
+    assert (tmp_path / "b" / "requirements.txt").read_text().split() == TRT_REQUIREMENTS
+    assert "built on the device" in (tmp_path / "b" / "README.md").read_text()
+
+
+def test_recipe_plans_tensorrt_device_stages_without_tensorrt_here(tmp_path):
+    import yaml
+
+    from edgecnn.recipe import load_recipe
+    from edgecnn.recipe.pipeline import plan
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "model": {"arch": "mobilenet_v1_025"}, "data": {"path": "synthetic:shapes:32"}, "export": {"batch": "dynamic"},
+        "targets": [{"engine": "ort", "precisions": ["fp32"]}],
+        "devices": [{"name": "orin", "host": "orin", "targets": [
+            {"engine": "trt", "precisions": ["fp16", "int8"], "batches": [1, 8], "trt_version": 10}]},
+            {"name": "thor", "host": "thor", "targets": [{"engine": "trt", "precisions": ["fp16"], "trt_version": 11}]}]}))
+    stages = {s.name: s for s in plan(load_recipe(recipe))}
+    assert stages["bundle-trt10-fp16"].needs == ("artifacts/model_fp32.onnx",)  # weakly typed: FP16 flag
+    assert stages["bundle-trt11-fp16"].needs == ("artifacts/model_fp16.onnx",)  # strongly typed: FP16 ONNX
+    assert stages["bundle-trt10-int8"].needs == ("artifacts/model_int8_sym.onnx",)
+    assert stages["quantize-int8-symmetric"].check is None  # the device builds from it: no TensorRT needed here
+    assert "quantize-int8" not in stages and "quantize-fp16" in stages
+    assert stages["bundle-trt10-int8"].settings["trt"]["batch"] == "1:1:8"
+    assert stages["device-orin-trt-int8"].needs == ("bundles/model_trt10_int8.tar.gz", "artifacts/model_fp32.onnx")
+    assert {"device-orin-trt-fp16", "device-thor-trt-fp16"} <= set(stages)
+
+
+@pytest.mark.gpu
+def test_bundle_builds_its_engine_on_the_device(three_precisions, tmp_path):
+    """Needs TensorRT and an NVIDIA GPU: infer.py builds the engine from the shipped ONNX and plan, and classifies."""
+    from edgecnn.engines.trt_engine import tensorrt_available
+
+    if not tensorrt_available():
+        pytest.skip("TensorRT or an NVIDIA GPU is not available")
+    import subprocess
+    import sys
+
+    import tensorrt
+
+    from edgecnn.bundle.builder import build_bundle
+    from edgecnn.engines.trt_plan import build_plan, trt_source
+
+    major = int(tensorrt.__version__.split(".")[0])
+    kind = trt_source("fp16", major)
+    plan = build_plan(three_precisions[kind], "fp16", major).to_dict()
+    build_bundle(three_precisions["root"] / f"{kind}.onnx", tmp_path / "b", trt_build=plan)
+    done = subprocess.run([sys.executable, "infer.py", "--profile", "--min-runs", "5", "--min-time-s", "0.1",
+                           "--results", str(tmp_path / "r.json")], cwd=tmp_path / "b", capture_output=True, text=True,
+                          env={**__import__("os").environ, "EDGECNN_ENGINE_CACHE": str(tmp_path / "engines")})
+    assert done.returncode == 0, done.stderr
+    assert list((tmp_path / "engines").glob("*.engine"))

@@ -118,7 +118,13 @@ def _readme(config: dict, requirements: list[str]) -> str:
         f"`labels.txt`: {config['num_classes']} classes, one per line, in the model's output order. "
         "`manifest.sha256`: check with `infer.py --verify` or `sha256sum -c manifest.sha256`.",
     ]
-    if config["engine"] == "tensorrt":
+    if config.get("trt_build"):
+        plan = config["trt_build"]
+        lines += ["", f"The TensorRT engine is built on the device at the first run, from `model.onnx`, following "
+                  f"edgecnn's build plan for TensorRT {plan['trt_major']} ({plan['network']} network, builder flags: "
+                  f"{', '.join(plan['builder_flags']) or 'none'}), and kept in `~/.cache/edgecnn/engines`. "
+                  "This path was not run by edgecnn's developers (no NVIDIA GPU was available to them)."]
+    elif config["engine"] == "tensorrt":
         lines += ["", "A TensorRT engine only runs on the GPU model and TensorRT version it was built with. "
                   "The TensorRT path of infer.py follows the TensorRT 10 API but was not run by edgecnn's "
                   "developers (no NVIDIA GPU was available to them)."]
@@ -154,8 +160,12 @@ def _archive(folder: Path, kind: str, force: bool) -> Path:
 
 
 def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive: str | None = None,
-                 force: bool = False) -> BundleReport:
-    """Write the bundle folder ``output`` for ``model`` (.onnx or .engine); optionally ``output``.tar.gz/.zip."""
+                 force: bool = False, trt_build: dict | None = None) -> BundleReport:
+    """Write the bundle folder ``output`` for ``model`` (.onnx or .engine); optionally ``output``.tar.gz/.zip.
+
+    ``trt_build`` (a :class:`~edgecnn.engines.trt_plan.BuildPlan` as a dict) with an ONNX model: a TensorRT
+    bundle whose engine is built on the device (an engine only runs on the GPU and TensorRT it was built with);
+    infer.py follows the plan there and keeps the engine in ``~/.cache/edgecnn/engines``."""
     model = Path(model)
     output = Path(output)
     if not model.is_file():
@@ -166,6 +176,10 @@ def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output} is a file; give a folder name")
     config, labels, notes = _model_config(model)
+    if trt_build is not None:
+        if model.suffix != ".onnx":
+            raise UsageError("a TensorRT build plan goes with an ONNX model (the engine is built on the device)")
+        config.update(engine="tensorrt", trt_build=trt_build)
     requirements = TRT_REQUIREMENTS if config["engine"] == "tensorrt" else ONNX_REQUIREMENTS
     output.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}-", suffix=".partial", dir=output.parent))

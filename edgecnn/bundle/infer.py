@@ -38,7 +38,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 try:  # shipped beside this file: the preprocessing, statistics, memory and manifest code edgecnn itself runs
     import edgecnn_device as device
-    from edgecnn_device import IMAGE_EXTENSIONS, MANIFEST, latency_stats, preprocess, verify_manifest
+    from edgecnn_device import (
+        IMAGE_EXTENSIONS,
+        MANIFEST,
+        latency_stats,
+        preprocess,
+        verify_manifest,
+    )
 except ImportError:  # outside a bundle; main() says so
     IMAGE_EXTENSIONS, MANIFEST = (), "manifest.sha256"
     device = latency_stats = preprocess = verify_manifest = None
@@ -144,8 +150,52 @@ class TensorRTModel:
         return output
 
 
+def build_trt_engine(onnx_path: Path, plan: dict) -> Path:
+    """Build (once; then reuse) the TensorRT engine of ``onnx_path`` on this device, following edgecnn's build plan
+    (strongly typed for TensorRT 11, builder flags for 10); kept in ~/.cache/edgecnn/engines by content."""
+    import hashlib
+    import os
+
+    import tensorrt as trt
+
+    major = int(trt.__version__.split(".")[0])
+    if major != plan["trt_major"]:
+        raise SystemExit(f"error: this bundle was planned for TensorRT {plan['trt_major']}, and this device has "
+                         f"{trt.__version__}; rebuild it for {major} (recipe: trt_version: {major})")
+    key = hashlib.sha256(device.sha256_file(onnx_path).encode() + json.dumps(plan, sort_keys=True).encode()
+                         + trt.__version__.encode()).hexdigest()[:24]
+    cache = Path(os.environ.get("EDGECNN_ENGINE_CACHE", Path.home() / ".cache" / "edgecnn" / "engines"))
+    engine_path = cache / f"{key}.engine"
+    if engine_path.exists():
+        return engine_path
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # TensorRT 11: always strongly typed; 10: weakly typed, flags below
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        raise SystemExit(f"error: TensorRT's ONNX parser rejected {onnx_path.name}: {parser.get_error(0)}")
+    config = builder.create_builder_config()
+    for flag in plan["builder_flags"]:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    profile = builder.create_optimization_profile()
+    for entry in plan["profiles"]:
+        profile.set_shape(entry["name"], entry["min"], entry["opt"], entry["max"])
+    config.add_optimization_profile(profile)
+    print(f"building the TensorRT {trt.__version__} engine on this device (once) ...", file=sys.stderr)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise SystemExit("error: TensorRT could not build an engine from model.onnx (see the messages above)")
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = engine_path.with_name(f".{engine_path.name}.partial")
+    tmp.write_bytes(bytes(serialized))
+    os.replace(tmp, engine_path)
+    return engine_path
+
+
 def load_model(config: dict, folder: Path = HERE, threads: int | None = None):
     path = folder / config["model"]
+    if path.suffix == ".onnx" and config.get("trt_build"):  # the engine is built here, on the device
+        return TensorRTModel(build_trt_engine(path, config["trt_build"]), config)
     if path.suffix == ".engine":
         return TensorRTModel(path, config)
     return OnnxModel(path, threads)

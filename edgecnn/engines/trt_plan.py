@@ -330,6 +330,16 @@ def build_plan(model: onnx.ModelProto, precision: str, trt_major: int = DEFAULT_
                      notes)
 
 
+def trt_source(precision: str, trt_major: int) -> str:
+    """Which ONNX a TensorRT ``trt_major`` build of ``precision`` starts from: ``fp32``, ``fp16`` (the FP16 ONNX:
+    TensorRT 11 is strongly typed) or ``int8_sym`` (Q/DQ with symmetric activation scales, what TensorRT reads)."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8":
+        return "int8_sym"
+    return "fp16" if precision == "fp16" and trt_major >= 11 else "fp32"
+
+
 def installed_trt_major() -> int | None:
     """The installed TensorRT's major version, read from package metadata (no import, no GPU needed)."""
     for package in ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt_lean"):

@@ -29,9 +29,9 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from ..bundle.builder import ONNX_REQUIREMENTS
+from ..bundle.builder import ONNX_REQUIREMENTS, TRT_REQUIREMENTS
 from ..data.datasets import is_synthetic
-from ..engines.trt_plan import DEFAULT_TRT_MAJOR, installed_trt_major
+from ..engines.trt_plan import DEFAULT_TRT_MAJOR, installed_trt_major, trt_source
 from ..errors import EdgeCNNError
 from ..report.results import build_results, merge_results, write_results
 from . import stages as bodies
@@ -103,10 +103,11 @@ def plan(recipe: Recipe) -> list[Stage]:
                         needs=("artifacts/model.pt",), settings=r.export, libraries=TORCH_LIBS + ONNX_LIBS))
     wanted = [(t.engine, p) for t in r.targets for p in t.precisions]
     on_devices = [(d, t, p) for d in r.devices for t in d.targets for p in t.precisions]
-    kinds = {ONNX_FOR[w] for w in wanted + [(t.engine, p) for _, t, p in on_devices] if w in ONNX_FOR}
     trt_major = installed_trt_major() or DEFAULT_TRT_MAJOR
-    if ("trt", "fp16") in wanted and trt_major >= 11:
-        kinds.add("fp16")  # TensorRT 11 is strongly typed: FP16 engines are built from the FP16 ONNX
+    # what TensorRT builds from (TensorRT 11 is strongly typed: FP16 engines come from the FP16 ONNX)
+    device_kinds = device_sources(on_devices)
+    kinds = {ONNX_FOR[w] for w in wanted if w in ONNX_FOR} | device_kinds | \
+        {trt_source(p, trt_major) for engine, p in wanted if engine == "trt"}
     fp32 = ("artifacts/model_fp32.onnx",)
     if "fp16" in kinds:
         stages.append(Stage("quantize-fp16", bodies.fp16, outputs=("artifacts/model_fp16.onnx",), needs=fp32,
@@ -124,16 +125,16 @@ def plan(recipe: Recipe) -> list[Stage]:
         if t.engine == "trt":
             for p in t.precisions:
                 trt_batches.setdefault(p, []).extend(t.batches)
-    if "int8" in trt_batches:  # TensorRT reads symmetric INT8 Q/DQ
+    if "int8_sym" in kinds:  # TensorRT reads symmetric INT8 Q/DQ
         calib, options = bodies.int8_options(r, symmetric=True)
+        # made here when a device builds from it, even where this machine has no TensorRT
+        needs_trt_here = None if "int8_sym" in device_kinds else bodies.require_tensorrt
         stages.append(Stage("quantize-int8-symmetric", partial(bodies.int8, calib=calib, options=options, data=r.data,
                                                                output="model_int8_sym.onnx"),
                             outputs=("artifacts/model_int8_sym.onnx",), needs=fp32, settings=options,
-                            data={"calib": calib}, libraries=ONNX_LIBS, check=bodies.require_tensorrt))
+                            data={"calib": calib}, libraries=ONNX_LIBS, check=needs_trt_here))
     for precision, batches in trt_batches.items():
-        source = {"int8": "artifacts/model_int8_sym.onnx",
-                  "fp16": "artifacts/model_fp16.onnx" if trt_major >= 11 else "artifacts/model_fp32.onnx"}.get(
-            precision, "artifacts/model_fp32.onnx")
+        source = f"artifacts/model_{trt_source(precision, trt_major)}.onnx"
         spec = f"{min(batches)}:{min(batches)}:{max(batches)}"
         out = f"artifacts/model_{precision}.engine"
         stages.append(Stage(f"build-trt-{precision}", partial(bodies.build_trt, source=source, precision=precision,
@@ -161,38 +162,60 @@ def plan(recipe: Recipe) -> list[Stage]:
     return stages
 
 
+def device_bundle(target, precision: str) -> tuple[str, str]:
+    """(bundle stage name, bundle file) of what a device target runs: the ONNX Runtime bundle of a precision, or
+    for TensorRT the ONNX that TensorRT ``trt_version`` builds ``precision`` from (the engine is built there)."""
+    if target.engine == "trt":
+        return f"bundle-trt{target.trt_version}-{precision}", f"bundles/model_trt{target.trt_version}_{precision}.tar.gz"
+    return f"bundle-{precision}", f"bundles/model_{precision}.tar.gz"
+
+
+def device_sources(on_devices: list) -> set[str]:
+    """The ONNX kinds (fp32, fp16, int8, int8_sym) the devices' bundles are made from."""
+    return {trt_source(p, t.trt_version) if t.engine == "trt" else ONNX_FOR[("ort", p)] for _, t, p in on_devices}
+
+
 def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
-    """Per precision a bundle (built once, shared by the devices); per device and precision a measurement on
-    the device, keyed by the bundle's digest and the identity the device reports."""
+    """Per precision (and TensorRT version) a bundle, built once and shared by the devices; per device and
+    precision a measurement on the device, keyed by the bundle's digest and the identity the device reports."""
     stages: list[Stage] = []
     fp32 = "artifacts/model_fp32.onnx"
-    for precision in dict.fromkeys(p for _, t, p in on_devices):
-        source = artifact_for(r, "ort", precision)
-        stages.append(Stage(f"bundle-{precision}", partial(bodies.bundle, source=source,
-                                                           output=f"model_{precision}.tar.gz"),
-                            outputs=(f"bundles/model_{precision}.tar.gz",), needs=(source,), settings={},
-                            libraries=("onnx",)))
-    identities: dict[str, dict] = {}  # one probe per device and run, however many precisions it measures
+    bundles: dict[str, tuple] = {}
+    for _, target, precision in on_devices:
+        name, _ = device_bundle(target, precision)
+        batches = bundles.get(name, (target, precision, []))[2] + list(target.batches)
+        bundles[name] = (target, precision, batches)
+    for name, (target, precision, batches) in bundles.items():
+        kind = trt_source(precision, target.trt_version) if target.engine == "trt" else ONNX_FOR[("ort", precision)]
+        source = f"artifacts/model_{kind}.onnx"
+        trt = {"precision": precision, "trt_major": target.trt_version,
+               "batch": f"{min(batches)}:{min(batches)}:{max(batches)}"} if target.engine == "trt" else None
+        output = device_bundle(target, precision)[1]
+        stages.append(Stage(name, partial(bodies.bundle, source=source, output=Path(output).name, trt=trt),
+                            outputs=(output,), needs=(source,), settings={"trt": trt}, libraries=("onnx",)))
+    identities: dict[tuple, dict] = {}  # one probe per device and runtime, however many precisions it measures
 
-    def identity(device) -> dict:
-        if device.name not in identities:
-            identities[device.name] = bodies.device_identity(device, "\n".join(ONNX_REQUIREMENTS) + "\n",
-                                                             log=lambda line: None)
-        return identities[device.name]
+    def identity(device, engine: str) -> dict:
+        if (device.name, engine) not in identities:
+            requirements = TRT_REQUIREMENTS if engine == "trt" else ONNX_REQUIREMENTS
+            identities[(device.name, engine)] = bodies.device_identity(device, "\n".join(requirements) + "\n",
+                                                                       log=lambda line: None)
+        return identities[(device.name, engine)]
 
     for device, target, precision in on_devices:
         data = r.data if r.profile.accuracy else None
-        name = f"device-{device.name}-{precision}"
-        bundle = f"bundles/model_{precision}.tar.gz"
-        stages.append(Stage(name, partial(bodies.device_profile, device=device, target=target, precision=precision,
-                                          bundle_file=bundle, options=r.profile, data=data,
-                                          output=f"{device.name}-{precision}.json"),
-                            outputs=(f"devices/{device.name}-{precision}.json",), needs=(bundle, fp32),
+        label = f"trt-{precision}" if target.engine == "trt" else precision
+        bundle = device_bundle(target, precision)[1]
+        stages.append(Stage(f"device-{device.name}-{label}",
+                            partial(bodies.device_profile, device=device, target=target, precision=precision,
+                                    bundle_file=bundle, options=r.profile, data=data,
+                                    output=f"{device.name}-{label}.json"),
+                            outputs=(f"devices/{device.name}-{label}.json",), needs=(bundle, fp32),
                             settings={"device": {k: v for k, v in asdict(device).items() if k not in ("keep", "targets")},
                                       "target": asdict(target), "profile": asdict(r.profile),
                                       "data": asdict(r.data) if data else None},
                             data={"data": r.data.path, "val": r.data.val} if data else {},
-                            identity=partial(identity, device)))
+                            identity=partial(identity, device, target.engine)))
     return stages
 
 

@@ -19,6 +19,7 @@ import yaml
 from ..core.options import OptionError, check_options, opt, option_info, with_defaults
 from ..device.run import DeviceAccess
 from ..engines.capabilities import ENGINES, PRECISIONS
+from ..engines.trt_plan import TRT_VERSIONS
 from ..errors import UsageError
 from ..export.options import ExportOptions
 from ..profile.options import TargetShape, Timing
@@ -79,7 +80,7 @@ class TargetSection(TargetShape):
     precisions: list[str] = opt(["fp32"], "Precisions to profile on it.", check=_precisions)
 
 
-DEVICE_ENGINES = ("ort",)  # what a bundle runs on a device (TensorRT on a device: see README, not built yet)
+DEVICE_ENGINES = ("ort", "trt")  # what a bundle runs on a device; trt: the engine is built there, from the ONNX
 
 
 def _device_name(value) -> str | None:
@@ -93,6 +94,9 @@ def _device_name(value) -> str | None:
 class DeviceTargetSection(TargetShape):
     engine: str = opt("ort", "The engine the bundle runs on the device.", choices=DEVICE_ENGINES)
     precisions: list[str] = opt(["fp32"], "Precisions to measure on the device (one bundle each).", check=_precisions)
+    trt_version: int = opt(10, "trt: the TensorRT major version on the device (JetPack 6 ships 10). An engine only "
+                               "runs where it was built, so the bundle ships the ONNX this version's build plan "
+                               "starts from, and infer.py builds the engine on the device.", choices=TRT_VERSIONS)
 
 
 @dataclass

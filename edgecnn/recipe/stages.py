@@ -19,13 +19,14 @@ from pathlib import Path
 
 from ..bundle.builder import build_bundle
 from ..core.metadata import read_metadata
+from ..core.onnx_io import load_onnx
 from ..data.datasets import load_images, train_val, write_image_folder
 from ..device.hosts import make_host
 from ..device.run import DeviceAccess, DeviceOptions, measure_on, prepare
 from ..device.run import device_identity as read_device_identity
 from ..engines.trt_engine import build_engine
 from ..engines.trt_engine import require_tensorrt as require
-from ..engines.trt_plan import parse_batch_spec
+from ..engines.trt_plan import build_plan, parse_batch_spec
 from ..errors import EdgeCNNError, EngineUnavailable
 from ..profile.options import TargetShape, Timing
 from ..quantize.accuracy_aware import quantize_with_budget
@@ -157,10 +158,16 @@ def profile(ctx: StageContext, artifact: str, engine: str, precision: str, batch
 
 
 # ---------------------------------------------------------------- measuring on the device itself
-def bundle(ctx: StageContext, source: str, output: str) -> None:
-    """The deployable bundle of ``source`` as a reproducible .tar.gz: what devices run (and what ships)."""
+def bundle(ctx: StageContext, source: str, output: str, trt: dict | None = None) -> None:
+    """The deployable bundle of ``source`` as a reproducible .tar.gz: what devices run (and what ships). ``trt``
+    (precision, trt_major, batch): a TensorRT bundle, the engine built on the device by this plan."""
     folder = ctx.work / output.removesuffix(".tar.gz")
-    report = build_bundle(ctx.input(source), folder, archive="tar.gz", force=True)
+    plan = None
+    if trt is not None:
+        plan = build_plan(load_onnx(ctx.input(source)), trt["precision"], trt["trt_major"],
+                          batch=parse_batch_spec(trt["batch"])).to_dict()
+        ctx.record["trt_plan"] = plan
+    report = build_bundle(ctx.input(source), folder, archive="tar.gz", force=True, trt_build=plan)
     shutil.rmtree(folder)
     ctx.record["bundle"] = {"files": report.files, "notes": report.notes}
 
