@@ -327,7 +327,7 @@ MIB = 2**20
 
 def results_row(*, device: str, model: str, engine: str, precision: str, stats: dict, load_rss_bytes: int,
                 run_rss_bytes: int, device_memory_bytes: int | None, accuracy: dict | None,
-                file_size_bytes: int | None, artifact: str, warnings: list[str]) -> dict:
+                file_size_bytes: int | None, artifact: str, warnings: list[str], phases: dict | None = None) -> dict:
     """One row of results.json: a model on an engine at a precision and a batch size, measured on a device."""
     accuracy = accuracy or {}
     return {
@@ -340,6 +340,8 @@ def results_row(*, device: str, model: str, engine: str, precision: str, stats: 
         "top1": accuracy.get("top1"), "top5": accuracy.get("top5"), "accuracy_images": accuracy.get("images"),
         "file_size_mib": file_size_bytes / MIB if file_size_bytes is not None else None,
         "artifact": artifact, "warnings": list(warnings),
+        # GPU engines: the copies apart from compute (CUDA events), as trtexec reports them
+        **{k: (phases or {}).get(k) for k in ("h2d_ms", "compute_ms", "d2h_ms")},
     }
 
 

@@ -11,6 +11,7 @@ from ..errors import UsageError
 from .base import ModelInfo, Runner, TensorSpec
 from .capabilities import ENGINES, artifact_kind, validate_request
 from .openvino_engine import OpenVinoRunner
+from .ort_gpu import GPU_PROVIDERS, OrtGpuRunner
 from .ort_engine import OrtRunner, model_info_from_onnx
 from .trt_engine import TrtRunner, require_tensorrt
 
@@ -49,7 +50,8 @@ def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads:
         check_onnx_file(artifact)  # one line for a truncated or foreign file, before any runtime parses it
     if kind == "onnx" and precision is not None:
         held = artifact_precision(artifact)
-        if held != precision and not (engine == "openvino" and held == "fp32" and precision == "fp16"):
+        lowered_by_engine = engine in ("openvino", "ort-trt") and held == "fp32" and precision == "fp16"
+        if held != precision and not lowered_by_engine:
             raise UsageError(f"{artifact} holds a {held} model; make a {precision} one with 'edgecnn quantize' "
                              f"(edgecnn never changes the precision you asked for silently)")
     if engine == "torch":
@@ -59,6 +61,9 @@ def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads:
         return TorchRunner(create_model(artifact), threads=threads)
     if engine == "ort":
         return OrtRunner(artifact, threads=threads, info=model_info_from_onnx(artifact))
+    if engine in GPU_PROVIDERS:
+        return OrtGpuRunner(artifact, engine, precision or artifact_precision(artifact),
+                            info=model_info_from_onnx(artifact))
     if engine == "openvino":
         return OpenVinoRunner(artifact, model_info_from_onnx(artifact), threads=threads,
                               precision=precision or "fp32", per_layer=per_layer)

@@ -25,9 +25,16 @@ ENGINES: dict[str, EngineCapability] = {
     "ort": EngineCapability("ort", ("onnx",), ("fp32", "fp16", "int8"), ("cpu", "cuda"), True, None, "onnxruntime"),
     "openvino": EngineCapability("openvino", ("onnx",), ("fp32", "fp16", "int8"), ("cpu",), True, "openvino",
                                  "openvino"),
+    "ort-cuda": EngineCapability("ort-cuda", ("onnx",), ("fp32", "fp16", "int8"), ("cuda",), True, "ort-gpu",
+                                 "onnxruntime"),
+    "ort-trt": EngineCapability("ort-trt", ("onnx",), ("fp32", "fp16", "int8"), ("cuda",), True, "ort-gpu",
+                                "onnxruntime"),
     "trt": EngineCapability("trt", ("onnx", "engine"), ("fp32", "fp16", "int8"), ("cuda",), True, "tensorrt",
                             "tensorrt"),
 }
+
+
+GPU_ENGINES = tuple(name for name, capability in ENGINES.items() if capability.devices == ("cuda",))
 
 
 def artifact_kind(path: str) -> str:

@@ -37,6 +37,7 @@ from ..core.text import bounded_list
 from ..errors import EngineUnavailable, ExportError
 from ..fileio import atomic_path, check_output_path
 from .base import ModelInfo, Runner, TensorSpec
+from .gpu_timing import time_phases
 from .trt_plan import BatchSpec, build_plan, onnx_holds
 
 
@@ -211,6 +212,31 @@ class TrtRunner(Runner):
         for _ in range(runs):
             self.infer(feed)
         return [{"name": n, "op": "trt", "total_us": ms * 1000, "calls": runs} for n, ms in self.layer_times.items()]
+
+    def transfer_phases(self, feed: dict[str, np.ndarray], runs: int = 50) -> dict:
+        """Host-to-device copy, compute and device-to-host copy apart, by CUDA events on the engine's stream."""
+        torch = self._torch
+        hosts = {n: torch.from_numpy(np.ascontiguousarray(feed[n], dtype=np.float32)).pin_memory() for n in self._inputs}
+        inputs = {n: torch.empty_like(t, device="cuda") for n, t in hosts.items()}
+        for name, tensor in inputs.items():
+            self.context.set_input_shape(name, tuple(tensor.shape))
+            self.context.set_tensor_address(name, tensor.data_ptr())
+        outputs = {n: torch.empty(tuple(self.context.get_tensor_shape(n)), dtype=torch.float32, device="cuda")
+                   for n in self._outputs}
+        for name, tensor in outputs.items():
+            self.context.set_tensor_address(name, tensor.data_ptr())
+        results = {n: torch.empty(tuple(t.shape), dtype=t.dtype).pin_memory() for n, t in outputs.items()}
+
+        def copy_in():
+            for name, tensor in inputs.items():
+                tensor.copy_(hosts[name], non_blocking=True)
+
+        def copy_out():
+            for name, tensor in outputs.items():
+                results[name].copy_(tensor, non_blocking=True)
+
+        return time_phases(self.stream, copy_in, lambda: self.context.execute_async_v3(self.stream.cuda_stream),
+                           copy_out, runs=runs)
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..data.datasets import DataError, ImageList, load_images
 from ..engines import artifact_precision, load_runner
 from ..engines.base import Runner
+from ..engines.capabilities import GPU_ENGINES
 from ..engines.third_party import upgraded
 from ..envinfo import environment
 from ..errors import UsageError
@@ -37,6 +38,7 @@ class ProfileResult:
     run_rss_bytes: int
     device_memory_bytes: int | None
     latency: list[LatencyStats] = field(default_factory=list)
+    gpu_phases: list[dict] | None = None  # GPU engines: per batch, copies in and out apart from compute
     accuracy: dict | None = None
     per_layer: list[dict] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -127,6 +129,10 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
         per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings) \
             if settings.per_layer else None
         device_memory = getattr(runner, "device_memory_bytes", None) if runner.engine == "trt" else None
+        gpu_phases = None
+        if hasattr(runner, "transfer_phases"):  # GPU engines: trtexec-style H2D / compute / D2H by CUDA events
+            gpu_phases = [dict(runner.transfer_phases(random_feed(runner, batch)), batch=batch)
+                          for batch in settings.batches]
     finally:
         runner.deactivate()
     held = precision
@@ -136,6 +142,7 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
         artifact=str(artifact), engine=runner.engine, precision=held, model=runner.info.architecture,
         file_size_bytes=path.stat().st_size if path.exists() else None, load_rss_bytes=load_mem.increase_bytes,
         run_rss_bytes=run_mem.increase_bytes, device_memory_bytes=device_memory, latency=latency,
+        gpu_phases=gpu_phases,
         accuracy=accuracy, per_layer=per_layer, warnings=warnings, notes=notes,
-        settings=asdict(settings), environment=environment(settings.threads, with_gpu=runner.engine == "trt"),
+        settings=asdict(settings), environment=environment(settings.threads, with_gpu=runner.engine in GPU_ENGINES),
     )

@@ -31,6 +31,7 @@ from typing import Callable
 
 from ..bundle.builder import ONNX_REQUIREMENTS, TRT_REQUIREMENTS
 from ..data.datasets import is_synthetic
+from ..engines.capabilities import GPU_ENGINES
 from ..engines.trt_plan import DEFAULT_TRT_MAJOR, installed_trt_major, trt_source
 from ..errors import EdgeCNNError
 from ..report.results import build_results, merge_results, write_results
@@ -43,11 +44,15 @@ __all__ = ["RunResult", "StageOutcome", "plan", "preflight", "run_recipe", "Pipe
 
 # what each engine runs for each precision: the artifact that stage writes
 ONNX_FOR = {("ort", "fp32"): "fp32", ("ort", "fp16"): "fp16", ("ort", "int8"): "int8",
-            ("openvino", "fp32"): "fp32", ("openvino", "fp16"): "fp32", ("openvino", "int8"): "int8"}
+            ("openvino", "fp32"): "fp32", ("openvino", "fp16"): "fp32", ("openvino", "int8"): "int8",
+            ("ort-cuda", "fp32"): "fp32", ("ort-cuda", "fp16"): "fp16", ("ort-cuda", "int8"): "int8",
+            # ONNX Runtime's TensorRT provider: FP16 by its flag from the FP32 ONNX, INT8 from symmetric Q/DQ
+            ("ort-trt", "fp32"): "fp32", ("ort-trt", "fp16"): "fp32", ("ort-trt", "int8"): "int8_sym"}
 TORCH_LIBS = ("torch", "torchvision", "timm", "numpy", "pillow")
 ONNX_LIBS = ("onnx", "onnxsim", "onnxruntime", "numpy")
 ENGINE_LIBS = {"torch": TORCH_LIBS, "ort": ("onnxruntime", "onnxruntime-gpu", "numpy", "pillow"),
-               "openvino": ("openvino", "numpy", "pillow"), "trt": ("tensorrt", "cuda-python", "numpy", "pillow")}
+               "openvino": ("openvino", "numpy", "pillow"), "ort-cuda": ("onnxruntime-gpu", "numpy", "pillow"),
+               "ort-trt": ("onnxruntime-gpu", "tensorrt", "numpy", "pillow"), "trt": ("tensorrt", "cuda-python", "numpy", "pillow")}
 
 
 @dataclass
@@ -128,7 +133,8 @@ def plan(recipe: Recipe) -> list[Stage]:
     if "int8_sym" in kinds:  # TensorRT reads symmetric INT8 Q/DQ
         calib, options = bodies.int8_options(r, symmetric=True)
         # made here when a device builds from it, even where this machine has no TensorRT
-        needs_trt_here = None if "int8_sym" in device_kinds else bodies.require_tensorrt
+        only_for_trt_here = "int8_sym" not in device_kinds and ("ort-trt", "int8") not in wanted
+        needs_trt_here = bodies.require_tensorrt if only_for_trt_here else None
         stages.append(Stage("quantize-int8-symmetric", partial(bodies.int8, calib=calib, options=options, data=r.data,
                                                                output="model_int8_sym.onnx"),
                             outputs=("artifacts/model_int8_sym.onnx",), needs=fp32, settings=options,
@@ -157,7 +163,7 @@ def plan(recipe: Recipe) -> list[Stage]:
                                           "threads": t.threads, "profile": asdict(r.profile),
                                           "data": asdict(r.data) if data else None},
                                 data={"data": r.data.path, "val": r.data.val} if data else {},
-                                libraries=ENGINE_LIBS[t.engine], machine=True, gpu=t.engine == "trt"))
+                                libraries=ENGINE_LIBS[t.engine], machine=True, gpu=t.engine in GPU_ENGINES))
     stages += device_stages(r, on_devices)
     return stages
 

@@ -12,7 +12,8 @@ import os
 from ..fileio import atomic_path
 from .pareto import operating_points, pareto_front
 
-ENGINE_COLOURS = {"torch": "#7f7f7f", "ort": "#1f77b4", "openvino": "#9467bd", "trt": "#2ca02c"}
+ENGINE_COLOURS = {"torch": "#7f7f7f", "ort": "#1f77b4", "openvino": "#9467bd", "trt": "#2ca02c", "ort-cuda": "#17becf",
+                  "ort-trt": "#bcbd22"}
 DEVICE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 PRECISION_MARKERS = {"fp32": "o", "fp16": "s", "int8": "D"}
 

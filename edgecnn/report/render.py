@@ -23,7 +23,10 @@ COLUMNS = [  # (header, row key, format)
     ("p50 ms", "p50_ms", "{:.3f}"), ("p90 ms", "p90_ms", "{:.3f}"), ("p99 ms", "p99_ms", "{:.3f}"),
     ("img/s", "throughput", "{:.1f}"), ("top-1 %", "top1", "pct"), ("top-5 %", "top5", "pct"),
     ("load MiB", "load_rss_mib", "{:.1f}"), ("run MiB", "run_rss_mib", "{:.1f}"), ("file MiB", "file_size_mib", "{:.2f}"),
+    ("H2D ms", "h2d_ms", "{:.3f}"), ("GPU compute ms", "compute_ms", "{:.3f}"), ("D2H ms", "d2h_ms", "{:.3f}"),
+    ("GPU MiB", "device_memory_mib", "{:.1f}"),
 ]
+OPTIONAL = ("top5", "h2d_ms", "compute_ms", "d2h_ms", "device_memory_mib")  # shown when some row has them
 
 
 def _fmt(value, fmt: str) -> str:
@@ -37,8 +40,7 @@ def _fmt(value, fmt: str) -> str:
 def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     multi = len({r["device"] for r in results["rows"]}) > 1
     columns = [c for c in COLUMNS if multi or c[1] != "device"]
-    if not any(r.get("top5") is not None for r in results["rows"]):
-        columns = [c for c in columns if c[1] != "top5"]
+    columns = [c for c in columns if c[1] not in OPTIONAL or any(r.get(c[1]) is not None for r in results["rows"])]
     # devices side by side for each engine x precision x batch
     ordered = sorted(results["rows"], key=lambda r: (r["engine"], r["precision"], r["batch"], r["device"]))
     return [c[0] for c in columns], [[_fmt(r.get(key), fmt) for _, key, fmt in columns] for r in ordered]

@@ -34,7 +34,10 @@ def rows_from_profile(profile: dict, device: str) -> list[dict]:
                         run_rss_bytes=profile.get("run_rss_bytes", 0),
                         device_memory_bytes=profile.get("device_memory_bytes"), accuracy=profile.get("accuracy"),
                         file_size_bytes=profile.get("file_size_bytes"), artifact=profile.get("artifact"),
-                        warnings=profile.get("warnings", [])) for stats in profile.get("latency", [])]
+                        warnings=profile.get("warnings", []),
+                        phases=next((p for p in profile.get("gpu_phases") or [] if p.get("batch") == stats["batch"]),
+                                    None))
+            for stats in profile.get("latency", [])]
 
 
 def build_results(recipe, profiles: list[dict], stages: list[dict], *, device: str | None = None,
