@@ -91,7 +91,7 @@ def test_gpu_engine_profiles_with_copies_apart(engine, tiny_onnx):
     """Needs onnxruntime-gpu and an NVIDIA GPU (and TensorRT for ort-trt)."""
     if missing_provider(engine, ort.get_available_providers()):
         pytest.skip(f"{GPU_PROVIDERS[engine]} is not available")
-    from edgecnn.profile import profile
+    from edgecnn.profile.run import profile
     from edgecnn.profile.options import ProfileSettings
 
     result = profile(str(tiny_onnx), engine, settings=ProfileSettings(batches=(1,), min_runs=10, min_time_s=0.1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.options import click_options, from_kwargs
-from ..engines.capabilities import ENGINES
+from ..engines.capabilities import ENGINES, PRECISIONS
 from ..profile.options import ProfileOptions
 from .options import json_option
 
@@ -14,8 +14,9 @@ from .options import json_option
 @click.argument("artifact")
 @click.option("--engine", type=click.Choice(list(ENGINES)), default=None,
               help="Default: ort for .onnx, trt for .engine, torch for a zoo name or checkpoint.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
-              help="Check the artifact holds this precision (never converted silently).")
+@click.option("--precision", type=click.Choice(list(PRECISIONS)), default=None,
+              help="Check the artifact holds this precision (never converted silently); openvino also runs an FP32 "
+                   "ONNX in fp16 or bf16, torch a model in bf16 (autocast); bf16 needs AVX512-BF16 or AMX.")
 @click_options(ProfileOptions)
 @click.option("--data", default=None, metavar="DIR", help="Labelled images: also measure top-1/top-5.")
 @json_option

@@ -50,7 +50,8 @@ def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads:
         check_onnx_file(artifact)  # one line for a truncated or foreign file, before any runtime parses it
     if kind == "onnx" and precision is not None:
         held = artifact_precision(artifact)
-        lowered_by_engine = engine in ("openvino", "ort-trt") and held == "fp32" and precision == "fp16"
+        lowered_by_engine = held == "fp32" and ((engine == "openvino" and precision in ("fp16", "bf16")) or
+                                                (engine == "ort-trt" and precision == "fp16"))
         if held != precision and not lowered_by_engine:
             raise UsageError(f"{artifact} holds a {held} model; make a {precision} one with 'edgecnn quantize' "
                              f"(edgecnn never changes the precision you asked for silently)")
@@ -58,7 +59,7 @@ def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads:
         from ..zoo import create_model
         from .torch_engine import TorchRunner
 
-        return TorchRunner(create_model(artifact), threads=threads)
+        return TorchRunner(create_model(artifact), threads=threads, precision=precision or "fp32")
     if engine == "ort":
         return OrtRunner(artifact, threads=threads, info=model_info_from_onnx(artifact))
     if engine in GPU_PROVIDERS:

@@ -14,6 +14,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.preprocess import PreprocessSpec
+from ..envinfo import cpu_info
+from ..errors import EngineUnavailable
+from .capabilities import bf16_problem
+
+
+def require_bf16() -> None:
+    """Refuse bf16 in one line on a CPU without BF16 arithmetic (it would be emulated, or quietly run in f32)."""
+    problem = bf16_problem(cpu_info())
+    if problem:
+        raise EngineUnavailable(problem)
 
 
 @dataclass(frozen=True)

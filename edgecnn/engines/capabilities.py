@@ -18,12 +18,13 @@ class EngineCapability:
     module: str  # import that must succeed
 
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 ISA extensions with BF16 arithmetic
 
 ENGINES: dict[str, EngineCapability] = {
-    "torch": EngineCapability("torch", ("zoo", "checkpoint"), ("fp32",), ("cpu", "cuda"), True, None, "torch"),
+    "torch": EngineCapability("torch", ("zoo", "checkpoint"), ("fp32", "bf16"), ("cpu", "cuda"), True, None, "torch"),
     "ort": EngineCapability("ort", ("onnx",), ("fp32", "fp16", "int8"), ("cpu", "cuda"), True, None, "onnxruntime"),
-    "openvino": EngineCapability("openvino", ("onnx",), ("fp32", "fp16", "int8"), ("cpu",), True, "openvino",
+    "openvino": EngineCapability("openvino", ("onnx",), ("fp32", "fp16", "bf16", "int8"), ("cpu",), True, "openvino",
                                  "openvino"),
     "ort-cuda": EngineCapability("ort-cuda", ("onnx",), ("fp32", "fp16", "int8"), ("cuda",), True, "ort-gpu",
                                  "onnxruntime"),
@@ -35,6 +36,17 @@ ENGINES: dict[str, EngineCapability] = {
 
 
 GPU_ENGINES = tuple(name for name, capability in ENGINES.items() if capability.devices == ("cuda",))
+
+
+def bf16_problem(cpu: dict) -> str | None:
+    """Why ``cpu`` (a :func:`~edgecnn.core.device.cpu_info` block) cannot run BF16 fast, or None when it can.
+    Without AVX512-BF16 or AMX-BF16 a bf16 request would be emulated or silently run in f32."""
+    isa = set(cpu.get("isa", []))
+    if isa & set(BF16_FLAGS) or (str(cpu.get("arch", "")).startswith("aarch64") and "bf16" in isa):
+        return None
+    shown = " ".join(cpu.get("isa", [])) or "none listed"
+    return (f"bf16 needs a CPU with AVX512-BF16 or AMX-BF16 (ARM: the bf16 extension); this one ({cpu.get('model', '?')};"
+            f" ISA {shown}) has neither: use fp32, fp16 on OpenVINO, or int8")
 
 
 def artifact_kind(path: str) -> str:

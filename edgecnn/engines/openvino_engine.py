@@ -7,9 +7,12 @@ import os
 import numpy as np
 
 from ..errors import DependencyMissing, UsageError
-from .base import ModelInfo, Runner, TensorSpec
+from .base import ModelInfo, Runner, TensorSpec, require_bf16
 
-_PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "int8": "f32"}  # int8 comes from the QDQ graph itself
+_PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "int8": "f32"}  # int8: from the QDQ graph itself
+
+
+OV_TYPE_NAMES = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16", "float16": "f16", "f16": "f16"}
 
 
 def require_openvino():
@@ -33,6 +36,8 @@ class OpenVinoRunner(Runner):
 
     def activate(self) -> "OpenVinoRunner":
         ov = require_openvino()
+        if self.precision == "bf16":
+            require_bf16()
         core = ov.Core()
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": _PRECISION_HINTS[self.precision]}
         if self.threads:
@@ -41,6 +46,10 @@ class OpenVinoRunner(Runner):
             config["PERF_COUNT"] = True
         self.compiled = core.compile_model(core.read_model(self.path), "CPU", config)
         self.request = self.compiled.create_infer_request()
+        # what OpenVINO actually runs the float parts in (it may not honour a hint on every CPU)
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        ran = str(hint.get_type_name() if hasattr(hint, "get_type_name") else hint).lower()
+        self.info.extra["executed_precision"] = OV_TYPE_NAMES.get(ran, ran)
         self._inputs = [p.get_any_name() for p in self.compiled.inputs]
         self._outputs = [p.get_any_name() for p in self.compiled.outputs]
         return super().activate()

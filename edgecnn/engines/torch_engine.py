@@ -6,18 +6,19 @@ import numpy as np
 import torch
 
 from ..zoo import LoadedModel
-from .base import ModelInfo, Runner, TensorSpec
+from .base import ModelInfo, Runner, TensorSpec, require_bf16
 
 
 class TorchRunner(Runner):
     engine = "torch"
 
-    def __init__(self, loaded: LoadedModel, threads: int | None = None):
+    def __init__(self, loaded: LoadedModel, threads: int | None = None, precision: str = "fp32"):
         super().__init__(ModelInfo(architecture=loaded.spec.name, task=loaded.spec.task, labels=loaded.labels,
                                    preprocess=loaded.preprocess, input_size=loaded.input_size))
         self.loaded = loaded
         self.model = loaded.model.eval()
         self.threads = threads
+        self.precision = precision
         if loaded.spec.task == "similarity":
             self._inputs, self._outputs = ["input_a", "input_b"], ["embedding_a", "embedding_b", "similarity"]
         else:
@@ -32,15 +33,18 @@ class TorchRunner(Runner):
         return list(self._outputs)
 
     def activate(self) -> "TorchRunner":
+        if self.precision == "bf16":
+            require_bf16()
+            self.info.extra["executed_precision"] = "bf16 (autocast)"
         if self.threads:
             torch.set_num_threads(self.threads)
         return super().activate()
 
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             out = self.model(*[torch.from_numpy(np.asarray(feed[n], dtype=np.float32)) for n in self._inputs])
         outs = out if isinstance(out, (tuple, list)) else (out,)
-        return {n: o.numpy() for n, o in zip(self._outputs, outs)}
+        return {n: o.float().numpy() for n, o in zip(self._outputs, outs)}
 
     def per_layer(self, feed: dict[str, np.ndarray], runs: int = 20) -> list[dict]:
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:

@@ -38,7 +38,8 @@ class ProfileResult:
     run_rss_bytes: int
     device_memory_bytes: int | None
     latency: list[LatencyStats] = field(default_factory=list)
-    gpu_phases: list[dict] | None = None  # GPU engines: per batch, copies in and out apart from compute
+    gpu_phases: list[dict] | None = None
+    executed_precision: str | None = None  # what the engine says it ran the float parts in (OpenVINO, torch bf16)  # GPU engines: per batch, copies in and out apart from compute
     accuracy: dict | None = None
     per_layer: list[dict] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -101,6 +102,7 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
                              per_layer=settings.per_layer)
         runner.activate()
     notes += runner.info.extra.get("notes", [])
+    executed = runner.info.extra.get("executed_precision")
     try:
         _check_batches(runner, settings.batches)
         latency, warnings = [], []
@@ -138,11 +140,13 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
     held = precision
     if held is None:
         held = artifact_precision(run_path) if str(run_path).endswith(".onnx") else "fp32"
+    if held == "bf16" and executed and not executed.startswith("bf16"):
+        warnings.append(f"bf16 was asked for, and {runner.engine} ran {executed}")
     return ProfileResult(
         artifact=str(artifact), engine=runner.engine, precision=held, model=runner.info.architecture,
         file_size_bytes=path.stat().st_size if path.exists() else None, load_rss_bytes=load_mem.increase_bytes,
         run_rss_bytes=run_mem.increase_bytes, device_memory_bytes=device_memory, latency=latency,
-        gpu_phases=gpu_phases,
+        gpu_phases=gpu_phases, executed_precision=executed,
         accuracy=accuracy, per_layer=per_layer, warnings=warnings, notes=notes,
         settings=asdict(settings), environment=environment(settings.threads, with_gpu=runner.engine in GPU_ENGINES),
     )

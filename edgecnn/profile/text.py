@@ -14,7 +14,8 @@ def _mib(n: int | None) -> str:
 def format_profile(result: ProfileResult) -> str:
     env = result.environment
     cpu = env.get("cpu", {})
-    lines = [f"{result.model}: {result.artifact} on {result.engine} ({result.precision})"]
+    ran = f", ran {result.executed_precision}" if result.executed_precision else ""
+    lines = [f"{result.model}: {result.artifact} on {result.engine} ({result.precision}{ran})"]
     rows = [[s.batch, s.runs, f"{s.p50_ms:.3f}", f"{s.p90_ms:.3f}", f"{s.p95_ms:.3f}", f"{s.p99_ms:.3f}",
              f"{s.mean_ms:.3f}", f"{s.std_ms:.3f}", f"{s.min_ms:.3f}", f"{s.max_ms:.3f}", f"{100 * s.cv:.1f}%",
              f"{s.throughput:.1f}"] for s in result.latency]

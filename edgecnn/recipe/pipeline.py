@@ -44,7 +44,8 @@ __all__ = ["RunResult", "StageOutcome", "plan", "preflight", "run_recipe", "Pipe
 
 # what each engine runs for each precision: the artifact that stage writes
 ONNX_FOR = {("ort", "fp32"): "fp32", ("ort", "fp16"): "fp16", ("ort", "int8"): "int8",
-            ("openvino", "fp32"): "fp32", ("openvino", "fp16"): "fp32", ("openvino", "int8"): "int8",
+            ("openvino", "fp32"): "fp32", ("openvino", "fp16"): "fp32", ("openvino", "bf16"): "fp32",
+            ("openvino", "int8"): "int8",
             ("ort-cuda", "fp32"): "fp32", ("ort-cuda", "fp16"): "fp16", ("ort-cuda", "int8"): "int8",
             # ONNX Runtime's TensorRT provider: FP16 by its flag from the FP32 ONNX, INT8 from symmetric Q/DQ
             ("ort-trt", "fp32"): "fp32", ("ort-trt", "fp16"): "fp32", ("ort-trt", "int8"): "int8_sym"}
