@@ -87,7 +87,7 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
             raise UsageError("INT8 quantization needs calibration images: pass --calib DIR (or synthetic:shapes)")
         if options.max_drop is not None and not val:
             raise UsageError("--max-drop needs labelled images to measure top-1: pass --val DIR")
-        from ..quantize.int8 import quantize_int8
+        from ..quantize.placed import quantize_placed
 
         size = parse_input_size(input_size)
         extra = dict(mean=_floats(mean), std=_floats(std), input_size=size)
@@ -102,7 +102,7 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
                 report = QuantizeReport(**budget.quantize)
                 payload["accuracy"] = budget.to_dict()
             else:
-                report = quantize_int8(model, output, calib, options=options, force=force, trt_table=trt_table,
+                report = quantize_placed(model, output, calib, options=options, force=force, trt_table=trt_table,
                                        log=emit, **extra)
             payload["quantize"] = report.to_dict()
             _print_report(report, trt_table)
@@ -114,7 +114,8 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
                 paths = {"fp32": model, "int8": output}
                 if plain and budget.kept_float:  # the speed cost of the nodes kept in float
                     paths["int8 plain"] = plain
-                payload.update(_speed(paths, threads, speed_rounds, report))
+                engine = "openvino" if options.placed_for == "openvino" else "ort"  # where the placement is meant to run
+                payload.update(_speed(paths, threads, speed_rounds, report, engine))
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
             tmp.write_text(json.dumps(payload, indent=1, default=str))
@@ -171,16 +172,19 @@ def _print_budget(report) -> None:
         click.echo(f"kept in float ({len(report.kept_float)}): {', '.join(report.kept_float)}")
 
 
-def _speed(paths: dict, threads: int, rounds: int, report) -> dict:
+ENGINE_NAMES = {"ort": "ONNX Runtime CPU", "openvino": "OpenVINO CPU"}
+
+
+def _speed(paths: dict, threads: int, rounds: int, report, engine: str = "ort") -> dict:
     from ..envinfo import cpu_info
     from ..quantize.speed import compare_speed, explain
 
-    latency = compare_speed(paths, threads=threads, rounds=rounds)
+    latency = compare_speed(paths, threads=threads, rounds=rounds, engine=engine)
     cpu = cpu_info()
     plain_text = f", plain INT8 {latency['int8 plain']:.2f} ms" if "int8 plain" in latency else ""
     click.echo(f"latency:   FP32 {latency['fp32']:.2f} ms, INT8 {latency['int8']:.2f} ms "
                f"({latency['int8'] / latency['fp32']:.2f}x){plain_text} at batch 1, {threads} threads, "
-               f"ONNX Runtime CPU; {cpu['model']}, VNNI {'yes' if cpu['vnni'] else 'no'}")
+               f"{ENGINE_NAMES[engine]}; {cpu['model']}, VNNI {'yes' if cpu['vnni'] else 'no'}")
     for line in explain(latency["fp32"], latency["int8"], report.float_nodes, report.quantized_nodes):
         click.echo(f"note:      {line}")
     return {"latency_ms": latency, "cpu": cpu}

@@ -12,6 +12,7 @@ symmetric INT8 (per channel by default); activations are UINT8 asymmetric
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -193,6 +194,10 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     options = options or QuantizeOptions()
+    if options.placed_for == "openvino":
+        raise UsageError("a placement for OpenVINO is NNCF's: call edgecnn.quantize.quantize_placed")
+    if options.placed_for == "trt" and not options.symmetric_activations:
+        options = dataclasses.replace(options, symmetric_activations=True)  # TensorRT reads symmetric INT8 only
     started = time.perf_counter()
     model_path = str(model_path)
     if not Path(model_path).exists():

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.options import check_options, opt
+from ..core.options import OptionError, check_options, opt
 
 METHODS = ("minmax", "entropy", "percentile")
+PLACEMENTS = ("ort", "openvino", "trt")  # the engine an INT8 model's Q/DQ placement is made for
 DEFAULT_METHOD = "percentile"
 
 
@@ -30,6 +31,10 @@ class QuantizeOptions:
     exclude: list[str] = opt([], "Keep these nodes in float.", metavar="NODE,...")
     speed_aware: bool = opt(True, "Keep the high-resolution stages of SiLU networks in float (faster on CPUs; "
                                   "see edgecnn/quantize/selection.py).", flag="--speed-aware/--no-speed-aware")
+    placed_for: str = opt("ort", "The engine the Q/DQ placement is made for: ort (ONNX Runtime's quantizer, UINT8 "
+                                 "activations, speed-aware exclusions), openvino (NNCF, what OpenVINO runs fastest), "
+                                 "trt (symmetric INT8, what TensorRT reads).", choices=PLACEMENTS, flag="--for",
+                          recipe=False)
     max_drop: float | None = opt(None, "Accuracy budget in top-1 points: keep the most sensitive nodes in float "
                                        "until the drop from FP32 is within it (needs labelled validation images).",
                                  min=0.0)
@@ -42,3 +47,6 @@ class QuantizeOptions:
 
     def __post_init__(self) -> None:
         check_options(self)
+        if self.placed_for == "openvino" and self.max_drop is not None:
+            raise OptionError("max_drop", "is met on ONNX Runtime's placement (--for ort); NNCF's placement for "
+                                          "openvino has no accuracy budget in edgecnn yet", type(self))

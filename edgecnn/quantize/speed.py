@@ -6,10 +6,11 @@ from ..envinfo import cpu_info
 from ..profile.compare import alternating_latency
 
 
-def compare_speed(paths: dict[str, str], threads: int = 2, rounds: int = 5, round_s: float = 1.0) -> dict[str, float]:
-    """Median p50 latency (ms) at batch 1 of each ONNX file on ONNX Runtime's CPU provider, measured
-    alternately in one run, each measurement in its own process."""
-    results = alternating_latency({label: (path, "ort") for label, path in paths.items()}, threads=threads,
+def compare_speed(paths: dict[str, str], threads: int = 2, rounds: int = 5, round_s: float = 1.0,
+                  engine: str = "ort") -> dict[str, float]:
+    """Median p50 latency (ms) at batch 1 of each ONNX file on ``engine`` (ONNX Runtime's CPU provider, or
+    OpenVINO for a placement made for it), measured alternately in one run, each in its own process."""
+    results = alternating_latency({label: (path, engine) for label, path in paths.items()}, threads=threads,
                                   rounds=rounds, round_s=round_s)
     return {label: r.p50_ms for label, r in results.items()}
 

@@ -31,7 +31,7 @@ from ..errors import EdgeCNNError, EngineUnavailable
 from ..profile.options import TargetShape, Timing
 from ..quantize.accuracy_aware import quantize_with_budget
 from ..quantize.fp16 import convert_fp16
-from ..quantize.int8 import quantize_int8
+from ..quantize.placed import quantize_placed
 from ..quantize.options import QuantizeOptions
 from ..train import TrainConfig, TrainOptions
 from .graph import StageContext
@@ -88,7 +88,7 @@ def fp16(ctx: StageContext) -> None:
     ctx.record["fp16"] = convert_fp16(ctx.input("artifacts/model_fp32.onnx"), ctx.output("model_fp16.onnx"), force=True)
 
 
-def int8_options(recipe: Recipe, symmetric: bool) -> tuple[str, QuantizeOptions]:
+def int8_options(recipe: Recipe, symmetric: bool, placed_for: str = "ort") -> tuple[str, QuantizeOptions]:
     """(calibration source, the library's options) from the recipe's quantize and data sections."""
     section: QuantizeSection = recipe.quantize
     calib = section.calib or recipe.data.path
@@ -96,8 +96,8 @@ def int8_options(recipe: Recipe, symmetric: bool) -> tuple[str, QuantizeOptions]
     # calibrate on the training side of the split, never on the images that measure accuracy
     declared.update(seed=recipe.data.seed, calib_split="train" if calib == recipe.data.path and not recipe.data.val
                     else "all", val_split=recipe.data.val_split,
-                    symmetric_activations=symmetric or section.symmetric_activations)
-    if symmetric:  # the TensorRT artifact: a budget for it would need TensorRT to measure
+                    symmetric_activations=symmetric or section.symmetric_activations, placed_for=placed_for)
+    if symmetric or placed_for == "openvino":  # the TensorRT artifact: a budget for it would need TensorRT to measure
         declared["max_drop"] = None
     return calib, QuantizeOptions(**declared)
 
@@ -111,7 +111,7 @@ def validation_images(data: DataSection, fp32_onnx: Path):
 def int8(ctx: StageContext, calib: str, options: QuantizeOptions, data: DataSection, output: str) -> None:
     fp32 = ctx.input("artifacts/model_fp32.onnx")
     if options.max_drop is None:
-        report = quantize_int8(fp32, ctx.output(output), calib, options=options, force=True, progress=ctx.progress,
+        report = quantize_placed(fp32, ctx.output(output), calib, options=options, force=True, progress=ctx.progress,
                                log=ctx.note)
         ctx.record["int8"] = report.to_dict()
         return
