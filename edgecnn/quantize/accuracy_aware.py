@@ -30,7 +30,13 @@ from ..errors import UsageError
 from ..evaluate import class_mapping
 from ..fileio import atomic_path
 from .calibration import ArrayDataReader
-from .int8 import QuantizeOptions, graph_input, input_chw, quantize_int8, resolve_preprocess
+from .int8 import (
+    QuantizeOptions,
+    graph_input,
+    input_chw,
+    quantize_int8,
+    resolve_preprocess,
+)
 
 
 @dataclass

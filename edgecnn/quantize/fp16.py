@@ -18,10 +18,11 @@ import numpy as np
 import onnx
 
 from ..core.metadata import read_metadata, write_metadata
-from ..core.onnx_io import cap_ir_version, is_classic, load_onnx, normalize
+from ..core.onnx_io import cap_ir_version, is_classic, normalize
 from ..errors import UsageError, VerificationError
-from ..fileio import atomic_path, check_output_path, sha256_file
+from ..fileio import atomic_path, sha256_file
 from .int8 import compare_outputs, graph_input, input_chw, is_quantized
+from .source import open_float_model
 
 
 def convert_fp16(model_path: str | os.PathLike, output: str | os.PathLike, *, force: bool = False,
@@ -29,11 +30,7 @@ def convert_fp16(model_path: str | os.PathLike, output: str | os.PathLike, *, fo
     from onnxconverter_common import float16
 
     started = time.perf_counter()
-    model_path = str(model_path)
-    if not Path(model_path).exists():
-        raise UsageError(f"{model_path} does not exist")
-    output = check_output_path(output, force)
-    model = load_onnx(model_path)
+    model_path, output, model = open_float_model(model_path, output, force)
     notes: list[str] = []
     normalized = is_classic(model)
     if normalized:  # an older converter's graph: convert a normalised private copy

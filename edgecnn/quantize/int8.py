@@ -26,12 +26,17 @@ import numpy as np
 import onnx
 
 from ..core.compare import compare_outputs as compare
-from ..core.metadata import ModelMetadata, library_versions, read_metadata, write_metadata
+from ..core.metadata import (
+    ModelMetadata,
+    library_versions,
+    read_metadata,
+    write_metadata,
+)
 from ..core.onnx_io import cap_ir_version, is_classic, load_onnx, normalize
 from ..core.ort import make_session
 from ..core.preprocess import PreprocessSpec
 from ..errors import EdgeCNNError, UsageError
-from ..fileio import atomic_path, check_output_path, sha256_file
+from ..fileio import atomic_path, sha256_file
 from .calibration import (
     ArrayDataReader,
     cache_dir,
@@ -41,6 +46,7 @@ from .calibration import (
 )
 from .options import DEFAULT_METHOD, METHODS, QuantizeOptions  # noqa: F401  (re-exported)
 from .selection import speed_aware_exclusions
+from .source import open_float_model
 
 QUANTIZED_OP_TYPES = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
                       "MatMulInteger", "DynamicQuantizeLinear", "QLinearAdd", "QLinearMul"}
@@ -189,7 +195,12 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                   input_size=None, trt_table: str | os.PathLike | None = None, progress: bool = True,
                   log=lambda line: None) -> QuantizeReport:
     """Quantize ``model_path`` to INT8 QDQ at ``output`` with calibration images from ``calib``."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.calibrate import load_tensors_data
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -199,11 +210,7 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     if options.placed_for == "trt" and not options.symmetric_activations:
         options = dataclasses.replace(options, symmetric_activations=True)  # TensorRT reads symmetric INT8 only
     started = time.perf_counter()
-    model_path = str(model_path)
-    if not Path(model_path).exists():
-        raise UsageError(f"{model_path} does not exist")
-    output = check_output_path(output, force)
-    model = load_onnx(model_path)
+    model_path, output, model = open_float_model(model_path, output, force)
     source_sha256 = sha256_file(model_path)  # of the file as given: keys the range cache, goes in the metadata
     normalized = is_classic(model)
     if normalized:  # an older converter's graph: quantize a normalised private copy

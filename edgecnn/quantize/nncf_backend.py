@@ -18,13 +18,21 @@ from pathlib import Path
 import onnx
 
 from ..core.metadata import library_versions, read_metadata, write_metadata
-from ..core.onnx_io import cap_ir_version, load_onnx
+from ..core.onnx_io import cap_ir_version
 from ..errors import DependencyMissing, UsageError
-from ..fileio import atomic_path, check_output_path, sha256_file
+from ..fileio import atomic_path, sha256_file
 from .calibration import load_calibration_set
-from .int8 import (QuantizeError, QuantizeReport, _count_nodes, compare_outputs, graph_input, is_quantized,
-                   resolve_preprocess)
+from .int8 import (
+    QuantizeError,
+    QuantizeReport,
+    _count_nodes,
+    compare_outputs,
+    graph_input,
+    is_quantized,
+    resolve_preprocess,
+)
 from .options import QuantizeOptions
+from .source import open_float_model
 
 
 def require_nncf():
@@ -40,11 +48,7 @@ def quantize_for_openvino(model_path: str | os.PathLike, output: str | os.PathLi
                           progress: bool = True, log=lambda line: None) -> QuantizeReport:
     nncf = require_nncf()
     started = time.perf_counter()
-    model_path = str(model_path)
-    if not Path(model_path).exists():
-        raise UsageError(f"{model_path} does not exist")
-    output = check_output_path(output, force)
-    model = load_onnx(model_path)
+    model_path, output, model = open_float_model(model_path, output, force)
     if is_quantized(model):
         raise UsageError(f"{model_path} is already quantized; quantize the float model")
     preprocess, chw, meta = resolve_preprocess(model, model_path, mean, std, input_size)
