@@ -63,6 +63,8 @@ def test_device_rows_merge_into_the_report_with_the_device_top1(runs):
             # the same bundle model on the same validation images, preprocessed by the same code
             assert device_row["top1"] == rows[(host, "ort", precision, batch)]["top1"]
     assert results["training"]["best_top1"] is not None  # the host's run stays described
+    assert set(results["best"]) == {host, "twin"}  # pick for me: one choice per device
+    assert "Best on twin:" in (first.run_dir / "report.md").read_text()
     report = (first.run_dir / "report.md").read_text()
     assert "| twin" in report and "device-gone-fp32" in report
 

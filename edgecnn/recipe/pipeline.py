@@ -34,6 +34,7 @@ from ..data.datasets import is_synthetic
 from ..engines.capabilities import GPU_ENGINES
 from ..engines.trt_plan import DEFAULT_TRT_MAJOR, installed_trt_major, trt_source
 from ..errors import EdgeCNNError
+from ..report.best import pick_best
 from ..report.results import build_results, merge_results, write_results
 from . import stages as bodies
 from .cache import StageCache
@@ -328,6 +329,7 @@ class Pipeline:
         measured = [json.loads(self.graph.path(s.outputs[0]).read_text()) for s in self.stages
                     if s.name.startswith("device-") and s.name in self.graph.entries]
         results = with_devices(results, measured)
+        results["best"] = pick_best(results["rows"], self.recipe.quantize.max_drop)
         write_results(results, self.run_dir / "results.json")
         write_reports(results, self.run_dir)
 

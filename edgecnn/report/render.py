@@ -16,6 +16,7 @@ from tabulate import tabulate
 from ..core.text import bounded_list
 
 from ..fileio import atomic_path
+from .best import best_lines
 from .plots import plot_latency, plot_pareto, save_figure
 
 COLUMNS = [  # (header, row key, format)
@@ -112,7 +113,7 @@ def render_markdown(results: dict, images: dict[str, str]) -> str:
     out = [f"# edgecnn report: {results['recipe']} ({results['model']})", "",
            f"Measured on {results['device']}, {results['created']}. Latency: p50/p90/p99 of single calls after "
            "warm-up; memory: peak RSS increase while loading and while running; top-1 on the validation images.", ""]
-    for line in (_training_line(results), _budget_line(results)):
+    for line in (_training_line(results), _budget_line(results), *best_lines(results.get("best") or {})):
         if line:
             out += [line, ""]
     out += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
@@ -166,7 +167,7 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
              f"<p class=\"meta\">Measured on {html.escape(results['device'])}, {html.escape(results['created'])}. "
              "Latency: p50/p90/p99 of single calls after warm-up; memory: peak RSS increase while loading and while "
              "running; top-1 on the validation images.</p>"]
-    for line in (_training_line(results), _budget_line(results)):
+    for line in (_training_line(results), _budget_line(results), *best_lines(results.get("best") or {})):
         if line:
             parts.append(f"<p>{html.escape(line)}</p>")
     parts += ["<h2>Results</h2>", _html_table(headers, rows, text_columns)]
