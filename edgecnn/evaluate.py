@@ -31,12 +31,14 @@ class EvalResult:
     per_class: dict[str, float]
     confusion: list[list[int]]  # rows: true class, columns: predicted class (data classes)
     predictions: list[int] = field(repr=False, default_factory=list)  # model class index per image
+    correct: list[bool] = field(repr=False, default_factory=list)  # per image: top-1 is the label
     seconds: float = 0.0
 
     def to_dict(self, with_predictions: bool = False) -> dict:
         data = asdict(self)
         if not with_predictions:
             data.pop("predictions")
+            data.pop("correct")
         return data
 
 
@@ -77,6 +79,7 @@ def evaluate(runner: Runner, images: ImageList, batch_size: int = 32, progress: 
     confusion = np.zeros((n_data, n_data), dtype=np.int64)
     other = 0
     predictions: list[int] = []
+    correct: list[bool] = []
     started = time.perf_counter()
 
     iterator = bar(batches(images, runner, batch_size), f"eval {runner.engine}", "batch",
@@ -93,6 +96,7 @@ def evaluate(runner: Runner, images: ImageList, batch_size: int = 32, progress: 
             targets = mapping[labels]
             ranked = np.argsort(-logits, axis=1)
             top1 += int(np.sum(ranked[:, 0] == targets))
+            correct += (ranked[:, 0] == targets).tolist()
             k = min(5, logits.shape[1])
             top5 += int(np.sum((ranked[:, :k] == targets[:, None]).any(axis=1)))
             for true, pred in zip(labels, ranked[:, 0]):
@@ -107,7 +111,7 @@ def evaluate(runner: Runner, images: ImageList, batch_size: int = 32, progress: 
     return EvalResult(
         model=runner.info.architecture, engine=runner.engine, data=images.source, images=total,
         classes=list(images.classes), top1=top1 / total, top5=top5 / total if len(runner.info.labels) > 5 else None,
-        per_class=per_class, confusion=confusion.tolist(), predictions=predictions,
+        per_class=per_class, confusion=confusion.tolist(), predictions=predictions, correct=correct,
         seconds=time.perf_counter() - started,
     )
 

@@ -65,6 +65,9 @@ def test_device_rows_merge_into_the_report_with_the_device_top1(runs):
     assert results["training"]["best_top1"] is not None  # the host's run stays described
     assert set(results["best"]) == {host, "twin"}  # pick for me: one choice per device
     assert "Best on twin:" in (first.run_dir / "report.md").read_text()
+    paired = {(d["device"], d["artifact"]) for d in results["accuracy_differences"]}
+    assert {(host, "ort int8"), ("twin", "ort int8")} <= paired  # the device's per-image results pair up too
+    assert "## Accuracy differences" in (first.run_dir / "report.md").read_text()
     report = (first.run_dir / "report.md").read_text()
     assert "| twin" in report and "device-gone-fp32" in report
 

@@ -281,7 +281,8 @@ def folder_accuracy(model, root: Path, labels: list[str], spec: dict, batch: int
     top = np.argsort(-logits, axis=1, kind="stable")
     top1 = float(np.mean(top[:, 0] == targets_arr))
     top5 = float(np.mean([t in row[:5] for t, row in zip(targets_arr, top)]))
-    return {"top1": top1, "top5": top5, "images": len(targets), "data": str(root)}, warnings
+    correct = "".join("1" if ok else "0" for ok in top[:, 0] == targets_arr)
+    return {"top1": top1, "top5": top5, "images": len(targets), "data": str(root), "correct": correct}, warnings
 
 
 def profile(args, config: dict, labels: list[str]) -> dict:

@@ -150,17 +150,22 @@ def _validation_images(model, val, val_split, options):
 def _accuracy(model, output, images) -> dict:
     from ..core.onnx_io import load_onnx
     from ..errors import UsageError
-    from ..quantize.accuracy_aware import top1, validation_arrays
+    from ..core.paired import describe, paired_difference
+    from ..quantize.accuracy_aware import correct_vector, validation_arrays
     from ..quantize.int8 import resolve_preprocess
 
     preprocess, _, meta = resolve_preprocess(load_onnx(model, external_data=False), model)
     if meta is None or not meta.labels:
         raise UsageError(f"{model} has no class labels in its metadata; --val needs them to score top-1")
     inputs, targets = validation_arrays(images, preprocess, meta.labels)
-    fp32, int8 = top1(model, inputs, targets), top1(output, inputs, targets)
+    fp32_correct, int8_correct = correct_vector(model, inputs, targets), correct_vector(output, inputs, targets)
+    fp32, int8 = float(fp32_correct.mean()), float(int8_correct.mean())
+    difference = paired_difference(fp32_correct, int8_correct)
     click.echo(f"accuracy:  FP32 top-1 {100 * fp32:.2f}%, INT8 top-1 {100 * int8:.2f}% "
                f"(drop {100 * (fp32 - int8):.2f} points) on {len(images)} images")
-    return {"fp32_top1": fp32, "int8_top1": int8, "drop": 100 * (fp32 - int8), "images": len(images)}
+    click.echo(f"           {describe(difference)}")
+    return {"fp32_top1": fp32, "int8_top1": int8, "drop": 100 * (fp32 - int8), "images": len(images),
+            "difference": difference}
 
 
 def _print_budget(report) -> None:
@@ -170,6 +175,10 @@ def _print_budget(report) -> None:
                f"{status}) on {report.images} images")
     if report.kept_float:
         click.echo(f"kept in float ({len(report.kept_float)}): {', '.join(report.kept_float)}")
+    if report.difference:
+        from ..core.paired import describe
+
+        click.echo(f"           {describe(report.difference)}")
 
 
 ENGINE_NAMES = {"ort": "ONNX Runtime CPU", "openvino": "OpenVINO CPU"}

@@ -338,6 +338,7 @@ def results_row(*, device: str, model: str, engine: str, precision: str, stats: 
         "load_rss_mib": (load_rss_bytes or 0) / MIB, "run_rss_mib": (run_rss_bytes or 0) / MIB,
         "device_memory_mib": device_memory_bytes / MIB if device_memory_bytes is not None else None,
         "top1": accuracy.get("top1"), "top5": accuracy.get("top5"), "accuracy_images": accuracy.get("images"),
+        "correct": accuracy.get("correct"),  # per image, "1"/"0": paired accuracy differences are computed from it
         "file_size_mib": file_size_bytes / MIB if file_size_bytes is not None else None,
         "artifact": artifact, "warnings": list(warnings),
         # GPU engines: the copies apart from compute (CUDA events), as trtexec reports them

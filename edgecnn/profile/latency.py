@@ -6,7 +6,6 @@ the feed is built once, so the loop measures the engine, not the harness.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np

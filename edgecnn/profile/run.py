@@ -127,7 +127,8 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
                 warnings.append(f"accuracy not measured: {exc}")
             else:
                 accuracy = {"top1": result.top1, "top5": result.top5, "images": result.images,
-                            "data": str(images.source if isinstance(data, ImageList) else data)}
+                            "data": str(images.source if isinstance(data, ImageList) else data),
+                            "correct": "".join("1" if c else "0" for c in result.correct)}
         per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings) \
             if settings.per_layer else None
         device_memory = getattr(runner, "device_memory_bytes", None) if runner.engine == "trt" else None

@@ -23,6 +23,7 @@ import onnx
 
 from ..core.onnx_io import load_onnx
 from ..core.options import OptionError
+from ..core.paired import describe, paired_difference
 from ..core.ort import make_session
 from ..core.preprocess import preprocess_numpy
 from ..data.datasets import ImageList
@@ -51,6 +52,7 @@ class AccuracyAwareReport:
     latency_ms: dict[str, float] = field(default_factory=dict)
     images: int = 0
     quantize: dict = field(default_factory=dict)  # the QuantizeReport of the model written
+    difference: dict = field(default_factory=dict)  # final vs FP32 on the same images, with its uncertainty
 
     @property
     def final_drop(self) -> float:
@@ -69,19 +71,24 @@ def validation_arrays(images: ImageList, preprocess, labels: list[str]) -> tuple
 
 
 def top1(path: str, inputs: np.ndarray, targets: np.ndarray) -> float:
+    return float(np.mean(correct_vector(path, inputs, targets)))
+
+
+def correct_vector(path: str, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per image: is the model's top-1 class the label (what paired accuracy differences are computed from)."""
     session = make_session(path)
     name = session.get_inputs()[0].name
     batch = session.get_inputs()[0].shape[0]
     step = batch if isinstance(batch, int) and batch > 0 else 32
-    correct = 0
+    correct = []
     for start in range(0, len(inputs), step):
         chunk = inputs[start : start + step]
         count = len(chunk)
         if count < step and isinstance(batch, int):
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - count, axis=0)])
         logits = session.run(None, {name: chunk})[0][:count]
-        correct += int(np.sum(logits.argmax(1) == targets[start : start + count]))
-    return correct / len(inputs)
+        correct.append(logits.argmax(1) == targets[start : start + count])
+    return np.concatenate(correct)
 
 
 def sensitivity_ranking(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> list[tuple[str, float]]:
@@ -155,11 +162,13 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageLis
                          "score top-1")
     options = replace(options, max_drop=None)
     inputs, targets = validation_arrays(val, preprocess, labels)
-    fp32 = top1(model_path, inputs, targets)
+    fp32_correct = correct_vector(model_path, inputs, targets)
+    fp32 = float(np.mean(fp32_correct))
     with tempfile.TemporaryDirectory(prefix="edgecnn-aware-") as tmp:
         trial = str(Path(tmp) / "trial.onnx")
         plain_report = quantize_int8(model_path, trial, calib, options=options, force=True, progress=progress)
-        int8 = top1(trial, inputs, targets)
+        final_correct = correct_vector(trial, inputs, targets)
+        int8 = float(np.mean(final_correct))
         report = AccuracyAwareReport(fp32_top1=fp32, int8_top1=int8, final_top1=int8, max_drop=max_drop, met=False,
                                      images=len(inputs))
         report.steps.append({"excluded": 0, "top1": int8, "drop": 100 * (fp32 - int8)})
@@ -176,16 +185,22 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageLis
                 attempt = replace(options, exclude=sorted(set(options.exclude) | set(exclude)))
                 candidate_report = quantize_int8(model_path, candidate, calib, options=attempt, force=True,
                                                  progress=False)
-                accuracy = top1(candidate, inputs, targets)
+                candidate_correct = correct_vector(candidate, inputs, targets)
+                accuracy = float(np.mean(candidate_correct))
                 drop = 100 * (fp32 - accuracy)
                 report.steps.append({"excluded": len(exclude), "tensors": k, "top1": accuracy, "drop": drop})
                 log(f"  {len(exclude)} nodes in float (worst {k} tensors): top-1 {100 * accuracy:.2f}%, drop {drop:.2f}")
                 if accuracy >= report.final_top1:
                     report.final_top1, report.kept_float = accuracy, attempt.exclude
+                    final_correct = candidate_correct
                     best_path, best_report = candidate, candidate_report
                 if drop <= max_drop:
                     break
         report.met = report.final_drop <= max_drop
+        report.difference = paired_difference(fp32_correct, final_correct)
+        log(describe(report.difference) + ("" if report.met else
+                                           f"; the budget miss is {'' if report.difference['significant'] else 'not '}"
+                                           "significant"))
         with atomic_path(output, force=force) as final:  # the model that was measured is the one written
             shutil.copyfile(best_path, final)
         if plain_output:

@@ -35,6 +35,7 @@ from ..engines.capabilities import GPU_ENGINES
 from ..engines.trt_plan import DEFAULT_TRT_MAJOR, installed_trt_major, trt_source
 from ..errors import EdgeCNNError
 from ..report.best import pick_best
+from ..report.differences import accuracy_differences
 from ..report.results import build_results, merge_results, write_results
 from . import stages as bodies
 from .cache import StageCache
@@ -330,6 +331,7 @@ class Pipeline:
                     if s.name.startswith("device-") and s.name in self.graph.entries]
         results = with_devices(results, measured)
         results["best"] = pick_best(results["rows"], self.recipe.quantize.max_drop)
+        results["accuracy_differences"] = accuracy_differences(results["rows"])
         write_results(results, self.run_dir / "results.json")
         write_reports(results, self.run_dir)
 

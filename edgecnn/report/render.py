@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from ..core.paired import describe
 from ..core.text import bounded_list
 
 from ..fileio import atomic_path
@@ -105,7 +106,8 @@ def _budget_line(results: dict) -> str | None:
             else " Nothing had to be kept in float.")
     return (f"INT8 accuracy budget {b['max_drop']:g} points: FP32 top-1 {100 * b['fp32_top1']:.2f}%, plain INT8 "
             f"{100 * b['int8_top1']:.2f}%, final {100 * b['final_top1']:.2f}% (drop {b['final_drop']:.2f} points, "
-            f"{'met' if b['met'] else 'NOT met'}) on {b.get('images', '?')} validation images.{kept}")
+            f"{'met' if b['met'] else 'NOT met'}) on {b.get('images', '?')} validation images.{kept}"
+            + (f" {describe(b['difference'])}." if b.get("difference") else ""))
 
 
 def render_markdown(results: dict, images: dict[str, str]) -> str:
@@ -120,6 +122,11 @@ def render_markdown(results: dict, images: dict[str, str]) -> str:
     for name in ("pareto", "latency"):
         if name in images:
             out += [f"![{name}]({images[name]})", ""]
+    differences = results.get("accuracy_differences") or []
+    if differences:
+        multi = len({d["device"] for d in differences}) > 1
+        out += ["## Accuracy differences", "", "Each against FP32 on the same validation images (paired):", ""]
+        out += [f"- {d['device'] + ': ' if multi else ''}{d['line']}" for d in differences] + [""]
     out += ["## Devices", "", tabulate(_device_rows(results), headers=DEVICE_HEADERS, tablefmt="github",
                                        disable_numparse=True), ""]
     stage_headers = (["device"] if "devices" in results and len(results["devices"]) > 1 else []) + \

@@ -24,6 +24,7 @@ from ..envinfo import environment
 from ..core.device import RESULTS_SCHEMA, RESULTS_VERSION, device_label, results_row  # noqa: F401
 from ..errors import UsageError
 from .best import pick_best
+from .differences import accuracy_differences
 from ..fileio import atomic_path
 
 SCHEMA, VERSION = RESULTS_SCHEMA, RESULTS_VERSION
@@ -97,4 +98,5 @@ def merge_results(results: list[dict], names: list[str] | None = None) -> dict:
             "devices": devices, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "environments": environments,
             "environment": results[0].get("environment", {}) if len(results) == 1 else None,
             "training": results[0].get("training") if len(results) == 1 else None, "stages": stages,
-            "rows": merged_rows, "best": pick_best(merged_rows)}
+            "rows": merged_rows, "best": pick_best(merged_rows),
+            "accuracy_differences": accuracy_differences(merged_rows)}

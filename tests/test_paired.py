@@ -1,0 +1,68 @@
+"""Accuracy differences with their uncertainty: exact McNemar, paired bootstrap, images that would decide."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgecnn.core.paired import _binomial_two_sided, describe, images_to_decide, paired_difference
+
+
+def test_exact_binomial_matches_known_values():
+    assert _binomial_two_sided(0, 0) == 1.0
+    assert _binomial_two_sided(0, 5) == pytest.approx(2 / 32)  # P(0) + P(5)
+    assert _binomial_two_sided(1, 6) == pytest.approx(2 * (1 + 6) / 64)
+    assert _binomial_two_sided(3, 6) == pytest.approx(1.0)
+
+
+def test_a_small_difference_on_144_images_is_within_noise():
+    # the efficientnet_b0 case of issue 16: INT8 3.47 points below FP32 on 144 photos = 5 net images
+    a = np.ones(144, bool)
+    b = a.copy()
+    a[:2] = False  # FP32 wrong, INT8 right on 2
+    b[2:9] = False  # INT8 wrong, FP32 right on 7
+    result = paired_difference(a, b)
+    assert result["difference_points"] == pytest.approx(-100 * 5 / 144)
+    assert (result["b_only"], result["a_only"]) == (2, 7)
+    assert result["mcnemar_p"] == pytest.approx(_binomial_two_sided(2, 9)) and result["mcnemar_p"] > 0.05
+    low, high = result["interval_points"]
+    assert low < result["difference_points"] < high and low < 0
+    assert not result["significant"] and "within noise" in result["words"]
+    assert result["images_to_decide"] > 144 and f"about {result['images_to_decide']} images" in result["words"]
+    assert describe(result).startswith("INT8 vs FP32: -3.47 points [")
+
+
+def test_a_large_difference_is_called_real():
+    a = np.ones(200, bool)
+    b = a.copy()
+    b[:40] = False
+    result = paired_difference(a, b)
+    assert result["significant"] and result["mcnemar_p"] < 1e-6 and "a real difference" in result["words"]
+    assert result["interval_points"][1] < 0
+
+
+def test_identical_models_and_bad_input():
+    same = np.array([True, False, True])
+    result = paired_difference(same, same)
+    assert result["difference_points"] == 0 and result["mcnemar_p"] == 1.0 and result["images_to_decide"] is None
+    with pytest.raises(ValueError):
+        paired_difference([True], [True, False])
+    assert images_to_decide(0.0, 0.1) is None
+
+
+def test_report_pairs_each_operating_point_with_its_devices_fp32():
+    from edgecnn.report.differences import accuracy_differences
+
+    def row(device, engine, precision, correct, batch=1):
+        return {"device": device, "engine": engine, "precision": precision, "batch": batch, "top1": correct.count("1") /
+                len(correct), "correct": correct}
+
+    rows = [row("pc", "ort", "fp32", "1111011110"), row("pc", "ort", "int8", "1111011100"),
+            row("pc", "openvino", "int8", "1111111110"), row("pc", "ort", "int8", "0000000000", batch=8),
+            row("pi", "ort", "int8", "1111111111"),  # no FP32 on that device: nothing to pair with
+            row("pc", "torch", "fp32", "111")]  # other images: not paired
+    found = {d["artifact"]: d for d in accuracy_differences(rows)}
+    assert set(found) == {"ort int8", "openvino int8"}
+    assert found["ort int8"]["difference_points"] == pytest.approx(-10.0) and found["ort int8"]["a_only"] == 1
+    assert found["openvino int8"]["b_only"] == 1 and found["openvino int8"]["reference"] == "ort fp32"
+    assert found["ort int8"]["line"].startswith("ort int8 vs ort fp32: -10.00 points")
