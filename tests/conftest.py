@@ -31,6 +31,15 @@ def cli(runner):
     return invoke
 
 
+def interruptible() -> None:
+    """``preexec_fn`` for a child process a test will Ctrl-C. A shell that starts the test run in the background
+    (``pytest &`` in a script) leaves SIGINT ignored, children inherit that, and Python then never raises
+    KeyboardInterrupt: restore the default so the test means the same wherever it is started."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def one_line_error(result) -> str:
     """Assert the CLI failed with exactly one 'error:' line and no traceback; return it."""
     assert result.exit_code != 0, result.output

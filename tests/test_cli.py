@@ -8,7 +8,7 @@ import time
 import torch
 import torchvision
 
-from conftest import one_line_error, partial_files
+from conftest import interruptible, one_line_error, partial_files
 
 
 def test_models_lists_and_filters(cli):
@@ -116,7 +116,8 @@ def test_sigint_during_real_export_leaves_no_partial_file(tmp_path):
     """A real Ctrl-C (SIGINT) in the middle of exporting a large model."""
     out = tmp_path / "big.onnx"
     proc = subprocess.Popen([sys.executable, "-m", "edgecnn", "export", "zfnet", "-o", str(out)],
-                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tmp_path,
+                            preexec_fn=interruptible)
     deadline = time.time() + 120
     line = ""
     while "exporting" not in line and time.time() < deadline:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import one_line_error
+from conftest import interruptible, one_line_error
 from test_bundle import make_photos, prototype_classifier
 
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
@@ -202,7 +202,7 @@ def test_ctrl_c_mid_run_removes_the_device_folder(bundle, device_python, sshd, t
     child = subprocess.Popen([sys.executable, "-m", "edgecnn", "device", "run", str(bundle["bundle"]), "--host",
                               "device", "--ssh-config", sshd["config"], "--python", device_python, "--min-time-s",
                               "60", "-o", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=interruptible)
     deadline = time.time() + 60
     while time.time() < deadline and not (_leftovers() - before):
         time.sleep(0.2)

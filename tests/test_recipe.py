@@ -56,7 +56,7 @@ QUICK = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
     ("quantize.calib_split=train", "unknown key quantize.calib_split"),
     ("targets=[{engine: ort, batches: [0]}]", "targets[0].batches must be positive integers, got [0]"),
     ("targets=[{engine: ort, threads: 0}]", "targets[0].threads must be >= 1, got 0"),
-    ("targets=[{engine: ort, precisions: [int4]}]", "targets[0].precisions must be among fp32, fp16, int8, got 'int4'"),
+    ("targets=[{engine: ort, precisions: [int4]}]", "targets[0].precisions must be among fp32, fp16, bf16, int8, got 'int4'"),
     ("profile.min_runs=0", "profile.min_runs must be >= 1, got 0"),
     ("profile.batches=[1]", "unknown key profile.batches"),  # batch sizes are per target
     ("model.num_classes=0", "model.num_classes must be >= 1, got 0"),

@@ -10,6 +10,8 @@ import pytest
 import yaml
 from PIL import Image
 
+from conftest import interruptible
+
 from edgecnn.recipe import load_recipe
 from edgecnn.recipe.cache import StageCache
 from edgecnn.recipe.pipeline import run_recipe
@@ -160,8 +162,8 @@ def test_an_engine_that_is_not_here_is_unavailable_not_a_failure(workspace, firs
     ("train.epoch=3", "unknown key train.epoch; did you mean train.epochs?"),
     ("train.epochs=ten", "train.epochs must be an integer"),
     ("targets=[{engine: torch, precisions: [int8]}]", "targets[0].precisions[0]: engine torch cannot run int8"),
-    ("targets=[{engine: openvino, precisions: [int4]}]", "targets[0].precisions must be among fp32, fp16, int8, "
-                                                         "got 'int4'"),
+    ("targets=[{engine: openvino, precisions: [int4]}]", "targets[0].precisions must be among fp32, fp16, bf16, "
+                                                         "int8, got 'int4'"),
     ("train.freeze=most", "train.freeze must be none, head-only or a number of stages"),
     ("export.opset=5", "export.opset must be >= 11 and <= 20, got 5"),
     ("quantize.samples=0", "quantize.samples must be >= 1, got 0"),
@@ -307,7 +309,8 @@ def test_ctrl_c_during_a_stage_leaves_no_half_entry_and_the_next_run_goes_on(tmp
     recipe.write_text(yaml.safe_dump(slow))
     env = dict(os.environ, EDGECNN_CALIB_CACHE=str(tmp_path / "calib"))
     child = subprocess.Popen([sys.executable, "-m", "edgecnn", "run", str(recipe), "--runs-dir", str(tmp_path / "runs")],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+                             preexec_fn=interruptible)
     cache = tmp_path / "runs" / "tiny" / "cache"
     deadline = time.time() + 120
     while time.time() < deadline and not (cache.exists() and any(p.name.endswith(".partial") for p in cache.iterdir())):
