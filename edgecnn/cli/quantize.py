@@ -44,14 +44,17 @@ def _names(text: str | None) -> list[str]:
 @click.option("--input-size", default=None, metavar="H[xW]", help="Input size for a model without metadata.")
 @click.option("--trt-table", type=click.Path(dir_okay=False), default=None,
               help="Also write a TensorRT INT8 calibration table from the same statistics.")
+@click.option("--layer-error", type=click.Path(dir_okay=False), default=None, metavar="FILE.json",
+              help="Per-layer INT8 error (each quantized tensor's SQNR, the drift from FP32, weight error), ranked: "
+                   "FILE.json, FILE.png (SQNR along the depth) and the worst layers printed.")
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True, help="For the speed check.")
 @click.option("--no-speed", is_flag=True, help="Skip the FP32 vs INT8 latency check.")
 @click.option("--speed-rounds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Alternating rounds (1 s each, own process) of the latency check.")
 @json_option
 @force_option
-def quantize_command(model, output, precision, calib, val, val_split, mean, std, input_size, trt_table, threads,
-                     no_speed, speed_rounds, json_out, force, **option_values):
+def quantize_command(model, output, precision, calib, val, val_split, mean, std, input_size, trt_table, layer_error,
+                     threads, no_speed, speed_rounds, json_out, force, **option_values):
     """Quantize MODEL.onnx to INT8 (QDQ) or convert it to FP16.
 
     \b
@@ -110,6 +113,14 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
                 _print_budget(budget)
             elif val:
                 payload["accuracy"] = _accuracy(model, output, _validation_images(model, val, val_split, options))
+            if layer_error:
+                from ..quantize.layer_error import layer_error_report, layer_table
+
+                rows = layer_error_report(model, output, val or calib, layer_error)
+                click.echo(f"layers:    worst of {len(rows)} quantized tensors (all in {layer_error}, plot "
+                           f"{Path(layer_error).with_suffix('.png')}):")
+                click.echo(layer_table(rows))
+                payload["layer_error"] = str(layer_error)
             if not no_speed:
                 paths = {"fp32": model, "int8": output}
                 if plain and budget.kept_float:  # the speed cost of the nodes kept in float

@@ -93,9 +93,24 @@ def correct_vector(path: str, inputs: np.ndarray, targets: np.ndarray) -> np.nda
 
 def sensitivity_ranking(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> list[tuple[str, float]]:
     """Quantized activations, most damaged first: (tensor name, SQNR in dB of its Q/DQ)."""
+    errors = sensitivity_errors(float_path, qdq_path, inputs, samples)
+    ranked = [(tensor, float(err["qdq_err"])) for tensor, err in errors.items() if np.isfinite(err["qdq_err"])]
+    return sorted(ranked, key=lambda item: item[1])
+
+
+def sensitivity_errors(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> dict[str, dict]:
+    """ONNX Runtime's qdq_loss_debug on ``samples`` inputs: per quantized activation, ``qdq_err`` (SQNR dB of its
+    own Q/DQ) and ``xmodel_err`` (SQNR dB of the INT8 model's tensor against the float model's)."""
+    from onnxruntime.quantization.qdq_loss_debug import compute_activation_error
+
+    return compute_activation_error(activation_matching(float_path, qdq_path, inputs, samples))
+
+
+def activation_matching(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> dict[str, dict]:
+    """Per quantized activation: its values before Q and after DQ in the INT8 model, and in the float model
+    (``pre_qdq``, ``post_qdq``, ``float``: lists of arrays), matched by name by ONNX Runtime's qdq_loss_debug."""
     from onnxruntime.quantization.qdq_loss_debug import (
         collect_activations,
-        compute_activation_error,
         create_activation_matching,
         modify_model_output_intermediate_tensors,
     )
@@ -113,9 +128,7 @@ def sensitivity_ranking(float_path: str, qdq_path: str, inputs: np.ndarray, samp
         float_acts = collect_activations(float_aug, reader, execution_providers=providers)
         reader.rewind()
         qdq_acts = collect_activations(qdq_aug, reader, execution_providers=providers)
-    errors = compute_activation_error(create_activation_matching(qdq_acts, float_acts))
-    ranked = [(tensor, float(err["qdq_err"])) for tensor, err in errors.items() if np.isfinite(err["qdq_err"])]
-    return sorted(ranked, key=lambda item: item[1])
+    return create_activation_matching(qdq_acts, float_acts)
 
 
 def nodes_touching(model: onnx.ModelProto, tensors: list[str]) -> list[str]:

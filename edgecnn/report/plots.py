@@ -7,9 +7,7 @@ latency.png  p50 per engine x precision x batch as bars, whiskers to p90 and p99
 
 from __future__ import annotations
 
-import os
-
-from ..fileio import atomic_path
+from ..figures import pyplot, save_figure  # noqa: F401  (save_figure re-exported)
 from .pareto import operating_points, pareto_front
 
 ENGINE_COLOURS = {"torch": "#7f7f7f", "ort": "#1f77b4", "openvino": "#9467bd", "trt": "#2ca02c", "ort-cuda": "#17becf",
@@ -18,13 +16,7 @@ DEVICE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564
 PRECISION_MARKERS = {"fp32": "o", "fp16": "s", "int8": "D"}
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+_pyplot = pyplot
 
 
 def _label(row: dict, devices: list[str], short: bool = False) -> str:
@@ -155,7 +147,3 @@ def plot_latency(rows: list[dict], title: str = ""):
     return fig
 
 
-def save_figure(fig, path: str | os.PathLike) -> None:
-    with atomic_path(path, force=True) as tmp:
-        fig.savefig(tmp, format="png")
-    _pyplot().close(fig)
