@@ -67,12 +67,10 @@ def _q(text: str) -> str:
 
 def _python_version(host: Host, python: str) -> tuple[int, int]:
     done = host.run(f"{python} -c 'import sys; print(sys.version_info[0], sys.version_info[1])'", timeout=120)
-    if done.returncode == 127:  # the shell found no such command: this device is not there
-        raise DeviceUnreachable(f"{host.name}: no Python as '{python}' ({done.stderr.strip()[-120:] or 'not found'});"
-                                " install Python >= 3.9 or pass --python")
-    if done.returncode != 0:
-        raise DeviceError(f"{host.name}: no Python as '{python}' ({done.stderr.strip()[-120:] or 'not found'}); "
-                          "install Python >= 3.9 or pass --python")
+    if done.returncode != 0:  # 127: the shell found no such command, so this device is not there
+        error = DeviceUnreachable if done.returncode == 127 else DeviceError
+        raise error(f"{host.name}: no Python as '{python}' ({done.stderr.strip()[-120:] or 'not found'}); "
+                    "install Python >= 3.9 or pass --python")
     major, minor = (int(v) for v in done.stdout.split()[:2])
     if (major, minor) < MIN_PYTHON:
         raise DeviceError(f"{host.name}: Python {major}.{minor} is too old; infer.py needs Python >= 3.9 "
@@ -96,11 +94,11 @@ def _size_kib(path: Path | None) -> int:
 
 def _ensure_runtime(host: Host, python: str, requirements: str, setup: bool, log) -> str:
     """The interpreter that runs infer.py: ``python`` itself, or a venv with the bundle's ``requirements`` (``setup``)."""
+    modules = "numpy, PIL, tensorrt" if "tensorrt" in requirements else "numpy, PIL, onnxruntime"
     if setup:
         digest = hashlib.sha256(requirements.encode()).hexdigest()[:12]
         venv = f"$HOME/.cache/edgecnn/venv-{digest}"
-        ready = host.run(f'test -x "{venv}/bin/python" && "{venv}/bin/python" -c "import numpy, PIL, onnxruntime"',
-                         timeout=300)
+        ready = host.run(f'test -x "{venv}/bin/python" && "{venv}/bin/python" -c "import {modules}"', timeout=300)
         if ready.returncode != 0:
             log(f"{host.name}: creating {venv} from requirements.txt (once for this device)")
             made = host.run(f'mkdir -p "$HOME/.cache/edgecnn" && {python} -m venv "{venv}" && '
@@ -109,7 +107,6 @@ def _ensure_runtime(host: Host, python: str, requirements: str, setup: bool, log
             if made.returncode != 0:
                 raise DeviceError(f"{host.name}: setting up the runtime failed: {made.stderr.strip()[-300:]}")
         return f'"{venv}/bin/python"'
-    modules = "numpy, PIL, tensorrt" if "tensorrt" in requirements else "numpy, PIL, onnxruntime"
     check = host.run(f"{python} -c 'import {modules}'", timeout=300)
     if check.returncode != 0:
         missing = check.stderr.strip().splitlines()[-1] if check.stderr.strip() else "an import failed"

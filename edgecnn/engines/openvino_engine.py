@@ -12,9 +12,6 @@ from .base import ModelInfo, Runner, TensorSpec, require_bf16
 _PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "int8": "f32"}  # int8: from the QDQ graph itself
 
 
-OV_TYPE_NAMES = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16", "float16": "f16", "f16": "f16"}
-
-
 def require_openvino():
     try:
         import openvino as ov
@@ -47,9 +44,7 @@ class OpenVinoRunner(Runner):
         self.compiled = core.compile_model(core.read_model(self.path), "CPU", config)
         self.request = self.compiled.create_infer_request()
         # what OpenVINO actually runs the float parts in (it may not honour a hint on every CPU)
-        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
-        ran = str(hint.get_type_name() if hasattr(hint, "get_type_name") else hint).lower()
-        self.info.extra["executed_precision"] = OV_TYPE_NAMES.get(ran, ran)
+        self.info.extra["executed_precision"] = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self._inputs = [p.get_any_name() for p in self.compiled.inputs]
         self._outputs = [p.get_any_name() for p in self.compiled.outputs]
         return super().activate()

@@ -88,10 +88,15 @@ def artifact_for(recipe: Recipe, engine: str, precision: str) -> str:
         return "artifacts/model.pt"
     if engine == "trt":
         return f"artifacts/model_{precision}.engine"
+    return f"artifacts/model_{onnx_kind(recipe, engine, precision)}.onnx"
+
+
+def onnx_kind(recipe: Recipe, engine: str, precision: str) -> str:
+    """Which ONNX (fp32, fp16, int8, int8_openvino, int8_sym) ``engine`` runs for ``precision``."""
     kind = ONNX_FOR[(engine, precision)]
     if kind == "int8_openvino" and recipe.quantize.max_drop is not None:
         kind = "int8"  # an accuracy budget is met on ONNX Runtime's placement; OpenVINO runs that one
-    return f"artifacts/model_{kind}.onnx"
+    return kind
 
 
 def plan(recipe: Recipe) -> list[Stage]:
@@ -117,10 +122,8 @@ def plan(recipe: Recipe) -> list[Stage]:
     trt_major = installed_trt_major() or DEFAULT_TRT_MAJOR
     # what TensorRT builds from (TensorRT 11 is strongly typed: FP16 engines come from the FP16 ONNX)
     device_kinds = device_sources(on_devices)
-    kinds = {ONNX_FOR[w] for w in wanted if w in ONNX_FOR} | device_kinds | \
+    kinds = {onnx_kind(r, *w) for w in wanted if w in ONNX_FOR} | device_kinds | \
         {trt_source(p, trt_major) for engine, p in wanted if engine == "trt"}
-    if r.quantize.max_drop is not None and "int8_openvino" in kinds:  # the budget is met on one artifact: ORT's
-        kinds = (kinds - {"int8_openvino"}) | {"int8"}
     fp32 = ("artifacts/model_fp32.onnx",)
     if "fp16" in kinds:
         stages.append(Stage("quantize-fp16", bodies.fp16, outputs=("artifacts/model_fp16.onnx",), needs=fp32,
@@ -214,14 +217,14 @@ def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
         output = device_bundle(target, precision)[1]
         stages.append(Stage(name, partial(bodies.bundle, source=source, output=Path(output).name, trt=trt),
                             outputs=(output,), needs=(source,), settings={"trt": trt}, libraries=("onnx",)))
-    identities: dict[tuple, dict] = {}  # one probe per device and runtime, however many precisions it measures
+    probes: dict[tuple, tuple[str, dict]] = {}  # one per device and runtime, however many precisions it measures
 
-    def identity(device, engine: str) -> dict:
-        if (device.name, engine) not in identities:
+    def probe(device, engine: str) -> tuple[str, dict]:
+        if (device.name, engine) not in probes:
             requirements = TRT_REQUIREMENTS if engine == "trt" else ONNX_REQUIREMENTS
-            identities[(device.name, engine)] = bodies.device_identity(device, "\n".join(requirements) + "\n",
-                                                                       log=lambda line: None)
-        return identities[(device.name, engine)]
+            probes[(device.name, engine)] = bodies.probe_device(device, "\n".join(requirements) + "\n",
+                                                                log=lambda line: None)
+        return probes[(device.name, engine)]
 
     for device, target, precision in on_devices:
         data = r.data if r.profile.accuracy else None
@@ -230,13 +233,14 @@ def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
         stages.append(Stage(f"device-{device.name}-{label}",
                             partial(bodies.device_profile, device=device, target=target, precision=precision,
                                     bundle_file=bundle, options=r.profile, data=data,
-                                    output=f"{device.name}-{label}.json"),
+                                    output=f"{device.name}-{label}.json",
+                                    runner=lambda device=device, engine=target.engine: probe(device, engine)[0]),
                             outputs=(f"devices/{device.name}-{label}.json",), needs=(bundle, fp32),
                             settings={"device": {k: v for k, v in asdict(device).items() if k not in ("keep", "targets")},
                                       "target": asdict(target), "profile": asdict(r.profile),
                                       "data": asdict(r.data) if data else None},
                             data={"data": r.data.path, "val": r.data.val} if data else {},
-                            identity=partial(identity, device, target.engine)))
+                            identity=lambda device=device, engine=target.engine: probe(device, engine)[1]))
     return stages
 
 

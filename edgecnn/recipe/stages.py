@@ -16,6 +16,7 @@ import tarfile
 import tempfile
 from dataclasses import fields
 from pathlib import Path
+from typing import Callable
 
 from ..bundle.builder import build_bundle
 from ..core.metadata import read_metadata
@@ -176,17 +177,20 @@ def device_host(device: DeviceSection):
     return make_host(device.host, python=device.python, ssh_config=device.ssh_config)
 
 
-def device_identity(device: DeviceSection, requirements: str, log) -> dict:
-    """Reach the device, check (or with ``setup`` make) its runtime, and read the identity it reports."""
+def probe_device(device: DeviceSection, requirements: str, log) -> tuple[str, dict]:
+    """Reach the device, check (or with ``setup`` make) its runtime; (the interpreter that runs infer.py there,
+    the identity the device reports)."""
     host = device_host(device)
     runner = prepare(host, requirements, device.setup, log)
-    return read_device_identity(host, runner)
+    return runner, read_device_identity(host, runner)
 
 
 def device_profile(ctx: StageContext, device: DeviceSection, target: DeviceTargetSection, precision: str,
-                   bundle_file: str, options: ProfileSection, data: DataSection | None, output: str) -> None:
-    """Copy the bundle (and the validation images) to the device, run ``infer.py --profile`` there, bring the
-    results file home. The device's temporary folder is removed, also on failure and Ctrl-C."""
+                   bundle_file: str, options: ProfileSection, data: DataSection | None, output: str,
+                   runner: Callable[[], str]) -> None:
+    """Copy the bundle (and the validation images) to the device, run ``infer.py --profile`` there with the
+    interpreter ``runner()`` names (the probe that read the device's identity checked it), bring the results file
+    home. The device's temporary folder is removed, also on failure and Ctrl-C."""
     with tempfile.TemporaryDirectory(prefix="edgecnn-device-") as tmp:
         with tarfile.open(ctx.input(bundle_file)) as archive:
             archive.extractall(tmp, filter="data")
@@ -197,12 +201,11 @@ def device_profile(ctx: StageContext, device: DeviceSection, target: DeviceTarge
                                         Path(tmp) / "validation")
         host = device_host(device)
         log = ctx.log
-        runner = prepare(host, (folder / "requirements.txt").read_text(), device.setup, log)
         declared = {f.name: getattr(options, f.name) for f in fields(Timing)}
         declared.update({f.name: getattr(device, f.name) for f in fields(DeviceAccess)})
         declared.update({f.name: getattr(target, f.name) for f in fields(TargetShape)})
         measure = DeviceOptions(**declared)
-        results = measure_on(host, folder, images, measure, device.name, log, runner=runner)
+        results = measure_on(host, folder, images, measure, device.name, log, runner=runner())
     results["device_stage"] = {"device": device.name, "host": device.host, "precision": precision,
                                "engine": target.engine}
     ctx.output(output).write_text(json.dumps(results, indent=1))
