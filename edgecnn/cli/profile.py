@@ -6,12 +6,13 @@ import click
 
 from ..core.options import click_options, from_kwargs
 from ..engines.capabilities import ENGINES, PRECISIONS
+from ..errors import UsageError
 from ..profile.options import ProfileOptions
 from .options import json_option
 
 
 @click.command("profile")
-@click.argument("artifact")
+@click.argument("artifacts", nargs=-1, required=True, metavar="ARTIFACT...")
 @click.option("--engine", type=click.Choice(list(ENGINES)), default=None,
               help="Default: ort for .onnx, trt for .engine, torch for a zoo name or checkpoint.")
 @click.option("--precision", type=click.Choice(list(PRECISIONS)), default=None,
@@ -19,23 +20,63 @@ from .options import json_option
                    "ONNX in fp16 or bf16, torch a model in bf16 (autocast); bf16 needs AVX512-BF16 or AMX.")
 @click_options(ProfileOptions)
 @click.option("--data", default=None, metavar="DIR", help="Labelled images: also measure top-1/top-5.")
+@click.option("--best", is_flag=True,
+              help="Pick for me: time every ONNX file given on every CPU engine installed (ort, openvino; openvino "
+                   "bf16 too where the CPU has it) in alternating rounds, each in its own process, and name the "
+                   "fastest whose top-1 on --data is within --max-drop of the best FP32.")
+@click.option("--max-drop", type=click.FloatRange(min=0), default=None, metavar="POINTS",
+              help="With --best: the accuracy budget in top-1 points (default 1.0).")
+@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="With --best: alternating rounds (the median is reported).")
 @json_option
-def profile_command(artifact, engine, precision, data, json_out, **option_values):
+def profile_command(artifacts, engine, precision, data, best, max_drop, rounds, json_out, **option_values):
     """Latency percentiles, memory, accuracy and per-layer times of ARTIFACT on one engine.
 
     ARTIFACT is a .onnx file (ort, openvino), a TensorRT .engine (trt), or a zoo
     name / checkpoint (torch). Runs until both --min-runs and --min-time-s are met,
     after --warmup-s of warm-up.
+
+    With --best, several ONNX files (e.g. model.onnx model_int8.onnx model_int8_openvino.onnx)
+    are compared across engines and precisions and the fastest within the accuracy budget is named.
     """
     from ..profile.run import profile
     from ..profile.text import format_profile
 
     settings = from_kwargs(ProfileOptions, option_values)
+    if best:
+        _profile_best(artifacts, engine, precision, data, max_drop, rounds, settings, json_out)
+        return
+    if len(artifacts) > 1:
+        raise UsageError(f"profile takes one ARTIFACT ({len(artifacts)} given); --best compares several")
+    if max_drop is not None:
+        raise UsageError("--max-drop is the budget of --best; add --best")
+    artifact = artifacts[0]
     result = profile(artifact, engine, precision=precision, settings=settings, data=data,
                      log=lambda line: click.echo(line, err=True))
     click.echo(format_profile(result))
     if json_out:
         result.write_json(json_out)
+
+
+def _profile_best(artifacts, engine, precision, data, max_drop, rounds, settings, json_out):
+    import json
+
+    from ..fileio import atomic_path
+    from ..report.profile_best import format_best, profile_best
+
+    if precision is not None:
+        raise UsageError("--best tries every precision the files hold; drop --precision")
+    if engine not in (None, "ort", "openvino"):
+        raise UsageError(f"--best compares the CPU engines (ort, openvino); {engine} is not one")
+    if data is None:
+        raise UsageError("--best needs --data DIR (labelled images): without accuracy nothing can be held to a budget")
+    result = profile_best(list(artifacts), data, threads=settings.threads or 2, rounds=rounds,
+                          round_s=settings.min_time_s / 3, max_drop=max_drop, engines=[engine] if engine else None,
+                          log=lambda line: click.echo(line, err=True))
+    click.echo(format_best(result))
+    if json_out:
+        with atomic_path(json_out, force=True) as tmp:
+            tmp.write_text(json.dumps(result, indent=1))
 
 
 @click.command("compare")

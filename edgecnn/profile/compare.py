@@ -24,7 +24,7 @@ import json, sys
 from edgecnn.engines import load_runner
 from edgecnn.profile.latency import measure_latency, random_feed
 args = json.loads(sys.argv[1])
-runner = load_runner(args["artifact"], args["engine"], threads=args["threads"])
+runner = load_runner(args["artifact"], args["engine"], threads=args["threads"], precision=args["precision"])
 with runner:
     feed = random_feed(runner, args["batch"])
     stats = measure_latency(runner, feed, warmup_s=args["warmup_s"], min_runs=10, min_time_s=args["round_s"])
@@ -40,9 +40,9 @@ class RoundsResult:
 
 
 def measure_in_subprocess(artifact: str, engine: str | None, threads: int | None, batch: int = 1,
-                          round_s: float = 1.0, warmup_s: float = 0.5) -> dict:
+                          round_s: float = 1.0, warmup_s: float = 0.5, precision: str | None = None) -> dict:
     args = json.dumps({"artifact": str(artifact), "engine": engine, "threads": threads, "batch": batch,
-                       "round_s": round_s, "warmup_s": warmup_s})
+                       "round_s": round_s, "warmup_s": warmup_s, "precision": precision})
     done = subprocess.run([sys.executable, "-c", _CHILD, args], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -50,12 +50,16 @@ def measure_in_subprocess(artifact: str, engine: str | None, threads: int | None
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def alternating_latency(artifacts: dict[str, tuple[str, str | None]], *, threads: int | None = 2, batch: int = 1,
-                        rounds: int = 5, round_s: float = 1.0, warmup_s: float = 0.5) -> dict[str, RoundsResult]:
-    """``artifacts``: label -> (path or zoo name, engine). Median p50 per label over ``rounds`` rounds."""
+def alternating_latency(artifacts: dict[str, tuple], *, threads: int | None = 2, batch: int = 1,
+                        rounds: int = 5, round_s: float = 1.0, warmup_s: float = 0.5,
+                        log=lambda line: None) -> dict[str, RoundsResult]:
+    """``artifacts``: label -> (path or zoo name, engine[, precision]). Median p50 per label over ``rounds``
+    rounds."""
     samples: dict[str, list[float]] = {label: [] for label in artifacts}
-    for _ in range(rounds):
-        for label, (artifact, engine) in artifacts.items():
-            stats = measure_in_subprocess(artifact, engine, threads, batch, round_s, warmup_s)
+    for round_number in range(rounds):
+        for label, (artifact, engine, *precision) in artifacts.items():
+            stats = measure_in_subprocess(artifact, engine, threads, batch, round_s, warmup_s,
+                                          precision[0] if precision else None)
+            log(f"round {round_number + 1}/{rounds} {label}: p50 {stats['p50_ms']:.3f} ms")
             samples[label].append(stats["p50_ms"])
     return {label: RoundsResult(label, statistics.median(v), v) for label, v in samples.items()}

@@ -20,10 +20,11 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def operating_points(rows: list[dict]) -> list[dict]:
-    """One row per device x engine x precision: the smallest batch measured (the latency a single request sees)."""
+    """One row per device x engine x precision x artifact: the smallest batch measured (the latency a single
+    request sees). Two INT8 files (one placed for ONNX Runtime, one for OpenVINO) are two points."""
     best: dict[tuple, dict] = {}
     for row in rows:
-        key = (row["device"], row["engine"], row["precision"])
+        key = (row["device"], row["engine"], row["precision"], row.get("artifact"))
         if key not in best or row["batch"] < best[key]["batch"]:
             best[key] = row
     return list(best.values())

@@ -1,0 +1,95 @@
+"""``edgecnn profile --best``: every engine x precision x artifact this machine can run, timed alternately
+(each measurement in its own process), accuracy measured on labelled images, and the fastest one that stays
+within the accuracy budget named (:func:`~edgecnn.report.best.pick_best`, the rule ``edgecnn run`` uses)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.device import device_label
+from ..engines import artifact_precision, load_runner
+from ..engines.capabilities import artifact_kind, bf16_problem
+from ..envinfo import cpu_info, environment
+from ..errors import UsageError
+from ..evaluate import evaluate
+from ..profile.compare import alternating_latency
+from .best import pick_best
+
+
+@dataclass(frozen=True)
+class Candidate:
+    artifact: str
+    engine: str
+    precision: str
+
+    @property
+    def label(self) -> str:
+        return f"{Path(self.artifact).name} on {self.engine} {self.precision}"
+
+
+def cpu_engines() -> list[str]:
+    """The CPU engines installed here, in the order they are tried."""
+    return ["ort"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+
+
+def candidates(held: dict[str, str], engines: list[str], cpu: dict) -> list[Candidate]:
+    """Every (artifact, engine, precision) worth timing: ``held`` maps each ONNX file to the precision it holds.
+    OpenVINO also runs an FP32 file in bf16 where the CPU has BF16 arithmetic (AVX512-BF16, AMX)."""
+    chosen = []
+    for artifact, precision in held.items():
+        for engine in engines:
+            chosen.append(Candidate(artifact, engine, precision))
+            if engine == "openvino" and precision == "fp32" and bf16_problem(cpu) is None:
+                chosen.append(Candidate(artifact, engine, "bf16"))
+    return chosen
+
+
+def profile_best(artifacts: list[str], data, *, threads: int | None = 2, rounds: int = 3, round_s: float = 1.0,
+                 max_drop: float | None = None, engines: list[str] | None = None, log=lambda line: None) -> dict:
+    """Time and score each candidate; ``data`` (labelled images) gives the accuracy every choice is held to.
+    Returns ``{"rows": [...], "best": {...} or None, "environment": {...}}``."""
+    for artifact in artifacts:
+        if artifact_kind(artifact) != "onnx":
+            raise UsageError(f"--best compares ONNX files across the CPU engines; {artifact} is not one")
+        if not Path(artifact).exists():
+            raise UsageError(f"{artifact} does not exist")
+    held = {artifact: artifact_precision(artifact) for artifact in artifacts}
+    plan = candidates(held, engines or cpu_engines(), cpu_info())
+    env = environment(threads)
+    device = device_label(env)
+    accuracy: dict[Candidate, dict] = {}
+    if data is not None:
+        from ..data.datasets import load_images
+
+        for c in plan:
+            runner = load_runner(c.artifact, c.engine, threads=threads, precision=c.precision)
+            images = load_images(data, image_size=runner.info.preprocess.resize)
+            with runner:
+                result = evaluate(runner, images, batch_size=8)
+            accuracy[c] = {"top1": result.top1, "correct": "".join("1" if x else "0" for x in result.correct)}
+            log(f"{c.label}: top-1 {100 * result.top1:.2f}% on {result.images} images")
+    timed = alternating_latency({c.label: (c.artifact, c.engine, c.precision) for c in plan}, threads=threads,
+                                rounds=rounds, round_s=round_s, log=log)
+    rows = [{"device": device, "model": Path(c.artifact).stem, "engine": c.engine, "precision": c.precision,
+             "artifact": Path(c.artifact).name, "batch": 1, "p50_ms": timed[c.label].p50_ms,
+             "rounds_p50_ms": timed[c.label].rounds_p50_ms, **accuracy.get(c, {"top1": None})} for c in plan]
+    best = pick_best(rows, max_drop).get(device)
+    return {"rows": rows, "best": best, "environment": env, "rounds": rounds, "threads": threads}
+
+
+def format_best(result: dict) -> str:
+    from .best import best_lines
+
+    lines = [f"{'artifact':<36} {'engine':<9} {'precision':<9} {'p50 ms':>9} {'top-1':>8}"]
+    for r in sorted(result["rows"], key=lambda r: r["p50_ms"]):
+        top1 = "" if r.get("top1") is None else f"{100 * r['top1']:.2f}%"
+        lines.append(f"{r['artifact']:<36} {r['engine']:<9} {r['precision']:<9} {r['p50_ms']:>9.3f} {top1:>8}")
+    lines.append(f"(batch 1, {result['threads']} threads, median of {result['rounds']} alternating rounds, each "
+                 "in its own process)")
+    if result["best"] is None:
+        lines.append("No candidate meets the accuracy budget.")
+    else:
+        lines += best_lines({result["rows"][0]["device"]: result["best"]})
+    return "\n".join(lines)
