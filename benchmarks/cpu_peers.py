@@ -9,6 +9,10 @@ median p50 in ms:
 * torch eager: PyTorch, FP32.
 * ort fp32 / ort int8: ONNX Runtime on edgecnn's FP32 ONNX and its INT8 QDQ placed for ONNX Runtime
   (``edgecnn quantize``'s defaults).
+* ort int8 gemm: the same with per-tensor asymmetric weights (``--per-tensor --asymmetric-weights``): ONNX
+  Runtime's QLinearConv takes a convolution with symmetric INT8 weights to its indirect-convolution kernels
+  (AVX2 / AVX512-VNNI, no AMX kernel exists there) and every other one to its quantized GEMM, whose dispatch is
+  the AMX kernel on CPUs with AMX-INT8 (onnxruntime/core/mlas/lib/platform.cpp, qlinearconv.cc).
 * ov f32: OpenVINO forced to f32 (``edgecnn profile --engine openvino``).
 * ov-default: OpenVINO with its own defaults; on CPUs with AVX512-BF16 or AMX that is bf16 inside, elsewhere f32.
 * ov-qdq: OpenVINO running edgecnn's INT8 file placed for ONNX Runtime.
@@ -73,6 +77,7 @@ def edgecnn_artifacts(model: str, out: Path, calib: str, samples: int) -> dict[s
     from edgecnn.zoo import create_model
 
     paths = {"fp32": out / f"{model}.onnx", "int8-ort": out / f"{model}_int8.onnx",
+             "int8-ort-gemm": out / f"{model}_int8_asymmetric.onnx",
              "int8-openvino": out / f"{model}_int8_openvino.onnx"}
     if not paths["fp32"].exists():
         export_onnx(create_model(model, input_size=224), paths["fp32"])
@@ -81,6 +86,9 @@ def edgecnn_artifacts(model: str, out: Path, calib: str, samples: int) -> dict[s
         if not target.exists():
             quantize_placed(paths["fp32"], target, calib, options=QuantizeOptions(samples=samples, placed_for=placed),
                             progress=False)
+    if not paths["int8-ort-gemm"].exists():  # ONNX Runtime's quantized-GEMM form, the one with AMX kernels
+        quantize_placed(paths["fp32"], paths["int8-ort-gemm"], calib, progress=False,
+                        options=QuantizeOptions(samples=samples, per_channel=False, symmetric_weights=False))
     return {k: str(v) for k, v in paths.items()}
 
 
@@ -101,14 +109,15 @@ def main() -> None:
         ours = edgecnn_artifacts(model, out, args.calib, args.samples)
         peer = peer_nncf(Path(ours["fp32"]), out / f"{model}_int8_peer_nncf.onnx", args.calib, args.peer_samples)
         peers = {"torch eager": (model, "torch"), "ort fp32": (ours["fp32"], "ort"),
-                 "ort int8": (ours["int8-ort"], "ort"), "ov f32": (ours["fp32"], "openvino", "fp32"),
+                 "ort int8": (ours["int8-ort"], "ort"), "ort int8 gemm": (ours["int8-ort-gemm"], "ort"),
+                 "ov f32": (ours["fp32"], "openvino", "fp32"),
                  "ov-default": (ours["fp32"], "openvino", default_precision),
                  "ov-qdq": (ours["int8-ort"], "openvino", "int8"), "ov-nncf": (peer, "openvino", "int8"),
                  "edgecnn ov int8 (--for openvino)": (ours["int8-openvino"], "openvino", "int8")}
         results = alternating_latency(peers, threads=args.threads, rounds=args.rounds,
                                       log=lambda line: print(f"{model}: {line}", flush=True))
         p50 = {label: r.p50_ms for label, r in results.items()}
-        edgecnn_labels = ["ort fp32", "ort int8", "ov f32", "ov-qdq", "edgecnn ov int8 (--for openvino)"] + \
+        edgecnn_labels = ["ort fp32", "ort int8", "ort int8 gemm", "ov f32", "ov-qdq", "edgecnn ov int8 (--for openvino)"] + \
             (["ov-default"] if bf16 else [])  # ov-default is edgecnn's openvino bf16 where the CPU has BF16
         best_label = min(edgecnn_labels, key=p50.get)
         row = {"model": model, **p50, "edgecnn best": p50[best_label], "edgecnn best is": best_label,
@@ -116,7 +125,7 @@ def main() -> None:
                "rounds": {label: r.rounds_p50_ms for label, r in results.items()}}
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "rounds"}), flush=True)
-    columns = ["torch eager", "ort fp32", "ort int8", "ov f32", "ov-default", "ov-qdq", "ov-nncf", "edgecnn best"]
+    columns = ["torch eager", "ort fp32", "ort int8", "ort int8 gemm", "ov f32", "ov-default", "ov-qdq", "ov-nncf", "edgecnn best"]
     lines = ["| model | " + " | ".join(columns) + " | edgecnn best is | best / min(ov-default, ov-nncf) |",
              "|---" * (len(columns) + 3) + "|"]
     for row in rows:

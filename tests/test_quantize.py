@@ -288,3 +288,22 @@ def test_speed_aware_selection_keeps_silu_high_resolution_stages_float(tmp_path)
     assert last.op_type == "Conv" and shapes[last.output[0]][1] < shapes[last.input[0]][1]
     assert speed_aware_exclusions(mobilenet) == ([], None)
     assert high_resolution_nodes(mobilenet)  # the rule needs SiLU to apply, not just big maps
+
+
+def test_asymmetric_per_tensor_weights_take_ort_gemm_form(fp32_model, tmp_path):
+    """--asymmetric-weights: weight zero points other than 0 (ONNX Runtime's QLinearConv then runs its quantized
+    GEMM, the path with AMX kernels, instead of the symmetric indirect convolution); refused per channel."""
+    from edgecnn.core.options import OptionError
+
+    out = tmp_path / "gemm.onnx"
+    report = quantize_int8(fp32_model, out, CALIB, options=_options(per_channel=False, symmetric_weights=False,
+                                                                      method="minmax"), progress=False)
+    model = onnx.load(str(out))
+    weight_zero_points = [onnx.numpy_helper.to_array(t) for t in model.graph.initializer
+                          if t.name.endswith("zero_point") and t.data_type == TensorProto.INT8]
+    assert weight_zero_points and any(np.any(z != 0) for z in weight_zero_points)
+    assert all(z.size == 1 for z in weight_zero_points)  # per tensor
+    assert report.agreement["cosine"] > 0.99
+    assert json.loads(read_metadata(out).extra["quantization"])["symmetric_weights"] is False
+    with pytest.raises(OptionError, match="per-tensor"):
+        QuantizeOptions(symmetric_weights=False)

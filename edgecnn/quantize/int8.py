@@ -242,7 +242,7 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     reader = ArrayDataReader(calibration.inputs, input_name, batch_size=1 if batch in (1, None) or batch < 1 else batch)
     # Calibrate in chunks (ORT's strided calibration): one chunk of activations in memory at a time.
     # (CalibMaxIntermediateOutputs is not used: in ORT 1.31 it drops the chunks it clears.)
-    extra = {"ActivationSymmetric": options.symmetric_activations, "WeightSymmetric": True,
+    extra = {"ActivationSymmetric": options.symmetric_activations, "WeightSymmetric": options.symmetric_weights,
              "CalibPercentile": options.percentile, "CalibStridedMinMax": calibration_stride(len(reader))}
     with tempfile.TemporaryDirectory(prefix="edgecnn-quant-") as tmp:
         source = Path(model_path)  # the float model as quantized: the file, or its normalised copy
@@ -279,7 +279,8 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
         tensors = load_tensors_data(ranges_path)
         info = {"method": options.method, "percentile": options.percentile if options.method == "percentile" else None,
                 "samples": len(calibration.inputs), "data_hash": calibration.data_hash, "calib": str(calib),
-                "per_channel": options.per_channel, "symmetric_activations": options.symmetric_activations,
+                "per_channel": options.per_channel, "symmetric_weights": options.symmetric_weights,
+                "symmetric_activations": options.symmetric_activations,
                 "activation_type": "int8" if options.symmetric_activations else "uint8", "weight_type": "int8",
                 "op_types": options.op_types, "excluded": exclude, "speed_aware": speed_note, "source_sha256": source_sha256,
                 "format": "QDQ", "versions": library_versions()}

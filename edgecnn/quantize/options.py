@@ -27,6 +27,11 @@ class QuantizeOptions:
                             flag="--per-channel/--per-tensor")
     symmetric_activations: bool = opt(False, "Symmetric INT8 activations (what TensorRT requires); default "
                                              "asymmetric UINT8, the fastest form on x86 CPUs.")
+    symmetric_weights: bool = opt(True, "INT8 weights with zero point 0. ONNX Runtime then runs each convolution on "
+                                        "its indirect-convolution kernels (AVX2, AVX512-VNNI); asymmetric weights "
+                                        "(one zero point per tensor: with --per-tensor) take its quantized-GEMM path, "
+                                        "the only one with AMX kernels.",
+                                  flag="--symmetric-weights/--asymmetric-weights")
     op_types: list[str] | None = opt(None, "Only quantize these op types.", metavar="Conv,Gemm,...")
     exclude: list[str] = opt([], "Keep these nodes in float.", metavar="NODE,...")
     speed_aware: bool = opt(True, "Keep the high-resolution stages of SiLU networks in float (faster on CPUs; "
@@ -47,6 +52,10 @@ class QuantizeOptions:
 
     def __post_init__(self) -> None:
         check_options(self)
+        if not self.symmetric_weights and self.per_channel:
+            raise OptionError("symmetric_weights", "must stay on with per-channel weights: ONNX Runtime's QLinearConv "
+                                                   "takes one weight zero point per convolution (per-tensor weights: "
+                                                   "--per-tensor, quantize.per_channel: false)", type(self))
         if self.placed_for == "openvino" and self.max_drop is not None:
             raise OptionError("max_drop", "is met on ONNX Runtime's placement (--for ort); NNCF's placement for "
                                           "openvino has no accuracy budget in edgecnn yet", type(self))
