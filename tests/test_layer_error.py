@@ -63,3 +63,22 @@ def test_report_files_and_removed_relu_is_not_counted_as_error(models, tmp_path)
     relus = [r for r in rows if r["op"] == "Relu"]
     assert relus and min(r["activation_sqnr_db"] for r in relus) > 15  # a healthy minmax model: no Relu at ~2 dB
     assert any(r["weight_sqnr_db"] for r in relus)
+
+
+def test_cli_compare_per_layer_ranks_the_damaged_layer_first(models, cli, tmp_path):
+    from conftest import one_line_error
+
+    healthy = layer_errors(models / "fp32.onnx", models / "int8.onnx",
+                           np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32), samples=8)
+    victim = sorted(healthy, key=lambda r: r["depth"])[len(healthy) // 3]["tensor"]
+    _damage(models / "int8.onnx", tmp_path / "damaged.onnx", victim)
+    out = tmp_path / "per_layer.json"
+    result = cli("compare", models / "fp32.onnx", tmp_path / "damaged.onnx", "--per-layer", "--data",
+                 "synthetic:shapes:16", "--samples", "8", "--json", out)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["tensor"] == victim and out.with_suffix(".png").stat().st_size > 0
+    first_row = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("1 "))
+    assert victim in first_row
+    swapped = cli("compare", tmp_path / "damaged.onnx", models / "fp32.onnx", "--per-layer")
+    assert "FP32 model first" in one_line_error(swapped)

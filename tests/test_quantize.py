@@ -183,9 +183,10 @@ def test_accuracy_budget_missed_by_plain_int8_is_met_by_float_fallback(colour_ta
     assert top1(str(tmp_path / "aware.onnx"), inputs, targets) == 1.0 and top1(str(plain), inputs, targets) == 0.25
     kept = json.loads(read_metadata(str(tmp_path / "aware.onnx")).extra["quantization"])["excluded"]
     assert sorted(kept) == sorted(report.kept_float)
-    # the ranking (SQNR, worst first) puts the tensors downstream of the damaged range far below the rest
+    # the ranking (SQNR of each Q/DQ, worst first) puts the Relu output first: its range is the one the constant
+    # channel blew up (the Relu the quantizer removed is compared rectified, so it is not counted as error)
     ranking = sensitivity_ranking(str(model), str(plain), inputs)
-    assert ranking == sorted(ranking, key=lambda item: item[1]) and ranking[0][1] < 10 < ranking[-1][1], ranking
+    assert ranking == sorted(ranking, key=lambda item: item[1]) and ranking[0][0] == "r", ranking
 
 
 def test_cli_quantize_with_max_drop(colour_task, tmp_path, cli):

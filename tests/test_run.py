@@ -372,3 +372,21 @@ def test_stages_are_declared_and_keys_derived_from_the_declaration(workspace):
     assert stage_key(replace(export, settings=replace(export.settings, opset=18)), {"artifacts/model.pt": "a" * 64}) \
         != base  # any field of the options dataclass, with no key written by hand
     assert "onnxsim" in export.libraries and stages["profile-ort-fp32"].machine and not export.machine
+
+
+def test_layer_error_from_a_recipe_is_in_the_run_and_its_report(workspace, first_and_second):
+    """quantize.layer_error: the per-layer table and plot of model_int8.onnx, in the artifacts and the report;
+    only the INT8 stage (and the report) run again."""
+    root, recipe = workspace
+    result = _run(recipe, root / "runs", "quantize.layer_error=true")
+    statuses = {s.name: s.status for s in result.stages}
+    assert statuses["quantize-int8"] == "done" and statuses["export"] == "cached", statuses
+    saved = json.loads((result.run_dir / "artifacts" / "layer_error_int8.json").read_text())["rows"]
+    assert saved and (result.run_dir / "artifacts" / "layer_error_int8.png").stat().st_size > 0
+    results = json.loads((result.run_dir / "results.json").read_text())
+    assert results["layer_error"]["tensors"] == len(saved)
+    assert [r["tensor"] for r in results["layer_error"]["worst"]] == [r["tensor"] for r in saved[:10]]
+    md = (result.run_dir / "report.md").read_text()
+    assert "## Per-layer INT8 error" in md and saved[0]["tensor"] in md
+    assert "](artifacts/layer_error_int8.png)" in md
+    assert "Per-layer INT8 error" in (result.run_dir / "report.html").read_text()

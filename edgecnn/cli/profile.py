@@ -79,14 +79,40 @@ def _profile_best(artifacts, engine, precision, data, max_drop, rounds, settings
             tmp.write_text(json.dumps(result, indent=1))
 
 
+def _compare_layers(a, b, inputs, top, json_out, data) -> None:
+    from ..core.onnx_io import load_onnx
+    from ..quantize.int8 import is_quantized
+    from ..quantize.layer_error import layer_errors, layer_table, write_layer_report
+
+    if not (a.endswith(".onnx") and b.endswith(".onnx")):
+        raise UsageError("--per-layer compares two ONNX files: the FP32 model (A) and its INT8 Q/DQ model (B)")
+    if is_quantized(load_onnx(a, external_data=False)) or not is_quantized(load_onnx(b, external_data=False)):
+        raise UsageError(f"--per-layer needs the FP32 model first and its INT8 Q/DQ model second; {a} and {b} are "
+                         "not in that order (or B is not quantized)")
+    rows = layer_errors(a, b, inputs, samples=len(inputs))
+    if not rows:
+        raise UsageError(f"no intermediate tensor of {b} matches one of {a} by name: are they the same network?")
+    where = f"{len(inputs)} images of {data}" if data else f"{len(inputs)} random inputs (--data DIR: real images)"
+    click.echo(f"{len(rows)} quantized tensors matched by name on {where}; worst first:")
+    click.echo(layer_table(rows, top=top))
+    if json_out:
+        saved, plot = write_layer_report(rows, json_out)
+        click.echo(f"every row: {saved}; plot: {plot}")
+
+
 @click.command("compare")
 @click.argument("a")
 @click.argument("b")
 @click.option("--engine", default=None, metavar="ENGINE[,ENGINE]", help="Engine for A and B (e.g. ort,openvino).")
 @click.option("--samples", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--data", default=None, metavar="DIR", help="Use real images (A's preprocessing) instead of random inputs.")
+@click.option("--per-layer", is_flag=True,
+              help="A is an FP32 ONNX and B its INT8 Q/DQ model: match their intermediate tensors by name (ONNX "
+                   "Runtime's qdq_loss_debug) and rank the quantized tensors by error (SQNR of each Q/DQ, drift from "
+                   "FP32, weight SQNR); with --json, every row there and a depth plot beside it.")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="Rows shown with --per-layer.")
 @json_option
-def compare_command(a, b, engine, samples, data, json_out):
+def compare_command(a, b, engine, samples, data, per_layer, top, json_out):
     """Run the same inputs through A and B: max abs error, cosine similarity, top-1 agreement."""
     import json
 
@@ -102,6 +128,9 @@ def compare_command(a, b, engine, samples, data, json_out):
         path = upgraded(artifact)[0] if artifact.endswith(".onnx") else artifact
         runners.append(load_runner(path, name or None))
     inputs = comparison_inputs(runners[0], samples, data)
+    if per_layer:
+        _compare_layers(a, b, inputs, top, json_out, data)
+        return
     result = compare_runners(runners[0], runners[1], inputs, (a, b))
     agreement = "n/a" if result.top1_agreement is None else f"{100 * result.top1_agreement:.1f}%"
     click.echo(f"{result.samples} inputs: max abs error {result.max_abs_error:.4g}, mean abs error "

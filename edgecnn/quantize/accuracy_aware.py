@@ -30,11 +30,8 @@ from ..data.datasets import ImageList
 from ..errors import UsageError
 from ..evaluate import class_mapping
 from ..fileio import atomic_path
-from .calibration import ArrayDataReader
 from .int8 import (
     QuantizeOptions,
-    graph_input,
-    input_chw,
     quantize_int8,
     resolve_preprocess,
 )
@@ -92,43 +89,13 @@ def correct_vector(path: str, inputs: np.ndarray, targets: np.ndarray) -> np.nda
 
 
 def sensitivity_ranking(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> list[tuple[str, float]]:
-    """Quantized activations, most damaged first: (tensor name, SQNR in dB of its Q/DQ)."""
-    errors = sensitivity_errors(float_path, qdq_path, inputs, samples)
-    ranked = [(tensor, float(err["qdq_err"])) for tensor, err in errors.items() if np.isfinite(err["qdq_err"])]
-    return sorted(ranked, key=lambda item: item[1])
+    """Quantized activations, most damaged first: (tensor name, SQNR in dB of its own Q/DQ), as the per-layer report
+    measures it (a Relu the quantizer removed is compared rectified, not counted as error). Tensors whose own Q/DQ
+    loses nothing measurable come last: keeping them in float can still help, as their range feeds the next op."""
+    from .layer_error import layer_errors
 
-
-def sensitivity_errors(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> dict[str, dict]:
-    """ONNX Runtime's qdq_loss_debug on ``samples`` inputs: per quantized activation, ``qdq_err`` (SQNR dB of its
-    own Q/DQ) and ``xmodel_err`` (SQNR dB of the INT8 model's tensor against the float model's)."""
-    from onnxruntime.quantization.qdq_loss_debug import compute_activation_error
-
-    return compute_activation_error(activation_matching(float_path, qdq_path, inputs, samples))
-
-
-def activation_matching(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> dict[str, dict]:
-    """Per quantized activation: its values before Q and after DQ in the INT8 model, and in the float model
-    (``pre_qdq``, ``post_qdq``, ``float``: lists of arrays), matched by name by ONNX Runtime's qdq_loss_debug."""
-    from onnxruntime.quantization.qdq_loss_debug import (
-        collect_activations,
-        create_activation_matching,
-        modify_model_output_intermediate_tensors,
-    )
-
-    model = load_onnx(float_path, external_data=False)
-    name = graph_input(model).name
-    batch = input_chw(model)[0]
-    step = batch if isinstance(batch, int) and batch > 0 else 1
-    with tempfile.TemporaryDirectory(prefix="edgecnn-sens-") as tmp:
-        float_aug, qdq_aug = str(Path(tmp) / "f.onnx"), str(Path(tmp) / "q.onnx")
-        modify_model_output_intermediate_tensors(float_path, float_aug)
-        modify_model_output_intermediate_tensors(qdq_path, qdq_aug)
-        reader = ArrayDataReader(inputs[: max(step, samples - samples % step)], name, batch_size=step)
-        providers = ["CPUExecutionProvider"]
-        float_acts = collect_activations(float_aug, reader, execution_providers=providers)
-        reader.rewind()
-        qdq_acts = collect_activations(qdq_aug, reader, execution_providers=providers)
-    return create_activation_matching(qdq_acts, float_acts)
+    rows = layer_errors(float_path, qdq_path, inputs, samples=samples)  # worst first; lossless ones (inf dB) last
+    return [(r["tensor"], float(r["activation_sqnr_db"])) for r in rows if r["op"] != "input"]
 
 
 def nodes_touching(model: onnx.ModelProto, tensors: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,33 @@ from onnx import numpy_helper
 from ..figures import pyplot, save_figure
 from ..core.onnx_io import load_onnx
 from ..fileio import atomic_path
-from .accuracy_aware import activation_matching
-from .calibration import load_calibration_set
-from .int8 import resolve_preprocess
+from .calibration import ArrayDataReader, load_calibration_set
+from .int8 import graph_input, input_chw, resolve_preprocess
+
+
+def activation_matching(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> dict[str, dict]:
+    """Per quantized activation: its values before Q and after DQ in the INT8 model, and in the float model
+    (``pre_qdq``, ``post_qdq``, ``float``: lists of arrays), matched by name by ONNX Runtime's qdq_loss_debug."""
+    from onnxruntime.quantization.qdq_loss_debug import (
+        collect_activations,
+        create_activation_matching,
+        modify_model_output_intermediate_tensors,
+    )
+
+    model = load_onnx(float_path, external_data=False)
+    name = graph_input(model).name
+    batch = input_chw(model)[0]
+    step = batch if isinstance(batch, int) and batch > 0 else 1
+    with tempfile.TemporaryDirectory(prefix="edgecnn-sens-") as tmp:
+        float_aug, qdq_aug = str(Path(tmp) / "f.onnx"), str(Path(tmp) / "q.onnx")
+        modify_model_output_intermediate_tensors(str(float_path), float_aug)
+        modify_model_output_intermediate_tensors(str(qdq_path), qdq_aug)
+        reader = ArrayDataReader(inputs[: max(step, samples - samples % step)], name, batch_size=step)
+        providers = ["CPUExecutionProvider"]
+        float_acts = collect_activations(float_aug, reader, execution_providers=providers)
+        reader.rewind()
+        qdq_acts = collect_activations(qdq_aug, reader, execution_providers=providers)
+    return create_activation_matching(qdq_acts, float_acts)
 
 
 def _sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:

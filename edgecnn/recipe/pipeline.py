@@ -131,11 +131,13 @@ def plan(recipe: Recipe) -> list[Stage]:
     if "int8" in kinds:
         calib, options = bodies.int8_options(r, symmetric=False)
         data = {"calib": calib, **({"data": r.data.path, "val": r.data.val} if options.max_drop is not None else {})}
+        layer_error = ("artifacts/layer_error_int8.json", "artifacts/layer_error_int8.png") \
+            if r.quantize.layer_error else ()
         stages.append(Stage("quantize-int8", partial(bodies.int8, calib=calib, options=options, data=r.data,
-                                                     output="model_int8.onnx"),
-                            outputs=("artifacts/model_int8.onnx",), needs=fp32,
-                            settings={"options": asdict(options), "data": asdict(r.data)}, data=data,
-                            libraries=ONNX_LIBS))
+                                                     output="model_int8.onnx", layer_error=bool(layer_error)),
+                            outputs=("artifacts/model_int8.onnx",) + layer_error, needs=fp32,
+                            settings={"options": asdict(options), "data": asdict(r.data),
+                                      "layer_error": bool(layer_error)}, data=data, libraries=ONNX_LIBS))
     if "int8_openvino" in kinds:  # placed for OpenVINO by NNCF
         calib, options = bodies.int8_options(r, symmetric=False, placed_for="openvino")
         stages.append(Stage("quantize-int8-openvino", partial(bodies.int8, calib=calib, options=options, data=r.data,
@@ -336,6 +338,8 @@ class Pipeline:
         results = with_devices(results, measured)
         results["best"] = pick_best(results["rows"], self.recipe.quantize.max_drop)
         results["accuracy_differences"] = accuracy_differences(results["rows"])
+        if budget is not None and budget.record.get("layer_error"):
+            results["layer_error"] = budget.record["layer_error"]
         write_results(results, self.run_dir / "results.json")
         write_reports(results, self.run_dir)
 

@@ -65,6 +65,9 @@ ExportSection = with_defaults(ExportOptions, "ExportSection", batch="dynamic")
 @dataclass
 class QuantizeSection(QuantizeOptions):
     calib: str | None = opt(None, "Calibration images (default: the training side of data.path).")
+    layer_error: bool = opt(False, "Also measure the INT8 model's per-layer error (each tensor's Q/DQ SQNR, its drift "
+                                   "from FP32, weight SQNR) on calibration images: "
+                                   "artifacts/layer_error_int8.json + .png, a section of the report.")
 
 
 def _precisions(values) -> str | None:

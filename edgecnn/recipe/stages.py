@@ -32,6 +32,7 @@ from ..errors import EdgeCNNError, EngineUnavailable
 from ..profile.options import TargetShape, Timing
 from ..quantize.accuracy_aware import quantize_with_budget
 from ..quantize.fp16 import convert_fp16
+from ..quantize.layer_error import layer_error_report
 from ..quantize.placed import quantize_placed
 from ..quantize.options import QuantizeOptions
 from ..train import TrainConfig, TrainOptions
@@ -109,13 +110,27 @@ def validation_images(data: DataSection, fp32_onnx: Path):
     return train_val(data.path, val=data.val, val_split=data.val_split, image_size=size, seed=data.seed)[1]
 
 
-def int8(ctx: StageContext, calib: str, options: QuantizeOptions, data: DataSection, output: str) -> None:
+def int8(ctx: StageContext, calib: str, options: QuantizeOptions, data: DataSection, output: str,
+         layer_error: bool = False) -> None:
     fp32 = ctx.input("artifacts/model_fp32.onnx")
     if options.max_drop is None:
         report = quantize_placed(fp32, ctx.output(output), calib, options=options, force=True, progress=ctx.progress,
-                               log=ctx.note)
+                                 log=ctx.note)
         ctx.record["int8"] = report.to_dict()
-        return
+    else:
+        _int8_with_budget(ctx, fp32, calib, options, data, output)
+    if layer_error:
+        rows = layer_error_report(fp32, ctx.output(output), calib, ctx.output("layer_error_int8.json"))
+        ctx.record["layer_error"] = {"tensors": len(rows), "worst": rows[:10], "json": "artifacts/layer_error_int8.json",
+                                     "plot": "artifacts/layer_error_int8.png", "images": calib}
+        worst = rows[0] if rows else None
+        if worst:
+            ctx.log(f"    per-layer INT8 error: worst {worst['tensor']} ({worst['op']}), {worst['activation_sqnr_db']:.1f} dB "
+                    f"of {len(rows)} tensors (artifacts/layer_error_int8.json)")
+
+
+def _int8_with_budget(ctx: StageContext, fp32: Path, calib: str, options: QuantizeOptions, data: DataSection,
+                      output: str) -> None:
 
     budget = quantize_with_budget(str(fp32), str(ctx.output(output)), calib, validation_images(data, fp32),
                                   options=options, force=True, log=ctx.note, progress=ctx.progress)

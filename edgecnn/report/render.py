@@ -17,6 +17,7 @@ from ..core.paired import describe
 from ..core.text import bounded_list
 
 from ..fileio import atomic_path
+from ..quantize.layer_error import layer_table
 from .best import best_lines
 from .plots import plot_latency, plot_pareto, save_figure
 
@@ -127,6 +128,11 @@ def render_markdown(results: dict, images: dict[str, str]) -> str:
         multi = len({d["device"] for d in differences}) > 1
         out += ["## Accuracy differences", "", "Each against FP32 on the same validation images (paired):", ""]
         out += [f"- {d['device'] + ': ' if multi else ''}{d['line']}" for d in differences] + [""]
+    layer = results.get("layer_error")
+    if layer:
+        out += ["## Per-layer INT8 error", "", _layer_error_intro(layer), "", layer_table(layer["worst"]), ""]
+        if "layer_error" in images:
+            out += [f"![per-layer INT8 error]({images['layer_error']})", ""]
     out += ["## Devices", "", tabulate(_device_rows(results), headers=DEVICE_HEADERS, tablefmt="github",
                                        disable_numparse=True), ""]
     stage_headers = (["device"] if "devices" in results and len(results["devices"]) > 1 else []) + \
@@ -179,11 +185,15 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
             parts.append(f"<p>{html.escape(line)}</p>")
     parts += ["<h2>Results</h2>", _html_table(headers, rows, text_columns)]
     plots = []
-    for name, path in images.items():
+    for name, path in images.items():  # the per-layer plot among them: self-contained, like the others
         data = base64.b64encode(Path(path).read_bytes()).decode()
         plots.append(f'<img alt="{name}" src="data:image/png;base64,{data}">')
     if plots:
         parts += ["<h2>Plots</h2>", '<div class="plots">' + "".join(plots) + "</div>"]
+    layer = results.get("layer_error")
+    if layer:
+        parts += ["<h2>Per-layer INT8 error</h2>", f"<p>{html.escape(_layer_error_intro(layer))}</p>",
+                  f"<pre>{html.escape(layer_table(layer['worst']))}</pre>"]
     parts += ["<h2>Devices</h2>", _html_table(DEVICE_HEADERS, _device_rows(results), len(DEVICE_HEADERS))]
     multi = "devices" in results and len(results["devices"]) > 1
     stage_headers = (["device"] if multi else []) + ["stage", "status", "seconds", "message"]
@@ -196,9 +206,18 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
 
 
+def _layer_error_intro(layer: dict) -> str:
+    return (f"The {len(layer['worst'])} worst of {layer['tensors']} quantized tensors of model_int8.onnx, lowest "
+            f"SQNR of their own Q/DQ first, on images of {layer['images']} (every tensor: {layer['json']}). "
+            "\"vs FP32\" is the INT8 model's tensor against the FP32 model's: the error accumulated up to there.")
+
+
 def write_plots(results: dict, folder: str | os.PathLike) -> dict[str, Path]:
     folder = Path(folder)
     images = {}
+    layer = results.get("layer_error")
+    if layer and (folder / layer["plot"]).exists():
+        images["layer_error"] = folder / layer["plot"]
     for name, draw in (("pareto", plot_pareto), ("latency", plot_latency)):
         path = folder / f"{name}.png"
         fig = draw(results["rows"])
@@ -215,11 +234,11 @@ def write_reports(results: dict, folder: str | os.PathLike) -> dict[str, Path]:
     folder = Path(folder)
     images = write_plots(results, folder)
     with atomic_path(folder / "report.md", force=True) as tmp:
-        tmp.write_text(render_markdown(results, {k: v.name for k, v in images.items()}))
+        tmp.write_text(render_markdown(results, {k: v.relative_to(folder).as_posix() for k, v in images.items()}))
     with atomic_path(folder / "report.html", force=True) as tmp:
         tmp.write_text(render_html(results, images))
     return {"report.md": folder / "report.md", "report.html": folder / "report.html", **{
-        f"{k}.png": v for k, v in images.items()}}
+        f"{k}.png": v for k, v in images.items() if k != "layer_error"}}
 
 
 def write_html_report(results: dict, output: str | os.PathLike) -> Path:
