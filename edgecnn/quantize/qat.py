@@ -1,0 +1,259 @@
+"""Quantization-aware training: fine-tune a float checkpoint with the INT8 arithmetic it will be exported with
+simulated, then export and quantize it the way every INT8 model is made (same metadata, same bundle).
+
+What is simulated (fake quantization, gradients by the straight-through estimator):
+
+* weights: per-channel symmetric INT8 (scale = max |w| / 127 per output channel) of the weight *as exported*:
+  a convolution followed by a BatchNorm is quantized with the BatchNorm folded in (w * gamma / sigma), as the
+  ONNX export folds it. BatchNorm statistics are frozen during QAT (the standard practice: the folded weight
+  the quantizer sees then stays the one that is exported).
+* activations: the input of every convolution and fully-connected layer as asymmetric UINT8, its range an
+  exponential moving average of the batches' min/max (ONNX Runtime's default activation type on x86).
+
+After training, the simulation is removed (the fine-tuned float weights stay), the model is exported to ONNX
+and quantized with post-training calibration (:func:`~edgecnn.quantize.int8.quantize_int8`): the INT8 file is
+an ordinary Q/DQ model that ONNX Runtime, OpenVINO and TensorRT run like any PTQ one, with weights that learned
+to tolerate their INT8 rounding. Its metadata records ``qat`` (epochs, learning rate, the source checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from ..core.metadata import read_metadata, write_metadata
+from ..core.onnx_io import load_onnx
+from ..data.datasets import TorchImageDataset, train_val
+from ..data.preprocess import torch_transform
+from ..errors import UsageError
+from ..export import export_onnx
+from ..fileio import atomic_path, sha256_file
+from ..progress import progress as bar
+from ..zoo import create_model
+from ..zoo.weights import save_checkpoint
+from .int8 import quantize_int8
+from .options import QuantizeOptions
+
+QAT_LR = {"sgd": 1e-3, "adamw": 2e-5}  # fine-tuning rates: 1/50 of training's defaults
+
+
+class FoldedWeightFakeQuant(nn.Module):
+    """Parametrization of a conv / linear weight: fake-quantize it per output channel, symmetric INT8, as it
+    will be exported (with the following BatchNorm folded in, then unfolded so the BatchNorm still applies)."""
+
+    def __init__(self, bn: nn.BatchNorm2d | None = None):
+        super().__init__()
+        self.bn = [bn]  # a list: not a submodule (the BatchNorm stays where it is in the model)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        bn = self.bn[0]
+        if bn is None:
+            fold = torch.ones(weight.shape[0], dtype=weight.dtype, device=weight.device)
+        else:
+            gamma = bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)
+            fold = gamma / torch.sqrt(bn.running_var + bn.eps)
+            fold = torch.where(fold.abs() < 1e-12, torch.full_like(fold, 1e-12), fold)
+        shape = (-1,) + (1,) * (weight.dim() - 1)
+        folded = weight * fold.reshape(shape)
+        scale = (folded.detach().abs().amax(dim=tuple(range(1, weight.dim()))) / 127).clamp(min=1e-12)
+        zero = torch.zeros_like(scale, dtype=torch.int32)
+        quantized = torch.fake_quantize_per_channel_affine(folded, scale.float(), zero, 0, -127, 127)
+        return quantized / fold.reshape(shape)
+
+
+class ActivationFakeQuant:
+    """Forward pre-hook: fake-quantize a layer's input as asymmetric UINT8 with a moving-average range."""
+
+    def __init__(self, momentum: float = 0.1):
+        self.momentum, self.low, self.high = momentum, None, None
+
+    def __call__(self, module: nn.Module, args):
+        x = args[0]
+        if module.training or self.low is None:
+            low, high = float(x.detach().min().clamp(max=0)), float(x.detach().max().clamp(min=0))
+            if self.low is None:
+                self.low, self.high = low, high
+            else:
+                self.low += self.momentum * (low - self.low)
+                self.high += self.momentum * (high - self.high)
+        scale = max((self.high - self.low) / 255, 1e-8)
+        zero = int(min(255, max(0, round(-self.low / scale))))
+        return (torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255),) + tuple(args[1:])
+
+
+def conv_bn_pairs(model: nn.Module) -> dict[str, str]:
+    """conv module name -> the BatchNorm that reads its output and nothing else (what the export folds), from an
+    FX trace of the model; empty when the model cannot be traced (weights are then quantized unfolded)."""
+    try:
+        traced = torch.fx.symbolic_trace(model)
+    except Exception:
+        return {}
+    modules = dict(model.named_modules())
+    pairs = {}
+    for node in traced.graph.nodes:
+        if node.op == "call_module" and isinstance(modules.get(node.target), nn.BatchNorm2d):
+            source = node.args[0]
+            if getattr(source, "op", None) == "call_module" and isinstance(modules.get(source.target), nn.Conv2d) \
+                    and len(source.users) == 1:
+                pairs[source.target] = node.target
+    return pairs
+
+
+@dataclass
+class Simulation:
+    """The fake quantization installed on a model; :meth:`remove` gives the plain float model back."""
+
+    model: nn.Module
+    folded: int
+    layers: list[nn.Module] = field(default_factory=list)
+    hooks: list = field(default_factory=list)
+
+    def remove(self) -> None:
+        for hook in self.hooks:
+            hook.remove()
+        for layer in self.layers:
+            parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)
+
+
+def simulate_int8(model: nn.Module) -> Simulation:
+    pairs = conv_bn_pairs(model)
+    modules = dict(model.named_modules())
+    simulation = Simulation(model, folded=len(pairs))
+    for name, module in modules.items():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            bn = modules[pairs[name]] if name in pairs else None
+            parametrize.register_parametrization(module, "weight", FoldedWeightFakeQuant(bn))
+            simulation.layers.append(module)
+            simulation.hooks.append(module.register_forward_pre_hook(ActivationFakeQuant()))
+    return simulation
+
+
+def _train_mode_frozen_bn(model: nn.Module) -> None:
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+@torch.no_grad()
+def _top1(model: nn.Module, loader) -> float:
+    model.eval()
+    correct = count = 0
+    for images, targets in loader:
+        correct += int((model(images).argmax(1) == targets).sum())
+        count += len(targets)
+    return correct / max(1, count)
+
+
+@dataclass
+class QatReport:
+    checkpoint: str
+    onnx: str
+    epochs: int
+    lr: float
+    float_top1: float  # the checkpoint before QAT, in float, on the validation images
+    simulated_top1_before: float  # the same with INT8 simulated: what PTQ-like rounding costs before fine-tuning
+    simulated_top1: list[float]  # after each epoch, INT8 simulated
+    folded_batchnorms: int
+    seconds: float
+    quantize: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.PathLike, *, epochs: int = 3,
+                 lr: float | None = None, optimizer: str = "sgd", batch_size: int = 32, val: str | None = None,
+                 val_split: float = 0.2, seed: int = 0, augment: bool = True, workers: int = 2,
+                 quantize: QuantizeOptions | None = None, force: bool = False, progress: bool = True,
+                 log=lambda line: None) -> QatReport:
+    """QAT of ``checkpoint`` on ``data`` for ``epochs``; writes ``qat.pt``, ``model_qat_int8.onnx`` and
+    ``qat.json`` into ``output_dir``."""
+    started = time.perf_counter()
+    if epochs < 1:
+        raise UsageError(f"--qat needs --epochs >= 1, got {epochs}")
+    out = Path(output_dir)
+    targets = {"checkpoint": out / "qat.pt", "onnx": out / "model_qat_int8.onnx", "json": out / "qat.json"}
+    taken = [str(p) for p in targets.values() if p.exists()]
+    if taken and not force:
+        raise UsageError(f"{taken[0]} exists; pass --force to replace it")
+    loaded = create_model(str(checkpoint))
+    if loaded.spec.task != "classification":
+        raise UsageError(f"QAT supports classification models; {loaded.spec.name} is a {loaded.spec.task} model")
+    train_images, val_images = train_val(data, val=val, val_split=val_split, image_size=loaded.preprocess.resize,
+                                         seed=seed, progress=progress)
+    if list(train_images.classes) != list(loaded.labels):
+        raise UsageError(f"{checkpoint} was trained on classes {loaded.labels[:4]}...; {data} holds "
+                         f"{train_images.classes[:4]}...: QAT fine-tunes on the data the model was trained for")
+    lr = QAT_LR[optimizer] if lr is None else lr
+    model = loaded.model
+    train_loader = torch.utils.data.DataLoader(
+        TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=augment)), batch_size=batch_size,
+        shuffle=True, num_workers=workers, generator=torch.Generator().manual_seed(seed))
+    val_loader = torch.utils.data.DataLoader(
+        TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False)), batch_size=batch_size * 2,
+        num_workers=workers)
+    float_top1 = _top1(model, val_loader)
+    simulation = simulate_int8(model)
+    try:
+        before = _top1(model, val_loader)  # also sets each activation range from the first batch
+        log(f"QAT of {loaded.spec.name}: float top-1 {100 * float_top1:.2f}%, INT8 simulated {100 * before:.2f}% "
+            f"before fine-tuning ({simulation.folded} BatchNorms folded into their convolutions); {epochs} epochs "
+            f"at lr {lr:g} ({optimizer}), BatchNorm statistics frozen")
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True) if optimizer == "sgd" else \
+            torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+        steps = epochs * len(train_loader)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
+        criterion = nn.CrossEntropyLoss()
+        torch.manual_seed(seed)
+        history = []
+        for epoch in range(epochs):
+            _train_mode_frozen_bn(model)
+            for images, labels in bar(train_loader, f"QAT epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
+                logits = model(images)
+                loss = criterion(logits if isinstance(logits, torch.Tensor) else logits[0], labels)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                schedule.step()
+            history.append(_top1(model, val_loader))
+            log(f"QAT epoch {epoch + 1}/{epochs}: INT8 simulated top-1 {100 * history[-1]:.2f}%")
+    finally:
+        simulation.remove()
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(targets["checkpoint"], model, arch=loaded.spec.name, classes=list(loaded.labels),
+                    input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict(),
+                    metrics={"qat_simulated_top1": history[-1]}, qat={"epochs": epochs, "lr": lr,
+                                                                      "source": str(checkpoint)})
+    options = quantize or QuantizeOptions(calib_split="train", val_split=val_split, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="edgecnn-qat-") as tmp:
+        fp32 = Path(tmp) / "model_qat_fp32.onnx"
+        export_onnx(create_model(str(targets["checkpoint"])), fp32)
+        report = quantize_int8(fp32, Path(tmp) / "int8.onnx", data, options=options, progress=progress, log=log)
+        model_proto = load_onnx(Path(tmp) / "int8.onnx", external_data=False)
+        meta = read_metadata(model_proto)
+        meta.extra = {**meta.extra, "qat": json.dumps({"epochs": epochs, "lr": lr, "optimizer": optimizer,
+                                                         "source": Path(checkpoint).name,
+                                                         "source_sha256": sha256_file(checkpoint)}, sort_keys=True)}
+        write_metadata(model_proto, meta)
+        import onnx
+
+        with atomic_path(targets["onnx"], force=True) as final:
+            onnx.save(model_proto, str(final))
+    result = QatReport(checkpoint=str(targets["checkpoint"]), onnx=str(targets["onnx"]), epochs=epochs, lr=lr,
+                       float_top1=float_top1, simulated_top1_before=before, simulated_top1=history,
+                       folded_batchnorms=simulation.folded, seconds=time.perf_counter() - started,
+                       quantize=report.to_dict())
+    with atomic_path(targets["json"], force=True) as final:
+        final.write_text(json.dumps(result.to_dict(), indent=1))
+    return result
