@@ -167,6 +167,8 @@ def test_an_engine_that_is_not_here_is_unavailable_not_a_failure(workspace, firs
     ("train.freeze=most", "train.freeze must be none, head-only or a number of stages"),
     ("export.opset=5", "export.opset must be >= 11 and <= 20, got 5"),
     ("quantize.samples=0", "quantize.samples must be >= 1, got 0"),
+    ("quantize.qat_epochs=2", "quantize.qat_epochs is the last step of an accuracy budget: set quantize.max_drop"),
+    ("quantize.symmetric_weights=false", "quantize.symmetric_weights must stay on with per-channel weights"),
     ("data.path=no/such/folder", "data.path: no/such/folder does not exist"),
 ])
 def test_a_bad_recipe_is_refused_before_any_work(tmp_path, cli, override, message):
@@ -352,6 +354,18 @@ def test_accuracy_budget_from_a_recipe(workspace, first_and_second, cli):
     row = next(r for r in json.loads((result.run_dir / "results.json").read_text())["rows"]
                if r["precision"] == "int8")
     assert row["top1"] == pytest.approx(budget["final_top1"])
+
+
+def test_qat_in_the_budget_needs_the_checkpoint_and_torch(workspace):
+    """quantize.qat_epochs: the INT8 stage then reads the trained checkpoint, and its key the torch versions."""
+    from edgecnn.recipe.pipeline import plan
+
+    root, recipe = workspace
+    stage = next(s for s in plan(load_recipe(recipe, ["quantize.max_drop=1", "quantize.qat_epochs=2"]))
+                 if s.name == "quantize-int8")
+    assert "artifacts/model.pt" in stage.needs and "torch" in stage.libraries and stage.settings["qat_epochs"] == 2
+    plain = next(s for s in plan(load_recipe(recipe, ["quantize.max_drop=1"])) if s.name == "quantize-int8")
+    assert "artifacts/model.pt" not in plain.needs and plain.settings["qat_epochs"] == 0
 
 
 def test_stages_are_declared_and_keys_derived_from_the_declaration(workspace):

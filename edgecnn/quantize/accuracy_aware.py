@@ -32,6 +32,7 @@ from ..evaluate import class_mapping
 from ..fileio import atomic_path
 from .int8 import (
     QuantizeOptions,
+    QuantizeReport,
     quantize_int8,
     resolve_preprocess,
 )
@@ -50,6 +51,8 @@ class AccuracyAwareReport:
     images: int = 0
     quantize: dict = field(default_factory=dict)  # the QuantizeReport of the model written
     difference: dict = field(default_factory=dict)  # final vs FP32 on the same images, with its uncertainty
+    method: str = "ptq"  # what made the model written: ptq, ptq+fallback (nodes kept in float) or qat
+    qat: dict = field(default_factory=dict)  # the QAT attempt, when PTQ and fallback missed the budget
 
     @property
     def final_drop(self) -> float:
@@ -118,13 +121,27 @@ def _strip_qdq(name: str) -> str:
     return name
 
 
+@dataclass
+class QatPlan:
+    """The last resort of an accuracy budget: quantization-aware training of the float checkpoint the ONNX model
+    was exported from, on the training side of ``data`` (the validation side is what the budget measures)."""
+
+    checkpoint: str
+    data: str
+    epochs: int
+    val: str | None = None
+    val_split: float = 0.2
+    seed: int = 0
+
+
 def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageList, *, options: QuantizeOptions,
                          max_drop: float | None = None, preprocess=None, labels: list[str] | None = None,
                          force: bool = False, log=lambda line: None, max_excluded: int = 64, progress: bool = True,
-                         plain_output: str | None = None) -> AccuracyAwareReport:
+                         plain_output: str | None = None, qat: QatPlan | None = None) -> AccuracyAwareReport:
     """INT8 within an accuracy budget: quantize once, measure, and keep the most sensitive nodes in float
     (k = 1, 2, 4, ... worst tensors) until the top-1 drop is within ``max_drop`` points (default:
-    ``options.max_drop``). Writes the best model measured to ``output`` and, if asked, the plain INT8
+    ``options.max_drop``); when that misses and ``qat`` is given, fine-tune with quantization-aware training and
+    measure its INT8 model too. Writes the best model measured to ``output`` and, if asked, the plain INT8
     model to ``plain_output`` (for a latency comparison without quantizing it again)."""
     from dataclasses import replace
 
@@ -171,11 +188,30 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageLis
                 report.steps.append({"excluded": len(exclude), "tensors": k, "top1": accuracy, "drop": drop})
                 log(f"  {len(exclude)} nodes in float (worst {k} tensors): top-1 {100 * accuracy:.2f}%, drop {drop:.2f}")
                 if accuracy >= report.final_top1:
-                    report.final_top1, report.kept_float = accuracy, attempt.exclude
+                    report.final_top1, report.kept_float, report.method = accuracy, attempt.exclude, "ptq+fallback"
                     final_correct = candidate_correct
                     best_path, best_report = candidate, candidate_report
                 if drop <= max_drop:
                     break
+        if report.final_drop > max_drop and qat is not None and qat.epochs > 0:
+            from .qat import qat_finetune
+
+            log(f"PTQ and float fallback missed the budget (best drop {report.final_drop:.2f}): QAT, {qat.epochs} "
+                "epochs")
+            done = qat_finetune(qat.checkpoint, qat.data, Path(tmp) / "qat", epochs=qat.epochs, val=qat.val,
+                                val_split=qat.val_split, seed=qat.seed, quantize=replace(options, calib_split="train"),
+                                progress=progress, log=log)
+            qat_correct = correct_vector(done.onnx, inputs, targets)
+            accuracy = float(np.mean(qat_correct))
+            report.qat = {"epochs": qat.epochs, "lr": done.lr, "top1": accuracy, "drop": 100 * (fp32 - accuracy),
+                          "seconds": done.seconds, "simulated_top1": done.simulated_top1}
+            report.steps.append({"method": "qat", "excluded": 0, "top1": accuracy, "drop": 100 * (fp32 - accuracy)})
+            log(f"  QAT ({qat.epochs} epochs, nothing in float): top-1 {100 * accuracy:.2f}%, drop "
+                f"{100 * (fp32 - accuracy):.2f}")
+            if accuracy > report.final_top1:
+                report.final_top1, report.kept_float, report.method = accuracy, [], "qat"
+                final_correct = qat_correct
+                best_path, best_report = done.onnx, QuantizeReport(**done.quantize)
         report.met = report.final_drop <= max_drop
         report.difference = paired_difference(fp32_correct, final_correct)
         log(describe(report.difference) + ("" if report.met else

@@ -133,11 +133,15 @@ def plan(recipe: Recipe) -> list[Stage]:
         data = {"calib": calib, **({"data": r.data.path, "val": r.data.val} if options.max_drop is not None else {})}
         layer_error = ("artifacts/layer_error_int8.json", "artifacts/layer_error_int8.png") \
             if r.quantize.layer_error else ()
+        qat_epochs = r.quantize.qat_epochs if options.max_drop is not None else 0
         stages.append(Stage("quantize-int8", partial(bodies.int8, calib=calib, options=options, data=r.data,
-                                                     output="model_int8.onnx", layer_error=bool(layer_error)),
-                            outputs=("artifacts/model_int8.onnx",) + layer_error, needs=fp32,
+                                                     output="model_int8.onnx", layer_error=bool(layer_error),
+                                                     qat_epochs=qat_epochs),
+                            outputs=("artifacts/model_int8.onnx",) + layer_error,
+                            needs=fp32 + (("artifacts/model.pt",) if qat_epochs else ()),
                             settings={"options": asdict(options), "data": asdict(r.data),
-                                      "layer_error": bool(layer_error)}, data=data, libraries=ONNX_LIBS))
+                                      "layer_error": bool(layer_error), "qat_epochs": qat_epochs}, data=data,
+                            libraries=ONNX_LIBS + (TORCH_LIBS if qat_epochs else ())))
     if "int8_openvino" in kinds:  # placed for OpenVINO by NNCF
         calib, options = bodies.int8_options(r, symmetric=False, placed_for="openvino")
         stages.append(Stage("quantize-int8-openvino", partial(bodies.int8, calib=calib, options=options, data=r.data,

@@ -65,9 +65,18 @@ ExportSection = with_defaults(ExportOptions, "ExportSection", batch="dynamic")
 @dataclass
 class QuantizeSection(QuantizeOptions):
     calib: str | None = opt(None, "Calibration images (default: the training side of data.path).")
+    qat_epochs: int = opt(0, "With max_drop: when PTQ and float fallback miss the budget, fine-tune the trained "
+                             "checkpoint this many epochs with quantization-aware training and keep its INT8 model "
+                             "if it scores higher (0: no QAT).", min=0)
     layer_error: bool = opt(False, "Also measure the INT8 model's per-layer error (each tensor's Q/DQ SQNR, its drift "
                                    "from FP32, weight SQNR) on calibration images: "
                                    "artifacts/layer_error_int8.json + .png, a section of the report.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.qat_epochs and self.max_drop is None:
+            raise OptionError("qat_epochs", "is the last step of an accuracy budget: set quantize.max_drop too",
+                              type(self))
 
 
 def _precisions(values) -> str | None:

@@ -30,7 +30,7 @@ from ..engines.trt_engine import require_tensorrt as require
 from ..engines.trt_plan import build_plan, parse_batch_spec
 from ..errors import EdgeCNNError, EngineUnavailable
 from ..profile.options import TargetShape, Timing
-from ..quantize.accuracy_aware import quantize_with_budget
+from ..quantize.accuracy_aware import QatPlan, quantize_with_budget
 from ..quantize.fp16 import convert_fp16
 from ..quantize.layer_error import layer_error_report
 from ..quantize.placed import quantize_placed
@@ -111,14 +111,16 @@ def validation_images(data: DataSection, fp32_onnx: Path):
 
 
 def int8(ctx: StageContext, calib: str, options: QuantizeOptions, data: DataSection, output: str,
-         layer_error: bool = False) -> None:
+         layer_error: bool = False, qat_epochs: int = 0) -> None:
     fp32 = ctx.input("artifacts/model_fp32.onnx")
     if options.max_drop is None:
         report = quantize_placed(fp32, ctx.output(output), calib, options=options, force=True, progress=ctx.progress,
                                  log=ctx.note)
         ctx.record["int8"] = report.to_dict()
     else:
-        _int8_with_budget(ctx, fp32, calib, options, data, output)
+        qat = QatPlan(str(ctx.input("artifacts/model.pt")), data.path, qat_epochs, val=data.val,
+                      val_split=data.val_split, seed=data.seed) if qat_epochs else None
+        _int8_with_budget(ctx, fp32, calib, options, data, output, qat)
     if layer_error:
         rows = layer_error_report(fp32, ctx.output(output), calib, ctx.output("layer_error_int8.json"))
         ctx.record["layer_error"] = {"tensors": len(rows), "worst": rows[:10], "json": "artifacts/layer_error_int8.json",
@@ -130,15 +132,14 @@ def int8(ctx: StageContext, calib: str, options: QuantizeOptions, data: DataSect
 
 
 def _int8_with_budget(ctx: StageContext, fp32: Path, calib: str, options: QuantizeOptions, data: DataSection,
-                      output: str) -> None:
-
+                      output: str, qat: QatPlan | None) -> None:
     budget = quantize_with_budget(str(fp32), str(ctx.output(output)), calib, validation_images(data, fp32),
-                                  options=options, force=True, log=ctx.note, progress=ctx.progress)
+                                  options=options, force=True, log=ctx.note, progress=ctx.progress, qat=qat)
     ctx.record.update(int8=budget.quantize, budget=budget.to_dict())
     kept = f"; kept in float: {', '.join(budget.kept_float)}" if budget.kept_float else "; nothing kept in float"
     ctx.log(f"    accuracy budget {budget.max_drop:g} points: FP32 {100 * budget.fp32_top1:.2f}%, plain INT8 "
             f"{100 * budget.int8_top1:.2f}%, final {100 * budget.final_top1:.2f}% (drop {budget.final_drop:.2f}, "
-            f"{'met' if budget.met else 'NOT met'}){kept}")
+            f"{'met' if budget.met else 'NOT met'} by {budget.method}){kept}")
 
 
 def build_trt(ctx: StageContext, source: str, precision: str, batch_spec: str, output: str) -> None:

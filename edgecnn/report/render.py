@@ -99,6 +99,17 @@ def _training_line(results: dict) -> str | None:
             f"{t.get('seconds', 0):.0f} s.")
 
 
+_METHODS = {"ptq": "PTQ", "ptq+fallback": "PTQ with float fallback", "qat": "quantization-aware training"}
+
+
+def _qat_words(b: dict) -> str:
+    q = b.get("qat")
+    if not q:
+        return ""
+    return (f" QAT ({q['epochs']} epochs, {q['seconds']:.0f} s) reached {100 * q['top1']:.2f}% (drop "
+            f"{q['drop']:.2f} points).")
+
+
 def _budget_line(results: dict) -> str | None:
     b = results.get("accuracy_budget")
     if not b:
@@ -107,7 +118,8 @@ def _budget_line(results: dict) -> str | None:
             else " Nothing had to be kept in float.")
     return (f"INT8 accuracy budget {b['max_drop']:g} points: FP32 top-1 {100 * b['fp32_top1']:.2f}%, plain INT8 "
             f"{100 * b['int8_top1']:.2f}%, final {100 * b['final_top1']:.2f}% (drop {b['final_drop']:.2f} points, "
-            f"{'met' if b['met'] else 'NOT met'}) on {b.get('images', '?')} validation images.{kept}"
+            f"{'met' if b['met'] else 'NOT met'}, by {_METHODS.get(b.get('method'), 'PTQ')}) on {b.get('images', '?')} "
+            f"validation images.{kept}" + _qat_words(b)
             + (f" {describe(b['difference'])}." if b.get("difference") else ""))
 
 
