@@ -39,6 +39,11 @@ def train_command(model, data, output, val, val_split, weights, seed, resume, fo
     if qat:
         _qat(model, data, output, val, val_split, weights, seed, resume, force, option_values)
         return
+    from ..zoo import get_spec
+
+    if not model.endswith((".pt", ".pth")) and get_spec(model).task == "segmentation":
+        _segmentation(model, data, output, val, val_split, weights, seed, resume, option_values)
+        return
 
     config = from_kwargs(TrainConfig, option_values, model=model, data=data, output=output, val=val,
                          val_split=val_split, weights=weights, seed=seed)
@@ -66,3 +71,21 @@ def _qat(checkpoint, data, output, val, val_split, weights, seed, resume, force,
                f"before and {100 * report.simulated_top1[-1]:.2f}% after {report.epochs} epochs; {report.onnx} "
                f"(agreement with the QAT float model: cosine {report.quantize['agreement']['cosine']:.4f}); "
                f"{report.seconds:.0f} s")
+
+
+def _segmentation(model, data, output, val, val_split, weights, seed, resume, option_values) -> None:
+    from ..errors import UsageError
+    from ..tasks.segmentation_train import train_segmentation
+    from ..train import TrainConfig
+
+    if resume:
+        raise UsageError("--resume is for classification runs; segmentation training starts over")
+    config = from_kwargs(TrainConfig, option_values, model=model, data=data, output=output, val=val,
+                         val_split=val_split, weights=weights, seed=seed)
+    result = train_segmentation(model, data, output, epochs=config.epochs, tile=config.img_size,
+                                batch_size=config.batch_size, lr=config.lr or 1e-3,
+                                weight_decay=1e-4 if config.weight_decay is None else config.weight_decay, val=val,
+                                val_split=val_split, seed=seed, weights=weights, augment=config.augment,
+                                workers=config.workers, log=lambda line: click.echo(line, err=True))
+    click.echo(f"best val mean IoU {100 * result.best_mean_iou:.2f}% (epoch {result.best_epoch + 1}); "
+               f"{result.seconds:.1f} s; checkpoints in {result.output}")

@@ -1,0 +1,1 @@
+"""What each task is: its data, loss, metrics, calibration inputs and outputs (see :mod:`.registry`)."""
