@@ -135,3 +135,40 @@ def format_eval(result: EvalResult) -> str:
     lines.append("confusion (rows: true, columns: predicted)")
     lines.append(tabulate(matrix, headers=[""] + short, disable_numparse=True))
     return "\n".join(lines)
+
+
+def runner_predictor(runner: Runner):
+    """``batch -> scores`` through any engine: the first output of the runner's model."""
+    name = runner.input_specs[0].name
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return np.asarray(next(iter(runner.infer({name: batch}).values())))
+
+    return predict
+
+
+def evaluate_segmentation(runner: Runner, data, progress: bool = False) -> dict:
+    """Pixel accuracy, IoU / Dice per class and mean IoU of ``runner`` on whole images with masks (``data``: a
+    :class:`~edgecnn.data.segmentation.MaskedImages`), tiled with the model's input and output sizes."""
+    from .tasks.segmentation import evaluate_masks
+
+    if list(runner.info.labels) and len(runner.info.labels) != len(data.classes):
+        raise DataError(f"the model segments {len(runner.info.labels)} classes ({bounded_list(runner.info.labels)}); "
+                        f"the masks have {len(data.classes)}")
+    predict = runner_predictor(runner.activate() if not runner.active else runner)
+    channels, tile_in = runner.info.input_size[0], runner.info.input_size[1]
+    tile_out = predict(np.zeros((1, channels, tile_in, tile_in), np.float32)).shape[-1]
+    metrics = evaluate_masks(predict, data, runner.info.preprocess, tile_in, tile_out, progress=progress)
+    return {"model": runner.info.architecture, "engine": runner.engine, "data": data.source, "images": len(data),
+            "tile": [tile_in, tile_out], **metrics}
+
+
+def format_segmentation(result: dict) -> str:
+    lines = [f"{result['model']} on {result['engine']}: {result['images']} images of {result['data']} "
+             f"(tiles {result['tile'][0]} -> {result['tile'][1]} px)",
+             f"pixel accuracy {100 * result['pixel_accuracy']:.2f}%, mean IoU {100 * result['mean_iou']:.2f}%"]
+    for name in result["iou"]:
+        iou, dice = result["iou"][name], result["dice"][name]
+        shown = "not present" if iou is None else f"IoU {100 * iou:.2f}%, Dice {100 * dice:.2f}%"
+        lines.append(f"  {name}: {shown}")
+    return "\n".join(lines)

@@ -97,3 +97,32 @@ def test_quickstart_train_a_unet_on_synthetic_masks(cli, tmp_path):
         assert set(epoch["val_dice"]) == {"background", "shape"}
     loaded = create_model(str(tmp_path / "seg" / "best.pt"))
     assert loaded.spec.task == "segmentation" and loaded.labels == ["background", "shape"]
+
+
+def test_a_unet_exports_quantizes_on_its_images_and_evaluates_on_every_engine(tmp_path, cli, monkeypatch):
+    """The path after training: ONNX export, INT8 calibrated on the task's images (masks never read as images),
+    eval of checkpoint, FP32 and INT8 on the same whole validation images; FP32 ONNX scores what PyTorch does."""
+    from edgecnn.export import export_onnx
+    from edgecnn.zoo import create_model
+    from edgecnn.zoo.weights import save_checkpoint
+
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
+    loaded = create_model("unet_same", input_size=32)
+    loaded.labels = ["background", "shape"]
+    save_checkpoint(tmp_path / "u.pt", loaded.model, arch="unet_same", classes=loaded.labels,
+                    input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict())
+    export_onnx(create_model(str(tmp_path / "u.pt")), tmp_path / "u.onnx")
+    data = "synthetic:shapes-seg:12"
+    quantized = cli("quantize", tmp_path / "u.onnx", "-o", tmp_path / "u_int8.onnx", "--calib", data,
+                    "--samples", "8", "--method", "minmax")
+    assert quantized.exit_code == 0, quantized.output
+    results = {}
+    for name in ("u.pt", "u.onnx", "u_int8.onnx"):
+        out = tmp_path / f"{name}.json"
+        done = cli("eval", tmp_path / name, "--data", data, "--split", "val", "--json", out)
+        assert done.exit_code == 0, done.output
+        assert "mean IoU" in done.stdout
+        results[name] = json.loads(out.read_text())["result"]
+    assert all(r["images"] == 2 for r in results.values())  # the validation side of split_masked: round(12 * 0.2)
+    assert results["u.onnx"]["mean_iou"] == pytest.approx(results["u.pt"]["mean_iou"], abs=1e-3)
+    assert 0 <= results["u_int8.onnx"]["mean_iou"] <= 1

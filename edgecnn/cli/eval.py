@@ -22,13 +22,18 @@ from .options import json_option
               help="Also run OTHER (checkpoint or .onnx) and report top-1 agreement on the same images.")
 @json_option
 def eval_command(model, data, split, val_split, seed, batch_size, threads, other, json_out):
-    """Top-1, top-5, per-class accuracy and confusion matrix of MODEL (checkpoint or .onnx)."""
+    """Top-1, top-5, per-class accuracy and confusion matrix of MODEL (checkpoint or .onnx); for a segmentation
+    model (U-Net), pixel accuracy, IoU and Dice per class and mean IoU on whole images (--data: image/ + label/
+    folders, or synthetic:shapes-seg)."""
     from ..data.datasets import load_images, stratified_split
     from ..engines import load_runner
     from ..evaluate import agreement, evaluate, format_eval
     from ..fileio import atomic_path
 
     runner = load_runner(model, threads=threads)
+    if runner.info.task == "segmentation":
+        _segmentation(runner, data, split, val_split, seed, json_out)
+        return
     images = load_images(data, image_size=runner.info.preprocess.resize, seed=seed, progress=True)
     if images.skipped_message():
         click.echo(images.skipped_message(), err=True)
@@ -47,3 +52,20 @@ def eval_command(model, data, split, val_split, seed, batch_size, threads, other
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
             tmp.write_text(json.dumps(payload, indent=1))
+
+
+def _segmentation(runner, data, split, val_split, seed, json_out) -> None:
+    from ..data.segmentation import load_masked, split_masked
+    from ..evaluate import evaluate_segmentation, format_segmentation
+    from ..fileio import atomic_path
+
+    masked = load_masked(data, image_size=runner.info.input_size[1], classes=list(runner.info.labels) or None,
+                         seed=seed)
+    if split != "all":
+        masked = split_masked(masked, val_split, seed)[1 if split == "val" else 0]
+    with runner:
+        result = evaluate_segmentation(runner, masked, progress=True)
+    click.echo(format_segmentation(result))
+    if json_out:
+        with atomic_path(json_out, force=True) as tmp:
+            tmp.write_text(json.dumps({"result": result}, indent=1))

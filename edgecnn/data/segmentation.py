@@ -159,6 +159,21 @@ def split_masked(data: MaskedImages, val_fraction: float, seed: int = 0) -> tupl
         raise DataError(f"val_split must be between 0 and 1, got {val_fraction}")
     if len(data) < 2:
         raise DataError(f"{data.source} holds {len(data)} image; a train/validation split needs at least 2")
-    order = np.random.default_rng(seed).permutation(len(data)).tolist()
-    n_val = min(len(data) - 1, max(1, round(len(data) * val_fraction)))
-    return data.subset(sorted(order[n_val:])), data.subset(sorted(order[:n_val]))
+    train_idx, val_idx = masked_split_indices(len(data), val_fraction, seed)
+    return data.subset(train_idx), data.subset(val_idx)
+
+
+def masked_split_indices(count: int, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """The training and validation indices of :func:`split_masked` (calibration uses the same sides)."""
+    order = np.random.default_rng(seed).permutation(count).tolist()
+    n_val = min(count - 1, max(1, round(count * val_fraction)))
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def is_masked_source(source: str | os.PathLike) -> bool:
+    """``synthetic:shapes-seg...`` or a folder laid out as ``image/`` + ``label/``."""
+    text = str(source)
+    if text.startswith(SYNTHETIC_PREFIX):
+        return text[len(SYNTHETIC_PREFIX):].split(":")[0] == SYNTHETIC_SEG
+    root = Path(text)
+    return (root / "image").is_dir() and (root / "label").is_dir()

@@ -31,6 +31,7 @@ from ..data.datasets import (  # noqa: F401  (pick re-exported)
     pick,
     stratified_split,
 )
+from ..data.segmentation import is_masked_source, load_masked, masked_split_indices
 from ..fileio import atomic_path
 from ..progress import progress as bar
 
@@ -63,7 +64,12 @@ def data_fingerprint(source: str, seed: int = 0) -> str:
 
 
 def _calibration_images(source: str, image_size: int, seed: int) -> ImageList:
-    """An ImageFolder dataset, ``synthetic:shapes``, or a flat folder of unlabelled images."""
+    """An ImageFolder dataset, ``synthetic:shapes``, a flat folder of unlabelled images, or segmentation data
+    (``image/`` + ``label/``, ``synthetic:shapes-seg``: the images, not the masks)."""
+    if is_masked_source(source):
+        masked = load_masked(source, image_size=image_size, seed=seed)
+        return ImageList(classes=["unlabelled"], labels=[0] * len(masked), loader=masked.image,
+                         names=list(masked.names), source=masked.source)
     if is_synthetic(source):
         return load_images(source, image_size=image_size, seed=seed)
     root = Path(source)
@@ -101,7 +107,10 @@ def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: t
         if inputs.shape[1:] == tuple(input_shape):
             return CalibrationSet(inputs, data_hash, source, from_cache=True, images_read=0)
     images = _calibration_images(source, image_size=preprocess.resize, seed=seed)
-    if split != "all":
+    if split != "all" and is_masked_source(source):  # segmentation data: the sides segmentation training uses
+        train_idx, val_idx = masked_split_indices(len(images), val_split, seed)
+        images = images.subset(train_idx if split == "train" else val_idx)
+    elif split != "all":
         train_idx, val_idx = stratified_split(images.labels, val_split, seed)
         images = images.subset(train_idx if split == "train" else val_idx)
     chosen = pick(len(images), samples, seed)

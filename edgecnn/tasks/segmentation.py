@@ -15,6 +15,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..data.preprocess import PreprocessSpec
+from ..data.segmentation import MaskedImages
+from ..progress import progress as bar
+
 
 def confusion(prediction: np.ndarray, target: np.ndarray, classes: int) -> np.ndarray:
     """``classes`` x ``classes`` pixel counts: rows the true class, columns the predicted one."""
@@ -77,3 +81,24 @@ def predict_tiled(predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray
             scores = np.zeros((out.shape[0], padded_h, padded_w), np.float32)
         scores[:, top:top + tile_out, left:left + tile_out] = out
     return scores[:, :height, :width]
+
+
+def image_array(image, spec: PreprocessSpec) -> np.ndarray:
+    """C x H x W float32 at the image's own size: the model's colour mode, scaling and normalization."""
+    mode = "L" if spec.color == "L" else "RGB"
+    array = np.asarray(image.convert(mode), dtype=np.float32) / 255.0
+    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    mean = np.asarray(spec.mean, np.float32).reshape(-1, 1, 1)
+    std = np.asarray(spec.std, np.float32).reshape(-1, 1, 1)
+    return (array - mean) / std
+
+
+def evaluate_masks(predict: Callable[[np.ndarray], np.ndarray], data: MaskedImages, spec: PreprocessSpec,
+                   tile_in: int, tile_out: int, progress: bool = False) -> dict:
+    """Metrics of ``predict`` (N x C x tile_in^2 -> N x K x tile_out^2 scores) on every whole image of ``data``."""
+    classes = len(data.classes)
+    matrix = np.zeros((classes, classes), np.int64)
+    for i in bar(range(len(data)), "evaluating", "image", enabled=progress):
+        scores = predict_tiled(predict, image_array(data.image(i), spec), tile_in, tile_out)
+        matrix += confusion(scores.argmax(0), data.mask(i), classes)
+    return segmentation_metrics(matrix, data.classes)

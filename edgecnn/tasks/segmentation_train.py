@@ -31,17 +31,7 @@ from ..fileio import atomic_path
 from ..progress import progress as bar
 from ..zoo import LoadedModel, create_model
 from ..zoo.weights import save_checkpoint
-from .segmentation import confusion, predict_tiled, segmentation_metrics
-
-
-def image_array(image, spec: PreprocessSpec) -> np.ndarray:
-    """C x H x W float32 at the image's own size: the model's colour mode, scaling and normalization."""
-    mode = "L" if spec.color == "L" else "RGB"
-    array = np.asarray(image.convert(mode), dtype=np.float32) / 255.0
-    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    mean = np.asarray(spec.mean, np.float32).reshape(-1, 1, 1)
-    std = np.asarray(spec.std, np.float32).reshape(-1, 1, 1)
-    return (array - mean) / std
+from .segmentation import evaluate_masks, image_array
 
 
 def elastic(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, sigma: float = 10.0,
@@ -122,21 +112,14 @@ def output_side(model: nn.Module, channels: int, tile_in: int) -> int:
         return int(model(torch.zeros(1, channels, tile_in, tile_in)).shape[-1])
 
 
-@torch.no_grad()
-def evaluate_masks(predict: Callable[[np.ndarray], np.ndarray], data: MaskedImages, spec: PreprocessSpec,
-                   tile_in: int, tile_out: int, progress: bool = False) -> dict:
-    """Metrics of ``predict`` (N x C x tile_in^2 -> N x K x tile_out^2 scores) on every whole image of ``data``."""
-    classes = len(data.classes)
-    matrix = np.zeros((classes, classes), np.int64)
-    for i in bar(range(len(data)), "evaluating", "image", enabled=progress):
-        scores = predict_tiled(predict, image_array(data.image(i), spec), tile_in, tile_out)
-        matrix += confusion(scores.argmax(0), data.mask(i), classes)
-    return segmentation_metrics(matrix, data.classes)
-
-
 def torch_predictor(model: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
     model.eval()
-    return lambda batch: model(torch.from_numpy(batch)).numpy()
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(batch)).numpy()
+
+    return predict
 
 
 @dataclass
