@@ -126,3 +126,8 @@ def test_a_unet_exports_quantizes_on_its_images_and_evaluates_on_every_engine(tm
     assert all(r["images"] == 2 for r in results.values())  # the validation side of split_masked: round(12 * 0.2)
     assert results["u.onnx"]["mean_iou"] == pytest.approx(results["u.pt"]["mean_iou"], abs=1e-3)
     assert 0 <= results["u_int8.onnx"]["mean_iou"] <= 1
+    same = cli("compare", tmp_path / "u.onnx", tmp_path / "u.onnx", "--data", data, "--samples", "4")
+    assert same.exit_code == 0, same.output
+    assert "mask IoU 100.00%" in same.stdout and "pixels given the same class 100.0%" in same.stdout
+    against = cli("compare", tmp_path / "u.onnx", tmp_path / "u_int8.onnx", "--data", data, "--samples", "4")
+    assert against.exit_code == 0 and "mask IoU" in against.stdout

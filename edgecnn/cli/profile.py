@@ -133,8 +133,10 @@ def compare_command(a, b, engine, samples, data, per_layer, top, json_out):
         return
     result = compare_runners(runners[0], runners[1], inputs, (a, b))
     agreement = "n/a" if result.top1_agreement is None else f"{100 * result.top1_agreement:.1f}%"
+    what = "pixels given the same class" if result.mask_iou is not None else "top-1 agreement"
+    masks = "" if result.mask_iou is None else f", mask IoU {100 * result.mask_iou:.2f}%"
     click.echo(f"{result.samples} inputs: max abs error {result.max_abs_error:.4g}, mean abs error "
-               f"{result.mean_abs_error:.4g}, cosine {result.cosine:.6f}, top-1 agreement {agreement}")
+               f"{result.mean_abs_error:.4g}, cosine {result.cosine:.6f}, {what} {agreement}{masks}")
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
             tmp.write_text(json.dumps(result.to_dict(), indent=1))

@@ -1,4 +1,5 @@
-"""Run the same inputs through two artifacts/engines and compare their outputs (classifiers)."""
+"""Run the same inputs through two artifacts/engines and compare their outputs (classifiers; segmentation models:
+also the mean IoU of one's masks against the other's; embeddings: cosine)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import numpy as np
 from ..core.compare import compare_outputs
 from ..core.preprocess import preprocess_numpy
 from ..data.datasets import load_images, pick
+from ..data.segmentation import is_masked_source, load_masked
 from ..engines.base import Runner
 from ..errors import UsageError
+from ..tasks.segmentation import mask_iou
 
 
 @dataclass
@@ -21,7 +24,8 @@ class Comparison:
     max_abs_error: float
     mean_abs_error: float
     cosine: float
-    top1_agreement: float | None
+    top1_agreement: float | None  # segmentation: the share of pixels given the same class
+    mask_iou: float | None = None  # segmentation: mean IoU of B's masks against A's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,12 +45,17 @@ def compare_runners(a: Runner, b: Runner, inputs: np.ndarray, names: tuple[str, 
                 break
             outs_a.append(a.infer_array(chunk))
             outs_b.append(b.infer_array(chunk))
-    return Comparison(a=names[0], b=names[1], **compare_outputs(np.concatenate(outs_a), np.concatenate(outs_b)))
+    out_a, out_b = np.concatenate(outs_a), np.concatenate(outs_b)
+    result = Comparison(a=names[0], b=names[1], **compare_outputs(out_a, out_b))
+    if a.info.task == "segmentation" and out_a.ndim == 4:
+        result.mask_iou = mask_iou(out_a.argmax(1), out_b.argmax(1), out_a.shape[1])
+    return result
 
 
 def comparison_inputs(runner: Runner, samples: int, data: str | None = None, seed: int = 0) -> np.ndarray:
     if data:
-        images = load_images(data, image_size=runner.info.preprocess.resize, seed=seed)
+        loader = load_masked if is_masked_source(data) else load_images  # segmentation data: its images
+        images = loader(data, image_size=runner.info.preprocess.resize, seed=seed)
         return np.stack([preprocess_numpy(images.image(i), runner.info.preprocess)
                          for i in pick(len(images), samples, seed)]).astype(np.float32)
     return np.random.default_rng(seed).standard_normal((samples, *runner.info.input_size)).astype(np.float32)
