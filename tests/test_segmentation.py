@@ -4,9 +4,11 @@ augmentation, and the quickstart path (train a U-Net on synthetic:shapes-seg, ev
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from edgecnn.data.datasets import DataError
@@ -131,3 +133,54 @@ def test_a_unet_exports_quantizes_on_its_images_and_evaluates_on_every_engine(tm
     assert "mask IoU 100.00%" in same.stdout and "pixels given the same class 100.0%" in same.stdout
     against = cli("compare", tmp_path / "u.onnx", tmp_path / "u_int8.onnx", "--data", data, "--samples", "4")
     assert against.exit_code == 0 and "mask IoU" in against.stdout
+
+
+def test_a_segmentation_bundle_writes_the_masks_edgecnn_computes_without_torch(tmp_path, cli, monkeypatch):
+    """infer.py (no torch importable) on a U-Net bundle: one mask and overlay per image, equal to edgecnn's own
+    tiled prediction (IoU 1 between them); --profile on a labelled folder reports the mean IoU edgecnn eval does."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_bundle import infer
+
+    from edgecnn.data.segmentation import load_masked
+    from edgecnn.engines import load_runner
+    from edgecnn.evaluate import runner_predictor
+    from edgecnn.export import export_onnx
+    from edgecnn.tasks.segmentation import image_array, mask_iou, predict_tiled
+    from edgecnn.zoo import create_model
+
+    torch.manual_seed(0)
+    loaded = create_model("unet", input_size=252)  # valid convolutions: 252 -> 68 px tiles, mirrored borders
+    loaded.model.head.bias.data = torch.tensor([0.0, 0.02])  # masks with both classes in them
+    loaded.labels = ["background", "shape"]
+    export_onnx(loaded, tmp_path / "u.onnx")
+    data = load_masked("synthetic:shapes-seg:4", image_size=24)
+    labelled = tmp_path / "labelled"
+    for sub in ("image", "label"):
+        (labelled / sub).mkdir(parents=True)
+    for i in range(len(data)):
+        data.image(i).save(labelled / "image" / f"{i}.png")
+        Image.fromarray((data.mask(i) * 255).astype(np.uint8)).save(labelled / "label" / f"{i}.png")
+    bundle = tmp_path / "bundle"
+    assert cli("bundle", tmp_path / "u.onnx", "-o", bundle).exit_code == 0
+    done = infer(bundle, labelled / "image", "--json", "--out", tmp_path / "masks")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 4
+    runner = load_runner(tmp_path / "u.onnx", "ort")
+    with runner:
+        predict = runner_predictor(runner)
+        for line in lines:
+            index = int(Path(line["image"]).stem)
+            mine = predict_tiled(predict, image_array(data.image(index), runner.info.preprocess), 252, 68).argmax(0)
+            theirs = (np.asarray(Image.open(line["mask"])) > 127).astype(np.int64)
+            assert mask_iou(mine, theirs, 2) >= 0.99 and Path(line["overlay"]).exists()
+    results = tmp_path / "device.json"
+    profiled = infer(bundle, "--profile", "--data", labelled, "--results", results, "--min-runs", "2",
+                     "--min-time-s", "0")
+    assert profiled.returncode == 0, profiled.stderr
+    row = json.loads(results.read_text())["rows"][0]
+    evaluated = cli("eval", tmp_path / "u.onnx", "--data", labelled, "--json", tmp_path / "eval.json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert row["mean_iou"] == pytest.approx(json.loads((tmp_path / "eval.json").read_text())["result"]["mean_iou"])

@@ -78,8 +78,9 @@ def _model_config(model: Path) -> tuple[dict, list[str], list[str]]:
         input_shape = list(meta.input_shape)
     else:
         raise UsageError(f"{model}: bundle takes a .onnx model or a TensorRT .engine, got '{model.suffix or model.name}'")
-    if meta.task != "classification":
-        raise UsageError(f"bundles run classification models; {meta.architecture} is a {meta.task} model")
+    if meta.task not in ("classification", "segmentation"):
+        raise UsageError(f"bundles run classification and segmentation models; {meta.architecture} is a "
+                         f"{meta.task} model")
     config = {
         "format": "edgecnn.bundle", "format_version": 1, "model": "model" + model.suffix, "engine": engine,
         "architecture": meta.architecture, "task": meta.task, "precision": precision,
@@ -103,8 +104,11 @@ def _readme(config: dict, requirements: list[str]) -> str:
         "```bash",
         "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
         ".venv/bin/python infer.py --verify                 # every file matches manifest.sha256",
-        ".venv/bin/python infer.py photo.jpg photos/ --top-k 3",
-        ".venv/bin/python infer.py photos/ --json --batch 8  # one JSON line per image, logits included",
+        *((".venv/bin/python infer.py scan.png scans/ --out masks/  # NAME_mask.png + NAME_overlay.png per image",
+           ".venv/bin/python infer.py --profile --data labelled/     # labelled/image + labelled/label: mean IoU")
+          if config["task"] == "segmentation" else
+          (".venv/bin/python infer.py photo.jpg photos/ --top-k 3",
+           ".venv/bin/python infer.py photos/ --json --batch 8  # one JSON line per image, logits included")),
         ".venv/bin/python infer.py --bench 200 --threads 4  # latency p50/p90/p99",
         "```",
         "",

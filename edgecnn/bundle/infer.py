@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Standalone inference for an edgecnn bundle: numpy, pillow and onnxruntime, nothing else.
 
-    python infer.py IMAGES_OR_DIRS... [--top-k 5] [--json] [--batch N] [--threads N]
+    python infer.py IMAGES_OR_DIRS... [--top-k 5] [--json] [--batch N] [--threads N] [--out masks/]
                     [--bench N] [--warmup-s S] [--verify]
     python infer.py --profile [--data DIR] [--batch 1,8] [--threads N] [--min-runs N]
                     [--min-time-s S] [--results FILE] [--device-name NAME]
@@ -221,6 +221,58 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+# ---------------------------------------------------------------- segmentation (U-Net bundles)
+def segmenter(model, config: dict):
+    """Whole image -> class scores, tile by tile at the model's input size (mirrored borders), as edgecnn does."""
+    channels, tile_in = int(config["input"]["shape"][1]), int(config["input"]["shape"][2])
+    predict = lambda batch: np.asarray(run_batches(model, batch, 1))  # noqa: E731
+    tile_out = int(predict(np.zeros((1, channels, tile_in, tile_in), np.float32)).shape[-1])
+    return lambda image: device.predict_tiled(predict, device.native_array(image, config["preprocess"]),
+                                              tile_in, tile_out)
+
+
+def write_mask(mask: np.ndarray, image: Image.Image, classes: int, out: Path, stem: str) -> tuple[Path, Path]:
+    """``STEM_mask.png`` (binary: 0/255; several classes: the class index) and ``STEM_overlay.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    values = (mask * 255).astype(np.uint8) if classes == 2 else mask.astype(np.uint8)
+    mask_path, overlay_path = out / f"{stem}_mask.png", out / f"{stem}_overlay.png"
+    Image.fromarray(values, "L").save(mask_path)
+    base = np.asarray(device.to_mode(image, "RGB"), dtype=np.float32)
+    tint = np.zeros_like(base)
+    tint[..., 0] = 255
+    chosen = (mask > 0)[..., None]
+    Image.fromarray(np.where(chosen, 0.55 * base + 0.45 * tint, base).astype(np.uint8), "RGB").save(overlay_path)
+    return mask_path, overlay_path
+
+
+def folder_segmentation(model, root: Path, labels: list[str], config: dict) -> tuple[dict | None, list[str]]:
+    """Pixel accuracy and mean IoU on ROOT/image + ROOT/label (masks with the images' names)."""
+    images, masks = Path(root) / "image", Path(root) / "label"
+    if not images.is_dir() or not masks.is_dir():
+        return None, [f"accuracy not measured: {root} has no image/ and label/ folders"]
+    by_stem = {p.stem: p for p in masks.iterdir() if p.is_file()}
+    classes = max(len(labels), 2)
+    matrix = np.zeros((classes, classes), np.int64)
+    segment, warnings, count = segmenter(model, config), [], 0
+    for path in sorted(p for p in images.iterdir() if p.is_file()):
+        image = open_image(path, quiet=True)
+        if image is None or path.stem not in by_stem:
+            warnings.append(f"accuracy: {path.name} skipped (unreadable, or no mask)")
+            continue
+        try:
+            truth = device.read_mask_file(by_stem[path.stem], classes)
+        except ValueError as exc:
+            warnings.append(f"accuracy: mask {by_stem[path.stem].name} {exc}")
+            continue
+        matrix += device.confusion(segment(image).argmax(0), truth, classes)
+        count += 1
+    if not count:
+        return None, warnings + [f"accuracy not measured: no image with a mask under {root}"]
+    metrics = device.segmentation_metrics(matrix, labels or None)
+    return {"mean_iou": metrics["mean_iou"], "pixel_accuracy": metrics["pixel_accuracy"], "images": count,
+            "data": str(root), "iou": metrics["iou"], "dice": metrics["dice"]}, warnings
+
+
 # ---------------------------------------------------------------- benchmark
 def benchmark(model, feed: np.ndarray, runs: int, warmup_s: float = 1.0) -> dict:
     """Latency of ``runs`` calls after ``warmup_s`` seconds of warm-up: p50/p90/p99 as edgecnn profile computes them."""
@@ -309,7 +361,10 @@ def profile(args, config: dict, labels: list[str]) -> dict:
                 warnings.append(f"batch {batch}: latency varies by {100 * stats['cv']:.1f}% (coefficient of "
                                 "variation > 5%): the device is busy or throttling; figures are noisy")
     accuracy = None
-    if args.data:
+    if args.data and config.get("task") == "segmentation":
+        accuracy, notes = folder_segmentation(model, Path(args.data), labels, config)
+        warnings += notes
+    elif args.data:
         accuracy, notes = folder_accuracy(model, Path(args.data), labels, config["preprocess"], max(batches))
         warnings += notes
     if load.method == "unavailable":
@@ -366,6 +421,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                "python infer.py --bench 200 --batch 1 | python infer.py --verify")
     parser.add_argument("images", nargs="*", help="Image files or folders (searched recursively).")
     parser.add_argument("--top-k", type=int, default=5, help="Classes to print per image (default 5).")
+    parser.add_argument("--out", default="masks", metavar="DIR",
+                        help="Segmentation bundles: where NAME_mask.png and NAME_overlay.png go (default masks/).")
     parser.add_argument("--json", action="store_true", help="Print JSON lines (one per image, logits included).")
     parser.add_argument("--batch", default="1", metavar="N[,N...]",
                         help="Images per inference call (default 1); with --profile, the batch sizes to time (1,8).")
@@ -379,7 +436,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     profile.add_argument("--profile", action="store_true",
                          help="Measure this bundle here and write a results file that 'edgecnn report' merges.")
     profile.add_argument("--data", default=None, metavar="DIR",
-                         help="Labelled images (class folders named like labels.txt): top-1 and top-5.")
+                         help="Labelled images (class folders named like labels.txt): top-1 and top-5; for a "
+                              "segmentation bundle, DIR/image + DIR/label (masks): pixel accuracy and mean IoU.")
     profile.add_argument("--min-runs", type=int, default=50, help="Time at least this many runs (default 50) ...")
     profile.add_argument("--min-time-s", type=float, default=3.0, help="... and at least this long (default 3 s).")
     profile.add_argument("--results", default="results.json", metavar="FILE",
@@ -399,7 +457,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--top-k, --batch, --min-runs and --threads must be at least 1, --bench and --min-time-s at "
                      "least 0")
     if not args.images and not args.bench and not args.verify and not args.profile:
-        parser.error("give images or folders to classify, --bench N, --profile, or --verify")
+        parser.error("give images or folders to classify (or segment), --bench N, --profile, or --verify")
     if args.data and not Path(args.data).is_dir():
         parser.error(f"--data {args.data} is not a folder")
     return args
@@ -435,7 +493,26 @@ def main(argv: list[str] | None = None) -> int:
     if model.fixed_batch and args.batch != model.fixed_batch:
         print(f"note: this model has a fixed batch of {model.fixed_batch}; using it", file=sys.stderr)
         args.batch = model.fixed_batch
-    if args.images:
+    if args.images and config.get("task") == "segmentation":
+        segment, shown = segmenter(model, config), 0
+        for path in collect_images(args.images):
+            image = open_image(path)
+            if image is None:
+                continue
+            mask = segment(image).argmax(0)
+            mask_path, overlay_path = write_mask(mask, image, max(len(labels), 2), Path(args.out), path.stem)
+            share = {labels[i] if i < len(labels) else str(i): float(np.mean(mask == i))
+                     for i in range(max(len(labels), 2))}
+            if args.json:
+                print(json.dumps({"image": str(path), "mask": str(mask_path), "overlay": str(overlay_path),
+                                  "pixels": share}))
+            else:
+                print(f"{path}: {mask_path} (" + ", ".join(f"{k} {100 * v:.1f}%" for k, v in share.items()) + ")")
+            shown += 1
+        if not shown:
+            print("error: no images to segment", file=sys.stderr)
+            return 2
+    elif args.images:
         paths, arrays = [], []
         for path in collect_images(args.images):
             image = open_image(path)

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..core.device import read_mask_file
 from ..core.text import bounded_list
 from .datasets import IMAGE_EXTENSIONS, SYNTHETIC_PREFIX, DataError
 
@@ -55,19 +56,11 @@ class MaskedImages:
 
 
 def read_mask(path: str | os.PathLike, classes: int) -> np.ndarray:
-    """A PNG mask as class indices: binary masks (0/255, 0/1) give 0/1; class-index masks their values."""
-    with Image.open(path) as image:
-        values = np.asarray(image.convert("L") if image.mode not in ("L", "P", "I", "I;16") else image)
-    values = values.astype(np.int64)
-    present = np.unique(values)
-    if classes == 2 and set(present.tolist()) <= {0, 255}:
-        return (values > 0).astype(np.int64)
-    if present.max(initial=0) >= classes:
-        if classes == 2:  # a binary mask saved with anti-aliased or JPEG-like grey levels
-            return (values >= 128).astype(np.int64) if present.max() > 1 else (values > 0).astype(np.int64)
-        raise DataError(f"mask {path} holds class {int(present.max())}, but there are {classes} classes "
-                        f"({'0 .. ' + str(classes - 1)}): pass the class list (data classes) or fix the mask")
-    return values
+    """A PNG mask as class indices (:func:`edgecnn.core.device.mask_classes`: the bundle reads masks the same way)."""
+    try:
+        return read_mask_file(path, classes)
+    except ValueError as exc:
+        raise DataError(f"mask {path} {exc}: pass the class list or fix the mask") from None
 
 
 def scan_mask_folder(root: str | os.PathLike, classes: list[str] | None = None) -> MaskedImages:
