@@ -184,3 +184,28 @@ def test_a_segmentation_bundle_writes_the_masks_edgecnn_computes_without_torch(t
     evaluated = cli("eval", tmp_path / "u.onnx", "--data", labelled, "--json", tmp_path / "eval.json")
     assert evaluated.exit_code == 0, evaluated.output
     assert row["mean_iou"] == pytest.approx(json.loads((tmp_path / "eval.json").read_text())["result"]["mean_iou"])
+
+
+def test_the_segmentation_quickstart_recipe_runs_end_to_end(tmp_path, monkeypatch):
+    """recipes/quickstart_segmentation.yaml (made smaller): train, export, INT8, profile on torch and ONNX Runtime
+    with mean IoU on the held-out whole images, a report whose headline metric is mean IoU."""
+    from edgecnn.recipe import load_recipe
+    from edgecnn.recipe.pipeline import run_recipe
+
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
+    monkeypatch.chdir(tmp_path)
+    shipped = Path(__file__).parents[1] / "recipes" / "quickstart_segmentation.yaml"
+    recipe = load_recipe(shipped, ["data.path=synthetic:shapes-seg:12", "train.epochs=1", "quantize.samples=8",
+                                   "profile.min_runs=3", "profile.min_time_s=0.1"])
+    result = run_recipe(recipe, runs_dir=tmp_path / "runs", progress=False, log=lambda _: None)
+    assert not result.failed, [(s.name, s.message) for s in result.failed]
+    results = json.loads((result.run_dir / "results.json").read_text())
+    rows = results["rows"]
+    assert {(r["engine"], r["precision"]) for r in rows} == {("torch", "fp32"), ("ort", "fp32"), ("ort", "int8")}
+    assert all(0 <= r["mean_iou"] <= 1 and r["top1"] is None for r in rows)
+    by = {(r["engine"], r["precision"]): r for r in rows if r["batch"] == 1}
+    assert by["ort", "fp32"]["mean_iou"] == pytest.approx(by["torch", "fp32"]["mean_iou"], abs=1e-3)
+    assert results["training"]["best_mean_iou"] is not None
+    assert next(iter(results["best"].values()))["metric"] == "mean_iou"
+    md = (result.run_dir / "report.md").read_text()
+    assert "mean IoU %" in md and "top-1 %" not in md and "best validation mean IoU" in md

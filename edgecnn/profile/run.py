@@ -18,7 +18,7 @@ from ..engines.capabilities import GPU_ENGINES
 from ..engines.third_party import upgraded
 from ..envinfo import environment
 from ..errors import UsageError
-from ..evaluate import evaluate
+from ..evaluate import evaluate, evaluate_segmentation
 from ..fileio import atomic_path
 from .latency import LatencyStats, measure_latency, random_feed
 from .memory import peak_rss
@@ -117,7 +117,14 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
                     warnings.append(f"batch {batch}: latency varies by {100 * stats.cv:.1f}% (coefficient of "
                                     "variation > 5%): the machine is busy or the run too short; figures are noisy")
         accuracy = None
-        if data is not None:
+        if data is not None and runner.info.task == "segmentation":  # whole images with masks: mean IoU
+            from ..data.segmentation import MaskedImages, load_masked
+
+            masked = data if isinstance(data, MaskedImages) else load_masked(
+                data, image_size=runner.info.input_size[1], classes=list(runner.info.labels) or None)
+            scores = evaluate_segmentation(runner, masked)
+            accuracy = {k: scores[k] for k in ("mean_iou", "pixel_accuracy", "images", "data", "iou", "dice")}
+        elif data is not None:
 
             images = data if isinstance(data, ImageList) else \
                 load_images(data, image_size=runner.info.preprocess.resize)

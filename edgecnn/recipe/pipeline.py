@@ -253,6 +253,11 @@ def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
 def preflight(recipe: Recipe) -> None:
     """Refuse, before any work or folder is made, a recipe whose files are not there (paths: YAML paths)."""
 
+    from ..zoo import get_spec
+
+    if get_spec(recipe.model.arch).task == "segmentation" and recipe.quantize.max_drop is not None:
+        raise RecipeError("quantize.max_drop: the accuracy budget is measured in top-1 points, for classifiers; "
+                          f"{recipe.model.arch} is a segmentation model (its INT8 mean IoU is in the report)")
     checks = [("data.path", recipe.data.path), ("data.val", recipe.data.val), ("quantize.calib", recipe.quantize.calib),
               ("model.weights", recipe.model.weights)]
     for where, value in checks:
@@ -331,7 +336,8 @@ class Pipeline:
         profiles = [json.loads(self.graph.path(s.outputs[0]).read_text()) for s in self.stages
                     if s.name.startswith("profile-") and s.name in self.graph.entries]
         train = self.graph.entries.get("train")
-        training = {k: train.record.get(k) for k in ("best_top1", "best_epoch", "seconds")} if train else None
+        training = {k: train.record.get(k) for k in ("best_top1", "best_mean_iou", "best_epoch", "seconds")} \
+            if train else None
         budget = self.graph.entries.get("quantize-int8")
         results = build_results(self.recipe, profiles, [asdict(s) for s in self.graph.outcomes], device=self.device,
                                 training=training)

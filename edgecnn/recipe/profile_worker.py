@@ -27,7 +27,13 @@ def run(args: dict) -> None:
                                warmup_s=args["warmup_s"], min_runs=args["min_runs"], min_time_s=args["min_time_s"])
     images = None
     val = args.get("val")
-    if val:
+    if val and val.get("task") == "segmentation":  # the validation side segmentation training held out
+        from ..data.segmentation import load_masked, split_masked
+
+        side = int(val["input_side"])
+        images = load_masked(val["val"], image_size=side, seed=val["seed"] + 1) if val.get("val") else \
+            split_masked(load_masked(val["source"], image_size=side, seed=val["seed"]), val["val_split"], val["seed"])[1]
+    elif val:
         images = train_val(val["source"], val=val.get("val"), val_split=val["val_split"], image_size=val["image_size"],
                            seed=val["seed"])[1]
     result = profile(args["artifact"], args["engine"], precision=args["precision"], settings=settings, data=images)

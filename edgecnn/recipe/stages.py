@@ -52,7 +52,11 @@ UNAVAILABLE_EXIT = 3  # profile_worker's exit code for an engine that is not on 
 
 def train(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
     from ..train import train as run_training
+    from ..zoo import get_spec
 
+    if get_spec(model.arch).task == "segmentation":
+        _train_segmentation(ctx, model, data, options)
+        return
     shared = {f.name: getattr(options, f.name) for f in fields(TrainOptions)}
     config = TrainConfig(model=model.arch, data=data.path, output=str(ctx.work / "train"), val=data.val,
                          val_split=data.val_split, weights=model.weights, seed=data.seed, **shared)
@@ -63,13 +67,32 @@ def train(ctx: StageContext, model: ModelSection, data: DataSection, options: Tr
     ctx.record.update(best_top1=result.best_top1, best_epoch=result.best_epoch + 1, seconds=result.seconds)
 
 
+def _train_segmentation(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
+    from ..tasks.segmentation_train import train_segmentation
+
+    result = train_segmentation(model.arch, data.path, str(ctx.work / "train"), epochs=options.epochs,
+                                tile=options.img_size, batch_size=options.batch_size, lr=options.lr or 1e-3,
+                                weight_decay=1e-4 if options.weight_decay is None else options.weight_decay,
+                                val=data.val, val_split=data.val_split, seed=data.seed, weights=model.weights,
+                                augment=options.augment, workers=options.workers, progress=ctx.progress, log=ctx.note)
+    os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
+    os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
+    shutil.rmtree(ctx.work / "train")
+    ctx.record.update(best_mean_iou=result.best_mean_iou, best_epoch=result.best_epoch + 1, seconds=result.seconds)
+
+
 def checkpoint_without_training(ctx: StageContext, model: ModelSection, data: DataSection, img_size: int | None) -> None:
     """An edgecnn checkpoint from model.weights (or random weights), labelled with the data's classes."""
     from ..zoo import create_model
     from ..zoo.weights import save_checkpoint
 
     loaded = create_model(model.arch, weights=model.weights, num_classes=model.num_classes, input_size=img_size)
-    classes = load_images(data.path, image_size=loaded.preprocess.resize, seed=data.seed).classes
+    if loaded.spec.task == "segmentation":
+        from ..data.segmentation import load_masked
+
+        classes = load_masked(data.path, image_size=loaded.input_size[1], seed=data.seed).classes
+    else:
+        classes = load_images(data.path, image_size=loaded.preprocess.resize, seed=data.seed).classes
     labels = classes if len(classes) == loaded.num_classes else loaded.labels
     save_checkpoint(ctx.output("model.pt"), loaded.model, arch=loaded.spec.name, classes=labels,
                     input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict())
@@ -157,9 +180,11 @@ def profile(ctx: StageContext, artifact: str, engine: str, precision: str, batch
     val = None
     if data is not None:
         fp32 = ctx.input("artifacts/model_fp32.onnx") if "artifacts/model_fp32.onnx" in ctx.inputs else None
-        size = read_metadata(fp32).preprocess.resize if fp32 else None
+        meta = read_metadata(fp32) if fp32 else None
+        size = meta.preprocess.resize if meta else None
         val = {"source": data.path, "val": data.val, "val_split": data.val_split, "seed": data.seed,
-               "image_size": size}
+               "image_size": size, "task": meta.task if meta else "classification",
+               "input_side": meta.input_shape[-1] if meta else None}
     args = {"artifact": str(ctx.input(artifact)), "engine": engine, "precision": precision, "batches": batches,
             "threads": threads, "warmup_s": options.warmup_s, "min_runs": options.min_runs,
             "min_time_s": options.min_time_s, "val": val, "output": str(ctx.output(output))}

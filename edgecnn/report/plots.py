@@ -1,6 +1,6 @@
 """The report's two plots, drawn with matplotlib (Agg backend: no display needed).
 
-pareto.png   top-1 vs p50 latency, one point per device x engine x precision (its smallest
+pareto.png   the task's headline metric (top-1, mean IoU) vs p50 latency, one point per device x engine x precision (its smallest
              batch), marker area proportional to the model file's size, the Pareto front drawn.
 latency.png  p50 per engine x precision x batch as bars, whiskers to p90 and p99.
 """
@@ -8,6 +8,7 @@ latency.png  p50 per engine x precision x batch as bars, whiskers to p90 and p99
 from __future__ import annotations
 
 from ..figures import pyplot, save_figure  # noqa: F401  (save_figure re-exported)
+from ..tasks.registry import headline_key, headline_label
 from .pareto import operating_points, pareto_front
 
 ENGINE_COLOURS = {"torch": "#7f7f7f", "ort": "#1f77b4", "openvino": "#9467bd", "trt": "#2ca02c", "ort-cuda": "#17becf",
@@ -32,10 +33,12 @@ def _tag(device: str, devices: list[str]) -> str:
 
 
 def plot_pareto(rows: list[dict], title: str = ""):
-    """The Pareto figure, or None when no row has a measured top-1."""
+    """The Pareto figure of the task's headline metric (top-1, mean IoU) against latency, or None when no row has
+    it measured."""
     import math
 
-    points = [r for r in operating_points(rows) if r.get("top1") is not None]
+    key = headline_key(rows)
+    points = [dict(r, top1=r[key]) for r in operating_points(rows) if r.get(key) is not None]
     if not points:
         return None
     plt = _pyplot()
@@ -78,7 +81,7 @@ def plot_pareto(rows: list[dict], title: str = ""):
     pad = max(0.15 * (max(accuracies) - min(accuracies)), 1.0)  # never magnify a 0.1-point difference to full height
     ax.set_ylim(min(accuracies) - pad, max(accuracies) + pad)
     ax.set_xlabel("p50 latency (ms) at the smallest batch measured")
-    ax.set_ylabel("top-1 accuracy (%) on the validation images")
+    ax.set_ylabel(f"{headline_label(key)} (%) on the validation images")
     ax.set_title(title or "Accuracy vs latency (marker area ∝ model file size)", fontsize=10)
     ax.grid(True, alpha=0.3)
     handles = [plt.Line2D([], [], marker=m, linestyle="", color="#555555", label=p)

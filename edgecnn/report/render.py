@@ -25,11 +25,12 @@ COLUMNS = [  # (header, row key, format)
     ("device", "device", "{}"), ("engine", "engine", "{}"), ("precision", "precision", "{}"), ("batch", "batch", "{}"),
     ("p50 ms", "p50_ms", "{:.3f}"), ("p90 ms", "p90_ms", "{:.3f}"), ("p99 ms", "p99_ms", "{:.3f}"),
     ("img/s", "throughput", "{:.1f}"), ("top-1 %", "top1", "pct"), ("top-5 %", "top5", "pct"),
+    ("mean IoU %", "mean_iou", "pct"), ("pixel acc %", "pixel_accuracy", "pct"),
     ("load MiB", "load_rss_mib", "{:.1f}"), ("run MiB", "run_rss_mib", "{:.1f}"), ("file MiB", "file_size_mib", "{:.2f}"),
     ("H2D ms", "h2d_ms", "{:.3f}"), ("GPU compute ms", "compute_ms", "{:.3f}"), ("D2H ms", "d2h_ms", "{:.3f}"),
     ("GPU MiB", "device_memory_mib", "{:.1f}"),
 ]
-OPTIONAL = ("top5", "h2d_ms", "compute_ms", "d2h_ms", "device_memory_mib")  # shown when some row has them
+OPTIONAL = ("top5", "mean_iou", "pixel_accuracy", "h2d_ms", "compute_ms", "d2h_ms", "device_memory_mib")  # shown when some row has them
 
 
 def _fmt(value, fmt: str) -> str:
@@ -44,6 +45,9 @@ def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     multi = len({r["device"] for r in results["rows"]}) > 1
     columns = [c for c in COLUMNS if multi or c[1] != "device"]
     columns = [c for c in columns if c[1] not in OPTIONAL or any(r.get(c[1]) is not None for r in results["rows"])]
+    if any(r.get("mean_iou") is not None for r in results["rows"]) and \
+            all(r.get("top1") is None for r in results["rows"]):  # a segmentation run: no top-1 column
+        columns = [c for c in columns if c[1] != "top1"]
     # devices side by side for each engine x precision x batch
     ordered = sorted(results["rows"], key=lambda r: (r["engine"], r["precision"], r["batch"], r["device"]))
     return [c[0] for c in columns], [[_fmt(r.get(key), fmt) for _, key, fmt in columns] for r in ordered]
@@ -93,7 +97,12 @@ def _warnings(results: dict) -> list[str]:
 
 def _training_line(results: dict) -> str | None:
     t = results.get("training")
-    if not t or t.get("best_top1") is None:
+    if not t:
+        return None
+    if t.get("best_mean_iou") is not None:
+        return (f"Training: best validation mean IoU {100 * t['best_mean_iou']:.2f}% (whole images) at epoch "
+                f"{t.get('best_epoch')}, {t.get('seconds', 0):.0f} s.")
+    if t.get("best_top1") is None:
         return None
     return (f"Training: best validation top-1 {100 * t['best_top1']:.2f}% at epoch {t.get('best_epoch')}, "
             f"{t.get('seconds', 0):.0f} s.")
