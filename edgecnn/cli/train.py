@@ -41,8 +41,12 @@ def train_command(model, data, output, val, val_split, weights, seed, resume, fo
         return
     from ..zoo import get_spec
 
-    if not model.endswith((".pt", ".pth")) and get_spec(model).task == "segmentation":
+    task = "classification" if model.endswith((".pt", ".pth")) else get_spec(model).task
+    if task == "segmentation":
         _segmentation(model, data, output, val, val_split, weights, seed, resume, option_values)
+        return
+    if task == "similarity":
+        _similarity(model, data, output, val, val_split, weights, seed, resume, option_values)
         return
 
     config = from_kwargs(TrainConfig, option_values, model=model, data=data, output=output, val=val,
@@ -89,3 +93,20 @@ def _segmentation(model, data, output, val, val_split, weights, seed, resume, op
                                 workers=config.workers, log=lambda line: click.echo(line, err=True))
     click.echo(f"best val mean IoU {100 * result.best_mean_iou:.2f}% (epoch {result.best_epoch + 1}); "
                f"{result.seconds:.1f} s; checkpoints in {result.output}")
+
+
+def _similarity(model, data, output, val, val_split, weights, seed, resume, option_values) -> None:
+    from ..errors import UsageError
+    from ..tasks.similarity_train import train_similarity
+    from ..train import TrainConfig
+
+    if resume:
+        raise UsageError("--resume is for classification runs; similarity training starts over")
+    config = from_kwargs(TrainConfig, option_values, model=model, data=data, output=output, val=val,
+                         val_split=val_split, weights=weights, seed=seed)
+    result = train_similarity(model, data, output, epochs=config.epochs, img_size=config.img_size,
+                              lr=config.lr or 1e-3, weight_decay=1e-4 if config.weight_decay is None else
+                              config.weight_decay, val=val, val_split=val_split, seed=seed, weights=weights,
+                              augment=config.augment, log=lambda line: click.echo(line, err=True))
+    click.echo(f"best val ROC-AUC {result.best_roc_auc:.4f} (epoch {result.best_epoch + 1}), threshold "
+               f"{result.threshold:.3f} stored in the checkpoint; {result.seconds:.1f} s; checkpoints in {result.output}")

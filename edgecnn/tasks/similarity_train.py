@@ -1,0 +1,182 @@
+"""Training Siamese (similarity) networks: FaceNet's triplet loss with semi-hard mining over any zoo backbone.
+
+* Batches hold P classes x K images of the training side of a stratified split (``edgecnn train``'s split).
+* Loss (Schroff et al. 2015, FaceNet): for every anchor-positive pair in the batch, the negative chosen is the
+  closest one that is still farther than the positive (semi-hard); where none is, the farthest negative. Squared
+  distances between L2-normalized embeddings, margin 0.2.
+* Transfer learning: ``weights`` may be a classification checkpoint of the backbone: everything but its
+  classifier head is loaded, and the head becomes the embedding projection.
+* Validation: pairs drawn deterministically from the validation side (:func:`edgecnn.core.device.draw_pairs`),
+  scored by cosine similarity: ROC-AUC, the threshold that decides the most pairs right (stored in the
+  checkpoint, used by every later evaluation and by the bundle), accuracy at it, TAR at FAR 1e-2.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.device import best_threshold, cosine_similarity, draw_pairs, verification_metrics
+from ..data.datasets import ImageList, TorchImageDataset, train_val
+from ..data.preprocess import torch_transform
+from ..errors import UsageError
+from ..fileio import atomic_path
+from ..progress import progress as bar
+from ..zoo import create_model
+from ..zoo.weights import read_weights, save_checkpoint
+
+MARGIN = 0.2
+VAL_PAIRS = 400
+
+
+def semi_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = MARGIN) -> torch.Tensor:
+    """Mean over anchor-positive pairs of max(0, d(a, p) - d(a, n) + margin), n semi-hard (see the module doc)."""
+    distances = (2 - 2 * embeddings @ embeddings.T).clamp(min=0)
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    positive = same & ~eye
+    if not positive.any():
+        return embeddings.sum() * 0
+    anchor, pos = positive.nonzero(as_tuple=True)
+    d_ap = distances[anchor, pos]
+    d_an = distances[anchor]  # (pairs, batch)
+    negative = ~same[anchor]
+    farther = negative & (d_an > d_ap[:, None])
+    inf = torch.tensor(float("inf"), device=embeddings.device)
+    outside = torch.where(farther, d_an, inf).min(dim=1).values
+    inside = torch.where(negative, d_an, -inf).max(dim=1).values
+    chosen = torch.where(farther.any(dim=1), outside, inside)
+    return torch.relu(d_ap - chosen + margin).mean()
+
+
+def class_batches(labels: list[int], classes_per_batch: int, per_class: int, steps: int,
+                  rng: np.random.Generator) -> list[list[int]]:
+    """``steps`` batches of P classes x K images (drawn with replacement where a class has fewer than K)."""
+    by_class = {c: np.flatnonzero(np.asarray(labels) == c) for c in sorted(set(labels))}
+    usable = [c for c, members in by_class.items() if len(members) >= 2]
+    if len(usable) < 2:
+        raise UsageError("similarity training needs at least two classes with two images each")
+    p = min(classes_per_batch, len(usable))
+    batches = []
+    for _ in range(steps):
+        chosen = rng.choice(usable, size=p, replace=False)
+        batches.append([int(i) for c in chosen for i in rng.choice(by_class[c], size=per_class,
+                                                                    replace=len(by_class[c]) < per_class)])
+    return batches
+
+
+@torch.no_grad()
+def embed_images(model: nn.Module, dataset, batch_size: int = 32) -> np.ndarray:
+    model.eval()
+    out = []
+    for start in range(0, len(dataset), batch_size):
+        images = torch.stack([dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))])
+        out.append(model.embed(images).numpy())
+    return np.concatenate(out)
+
+
+def pair_scores(embeddings: np.ndarray, pairs: list[tuple[int, int, bool]]) -> tuple[np.ndarray, np.ndarray]:
+    first, second, same = zip(*pairs)
+    return cosine_similarity(embeddings[list(first)], embeddings[list(second)]), np.asarray(same, dtype=bool)
+
+
+def load_backbone(model: nn.Module, checkpoint: str) -> int:
+    """Load a classification checkpoint into the Siamese backbone, all but its head; the count of tensors loaded."""
+    state = read_weights(checkpoint).state_dict
+    own = model.backbone.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not usable:
+        raise UsageError(f"{checkpoint} holds no weights of this backbone (a checkpoint of another architecture?)")
+    model.backbone.load_state_dict(usable, strict=False)
+    return len(usable)
+
+
+@dataclass
+class SimilarityTrainResult:
+    output: str
+    best_roc_auc: float
+    best_epoch: int
+    threshold: float
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train_similarity(model_name: str, data: str, output: str, *, epochs: int = 10, img_size: int | None = None,
+                     classes_per_batch: int = 8, per_class: int = 4, lr: float = 1e-3, weight_decay: float = 1e-4,
+                     val: str | None = None, val_split: float = 0.2, seed: int = 0, weights: str | None = None,
+                     augment: bool = True, progress: bool = True, log=print) -> SimilarityTrainResult:
+    """Train ``siamese:BACKBONE`` on an ImageFolder; best.pt / last.pt / history.json in ``output``."""
+    started = time.perf_counter()
+    loaded = create_model(model_name, input_size=img_size)
+    if loaded.spec.task != "similarity":
+        raise UsageError(f"{loaded.spec.name} is a {loaded.spec.task} model; similarity training takes "
+                         "siamese:BACKBONE (e.g. siamese:resnet18)")
+    train_images, val_images = train_val(data, val=val, val_split=val_split, image_size=loaded.preprocess.resize,
+                                         seed=seed, progress=progress)
+    torch.manual_seed(seed)
+    model = loaded.model
+    if weights:
+        log(f"backbone: {load_backbone(model, weights)} tensors from {weights} (its head replaced by the embedding)")
+    train_set = TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=augment))
+    val_set = TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False))
+    pairs = draw_pairs(val_images.labels, min(VAL_PAIRS, 4 * len(val_images)), seed)
+    steps = max(1, len(train_images) // (classes_per_batch * per_class))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs * steps))
+    log(f"training {loaded.spec.name} on {len(train_images)} images ({len(train_images.classes)} classes), "
+        f"validating on {len(pairs)} pairs of {len(val_images)} images; {epochs} epochs of {steps} batches of "
+        f"{classes_per_batch} classes x {per_class} images, triplet loss with semi-hard negatives")
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    history, best, best_epoch, best_threshold_value = [], -1.0, -1, 0.5
+    for epoch in range(epochs):
+        rng = np.random.default_rng([seed, epoch])
+        model.train()
+        tick, loss_sum = time.perf_counter(), 0.0
+        for batch in bar(class_batches(train_images.labels, classes_per_batch, per_class, steps, rng),
+                         f"epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
+            images = torch.stack([train_set[i][0] for i in batch])
+            labels = torch.tensor([train_images.labels[i] for i in batch])
+            loss = semi_hard_triplet_loss(model.embed(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_sum += float(loss.detach())
+        scores, same = pair_scores(embed_images(model, val_set), pairs)
+        threshold, _ = best_threshold(scores, same)
+        metrics = verification_metrics(scores, same, threshold)
+        record = {"epoch": epoch + 1, "loss": loss_sum / steps, **metrics, "seconds": time.perf_counter() - tick}
+        history.append(record)
+        improved = metrics["roc_auc"] > best
+        if improved:
+            best, best_epoch, best_threshold_value = metrics["roc_auc"], epoch, threshold
+        log(f"epoch {epoch + 1}/{epochs}: loss {record['loss']:.4f} | val ROC-AUC {metrics['roc_auc']:.4f}, "
+            f"accuracy {100 * metrics['accuracy']:.2f}% at threshold {threshold:.3f}, TAR@FAR1e-2 "
+            f"{100 * metrics['tar_at_far']:.1f}%{' *' if improved else ''} | {record['seconds']:.1f} s")
+        common = dict(arch=loaded.spec.name, classes=list(train_images.classes), input_size=loaded.input_size,
+                      preprocess=loaded.preprocess.to_dict(), threshold=threshold,
+                      metrics={"val_roc_auc": metrics["roc_auc"], "val_accuracy": metrics["accuracy"],
+                               "epoch": epoch + 1})
+        if improved:
+            save_checkpoint(out / "best.pt", model, **common)
+        save_checkpoint(out / "last.pt", model, **common)
+        with atomic_path(out / "history.json", force=True) as tmp:
+            tmp.write_text(json.dumps({"history": history, "best_roc_auc": best, "best_epoch": best_epoch + 1,
+                                       "threshold": best_threshold_value}, indent=1))
+    return SimilarityTrainResult(str(out), best, best_epoch, best_threshold_value, history,
+                                 time.perf_counter() - started)
+
+
+def verification_of(model: nn.Module, images: ImageList, preprocess, threshold: float, seed: int = 0) -> dict:
+    """Verification metrics of a Siamese model on pairs drawn from ``images`` at a stored ``threshold``."""
+    dataset = TorchImageDataset(images, torch_transform(preprocess, train=False))
+    pairs = draw_pairs(images.labels, min(VAL_PAIRS, 4 * len(images)), seed)
+    scores, same = pair_scores(embed_images(model, dataset), pairs)
+    return verification_metrics(scores, same, threshold)
