@@ -77,36 +77,35 @@ def _qat(checkpoint, data, output, val, val_split, weights, seed, resume, force,
                f"{report.seconds:.0f} s")
 
 
-def _segmentation(model, data, output, val, val_split, weights, seed, resume, option_values) -> None:
+def _task_arguments(task, model, data, output, val, val_split, weights, seed, resume, option_values) -> dict:
+    """The keyword arguments every task's trainer takes, from the flags ``edgecnn train`` declares once."""
     from ..errors import UsageError
-    from ..tasks.segmentation_train import train_segmentation
     from ..train import TrainConfig
 
     if resume:
-        raise UsageError("--resume is for classification runs; segmentation training starts over")
+        raise UsageError(f"--resume is for classification runs; {task} training starts over")
     config = from_kwargs(TrainConfig, option_values, model=model, data=data, output=output, val=val,
                          val_split=val_split, weights=weights, seed=seed)
-    result = train_segmentation(model, data, output, epochs=config.epochs, tile=config.img_size,
-                                batch_size=config.batch_size, lr=config.lr or 1e-3,
-                                weight_decay=1e-4 if config.weight_decay is None else config.weight_decay, val=val,
-                                val_split=val_split, seed=seed, weights=weights, augment=config.augment,
-                                workers=config.workers, log=lambda line: click.echo(line, err=True))
+    return dict(epochs=config.epochs, lr=config.lr or 1e-3, val=val, val_split=val_split, seed=seed, weights=weights,
+                weight_decay=1e-4 if config.weight_decay is None else config.weight_decay, augment=config.augment,
+                log=lambda line: click.echo(line, err=True), config=config)
+
+
+def _segmentation(model, data, output, *args) -> None:
+    from ..tasks.segmentation_train import train_segmentation
+
+    kwargs = _task_arguments("segmentation", model, data, output, *args)
+    config = kwargs.pop("config")
+    result = train_segmentation(model, data, output, tile=config.img_size, batch_size=config.batch_size,
+                                workers=config.workers, **kwargs)
     click.echo(f"best val mean IoU {100 * result.best_mean_iou:.2f}% (epoch {result.best_epoch + 1}); "
                f"{result.seconds:.1f} s; checkpoints in {result.output}")
 
 
-def _similarity(model, data, output, val, val_split, weights, seed, resume, option_values) -> None:
-    from ..errors import UsageError
+def _similarity(model, data, output, *args) -> None:
     from ..tasks.similarity_train import train_similarity
-    from ..train import TrainConfig
 
-    if resume:
-        raise UsageError("--resume is for classification runs; similarity training starts over")
-    config = from_kwargs(TrainConfig, option_values, model=model, data=data, output=output, val=val,
-                         val_split=val_split, weights=weights, seed=seed)
-    result = train_similarity(model, data, output, epochs=config.epochs, img_size=config.img_size,
-                              lr=config.lr or 1e-3, weight_decay=1e-4 if config.weight_decay is None else
-                              config.weight_decay, val=val, val_split=val_split, seed=seed, weights=weights,
-                              augment=config.augment, log=lambda line: click.echo(line, err=True))
+    kwargs = _task_arguments("similarity", model, data, output, *args)
+    result = train_similarity(model, data, output, img_size=kwargs.pop("config").img_size, **kwargs)
     click.echo(f"best val ROC-AUC {result.best_roc_auc:.4f} (epoch {result.best_epoch + 1}), threshold "
                f"{result.threshold:.3f} stored in the checkpoint; {result.seconds:.1f} s; checkpoints in {result.output}")
