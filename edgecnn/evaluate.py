@@ -172,3 +172,42 @@ def format_segmentation(result: dict) -> str:
         shown = "not present" if iou is None else f"IoU {100 * iou:.2f}%, Dice {100 * dice:.2f}%"
         lines.append(f"  {name}: {shown}")
     return "\n".join(lines)
+
+
+def model_threshold(runner: Runner, default: float = 0.5) -> float:
+    """A Siamese model's decision threshold: from its ONNX metadata (chosen on validation pairs in training)."""
+    meta = runner.info.extra.get("metadata")
+    if meta is not None and "threshold" in getattr(meta, "extra", {}):
+        return float(meta.extra["threshold"])
+    return float(runner.info.extra.get("threshold", default))
+
+
+def evaluate_similarity(runner: Runner, images: ImageList, threshold: float | None = None, seed: int = 0,
+                        batch_size: int = 16) -> dict:
+    """Verification on pairs drawn from ``images`` (:func:`edgecnn.core.device.draw_pairs`, as the bundle draws
+    them): accuracy at the model's threshold, ROC-AUC, TAR at FAR 1e-2."""
+    from .core.device import cosine_similarity, draw_pairs, verification_metrics
+
+    threshold = model_threshold(runner) if threshold is None else threshold
+    names = [spec.name for spec in runner.input_specs]
+    fixed = runner.input_specs[0].shape[0]
+    batch_size = fixed if isinstance(fixed, int) and fixed > 0 else batch_size  # a fixed-batch export
+    vectors = []
+    with runner:
+        for start in range(0, len(images), batch_size):
+            batch = np.stack([preprocess_numpy(images.image(i), runner.info.preprocess)
+                              for i in range(start, min(start + batch_size, len(images)))]).astype(np.float32)
+            real = len(batch)
+            if real < batch_size and isinstance(fixed, int) and fixed > 0:  # pad the last batch of a fixed export
+                batch = np.concatenate([batch, np.zeros((batch_size - real, *batch.shape[1:]), np.float32)])
+            vectors.append(np.asarray(next(iter(runner.infer({n: batch for n in names}).values())))[:real])
+    vectors = np.concatenate(vectors)
+    try:
+        pairs = draw_pairs(images.labels, min(400, 4 * len(images)), seed)
+    except ValueError as exc:
+        raise DataError(f"{images.source}: {exc}") from None
+    first, second, same = zip(*pairs)
+    metrics = verification_metrics(cosine_similarity(vectors[list(first)], vectors[list(second)]),
+                                   np.asarray(same), threshold)
+    return {"model": runner.info.architecture, "engine": runner.engine, "data": images.source,
+            "images": len(images), **metrics}

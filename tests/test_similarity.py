@@ -76,3 +76,74 @@ def test_quickstart_train_a_siamese_net_from_a_classifier(cli, tmp_path):
     assert epoch["pairs"] == epoch["same_pairs"] + epoch["different_pairs"] and epoch["same_pairs"] > 0
     saved = read_weights(tmp_path / "sim" / "best.pt").checkpoint
     assert saved["threshold"] == pytest.approx(history["threshold"]) and saved["arch"] == "siamese:mobilenet_v1_025"
+
+
+def test_a_siamese_bundle_decides_as_edgecnn_does_without_torch(cli, tmp_path):
+    """Export keeps the threshold chosen in training; infer.py (no torch) prints the similarity and decision of
+    two images as edgecnn computes them, enrolls a gallery and identifies against it, and --profile reports the
+    verification accuracy `edgecnn eval` reports on the same folder."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_bundle import infer
+
+    from edgecnn.core.device import cosine_similarity
+    from edgecnn.core.metadata import read_metadata
+    from edgecnn.data.datasets import load_images, write_image_folder
+    from edgecnn.data.preprocess import preprocess_numpy
+    from edgecnn.engines import load_runner
+    from edgecnn.export import export_onnx
+    from edgecnn.zoo import create_model
+    from edgecnn.zoo.weights import read_weights
+
+    trained = cli("train", "siamese:mobilenet_v1_025", "--data", "synthetic:shapes:96", "-o", tmp_path / "sim",
+                  "--epochs", "1", "--img-size", "32")
+    assert trained.exit_code == 0, trained.output
+    threshold = read_weights(tmp_path / "sim" / "best.pt").checkpoint["threshold"]
+    export_onnx(create_model(str(tmp_path / "sim" / "best.pt")), tmp_path / "s.onnx")
+    assert float(read_metadata(tmp_path / "s.onnx").extra["threshold"]) == pytest.approx(threshold)
+    folder = write_image_folder(load_images("synthetic:shapes:24", image_size=32), tmp_path / "people")
+    assert cli("bundle", tmp_path / "s.onnx", "-o", tmp_path / "bundle").exit_code == 0
+    images = load_images(folder)
+    a, b = images.names[0], images.names[5]
+    done = infer(tmp_path / "bundle", a, b, "--json")
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout)
+    runner = load_runner(tmp_path / "s.onnx", "ort")
+    with runner:
+        vectors = [runner.infer({"input_a": x, "input_b": x})["embedding_a"][0] for x in
+                   (preprocess_numpy(images.image(i), runner.info.preprocess)[None] for i in (0, 5))]
+    mine = float(cosine_similarity(vectors[0], vectors[1]))
+    assert said["similarity"] == pytest.approx(mine, abs=1e-5) and said["threshold"] == pytest.approx(threshold)
+    assert said["decision"] == ("same" if mine >= threshold else "different")
+    gallery = tmp_path / "gallery.npz"
+    enrolled = infer(tmp_path / "bundle", "--enroll", folder, "--gallery", gallery, "--identify", a, "--json")
+    assert enrolled.returncode == 0, enrolled.stderr
+    found = json.loads(enrolled.stdout.splitlines()[-1])
+    assert found["closest"].endswith(Path(a).name) and found["similarity"] == pytest.approx(1.0, abs=1e-4)
+    results = tmp_path / "device.json"
+    profiled = infer(tmp_path / "bundle", "--profile", "--data", folder, "--results", results, "--min-runs", "2",
+                     "--min-time-s", "0")
+    assert profiled.returncode == 0, profiled.stderr
+    row = json.loads(results.read_text())["rows"][0]
+    evaluated = cli("eval", tmp_path / "s.onnx", "--data", folder, "--json", tmp_path / "eval.json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert row["verification_accuracy"] == pytest.approx(
+        json.loads((tmp_path / "eval.json").read_text())["result"]["accuracy"])
+
+
+def test_profile_of_a_siamese_model_reports_verification(tmp_path):
+    """`edgecnn profile SIAMESE.onnx --data DIR`: latency, and verification accuracy as the row's headline."""
+    from edgecnn.export import export_onnx
+    from edgecnn.profile.run import ProfileSettings, profile
+    from edgecnn.tasks.registry import headline_key
+    from edgecnn.zoo import create_model
+
+    export_onnx(create_model("siamese:mobilenet_v1_025", input_size=32), tmp_path / "s.onnx", batch="dynamic")
+    result = profile(str(tmp_path / "s.onnx"), "ort", data="synthetic:shapes:32",
+                     settings=ProfileSettings(batches=(1,), warmup_s=0.01, min_runs=3, min_time_s=0.01))
+    assert 0 <= result.accuracy["verification_accuracy"] <= 1 and result.accuracy["pairs"] == 128
+    assert headline_key([{"verification_accuracy": result.accuracy["verification_accuracy"]}]) == \
+        "verification_accuracy"

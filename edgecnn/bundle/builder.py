@@ -78,8 +78,8 @@ def _model_config(model: Path) -> tuple[dict, list[str], list[str]]:
         input_shape = list(meta.input_shape)
     else:
         raise UsageError(f"{model}: bundle takes a .onnx model or a TensorRT .engine, got '{model.suffix or model.name}'")
-    if meta.task not in ("classification", "segmentation"):
-        raise UsageError(f"bundles run classification and segmentation models; {meta.architecture} is a "
+    if meta.task not in ("classification", "segmentation", "similarity"):
+        raise UsageError(f"bundles run classification, segmentation and similarity models; {meta.architecture} is a "
                          f"{meta.task} model")
     config = {
         "format": "edgecnn.bundle", "format_version": 1, "model": "model" + model.suffix, "engine": engine,
@@ -87,6 +87,7 @@ def _model_config(model: Path) -> tuple[dict, list[str], list[str]]:
         "input": {"name": meta.input_names[0] if meta.input_names else "input", "shape": input_shape,
                   "layout": meta.layout},
         "preprocess": meta.preprocess.to_dict(), "num_classes": len(meta.labels), "edgecnn_version": __version__,
+        **({"threshold": float(meta.extra["threshold"])} if "threshold" in meta.extra else {}),
     }
     return config, list(meta.labels), notes
 
@@ -107,6 +108,9 @@ def _readme(config: dict, requirements: list[str]) -> str:
         *((".venv/bin/python infer.py scan.png scans/ --out masks/  # NAME_mask.png + NAME_overlay.png per image",
            ".venv/bin/python infer.py --profile --data labelled/     # labelled/image + labelled/label: mean IoU")
           if config["task"] == "segmentation" else
+          (".venv/bin/python infer.py a.jpg b.jpg                    # similarity and same/different decision",
+           ".venv/bin/python infer.py --enroll people/ --identify visitor.jpg  # against a gallery")
+          if config["task"] == "similarity" else
           (".venv/bin/python infer.py photo.jpg photos/ --top-k 3",
            ".venv/bin/python infer.py photos/ --json --batch 8  # one JSON line per image, logits included")),
         ".venv/bin/python infer.py --bench 200 --threads 4  # latency p50/p90/p99",

@@ -98,14 +98,16 @@ class OnnxModel:
             options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         inputs = self.session.get_inputs()
-        self.input_name = inputs[0].name
+        self.input_name, self.input_names = inputs[0].name, [i.name for i in inputs]
         first = inputs[0].shape[0]
         self.fixed_batch = first if isinstance(first, int) and first > 0 else None
         self.output_name = self.session.get_outputs()[0].name
         self.providers = self.session.get_providers()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+        """The first output; a Siamese model (two inputs) sees ``batch`` on both: its first output is then
+        the embedding of each image."""
+        return self.session.run([self.output_name], {name: batch for name in self.input_names})[0]
 
 
 class TensorRTModel:
@@ -273,6 +275,86 @@ def folder_segmentation(model, root: Path, labels: list[str], config: dict) -> t
             "data": str(root), "iou": metrics["iou"], "dice": metrics["dice"]}, warnings
 
 
+# ---------------------------------------------------------------- similarity (Siamese bundles)
+def embeddings(model, paths: list[Path], spec: dict) -> tuple[list[Path], np.ndarray]:
+    kept, arrays = [], []
+    for path in paths:
+        image = open_image(path)
+        if image is None:
+            continue
+        arrays.append(preprocess(image, spec))
+        kept.append(path)
+    if not kept:
+        return [], np.zeros((0, 0), np.float32)
+    return kept, run_batches(model, np.stack(arrays).astype(np.float32), 1)
+
+
+def folder_verification(model, root: Path, config: dict) -> tuple[dict | None, list[str]]:
+    """Verification accuracy at the model's threshold, ROC-AUC and TAR at FAR 1e-2 on pairs drawn from an
+    ImageFolder (one folder per identity) the way edgecnn draws them."""
+    folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+    paths, labels = [], []
+    for index, folder in enumerate(folders):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            paths.append(path)
+            labels.append(index)
+    kept, vectors = embeddings(model, paths, config["preprocess"])
+    labels = [labels[paths.index(p)] for p in kept]
+    try:
+        pairs = device.draw_pairs(labels, min(400, 4 * len(kept)), 0)
+    except ValueError as exc:
+        return None, [f"accuracy not measured: {exc}"]
+    first, second, same = zip(*pairs)
+    scores = device.cosine_similarity(vectors[list(first)], vectors[list(second)])
+    metrics = device.verification_metrics(scores, np.asarray(same), float(config.get("threshold", 0.5)))
+    return {"verification_accuracy": metrics["accuracy"], "roc_auc": metrics["roc_auc"],
+            "tar_at_far": metrics["tar_at_far"], "pairs": metrics["pairs"], "images": len(kept), "data": str(root),
+            "threshold": metrics["threshold"]}, []
+
+
+def similarity_main(args, model, config: dict) -> int:
+    threshold = float(config.get("threshold", 0.5))
+    if args.enroll:
+        folders = sorted(p for p in Path(args.enroll).iterdir() if p.is_dir() and not p.name.startswith("."))
+        paths = [p for f in folders for p in sorted(f.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+        kept, vectors = embeddings(model, paths, config["preprocess"])
+        if not kept:
+            print(f"error: no images under {args.enroll} (one folder per identity)", file=sys.stderr)
+            return 2
+        np.savez(args.gallery, embeddings=vectors, names=np.array([p.parent.name for p in kept]),
+                 files=np.array([str(p) for p in kept]))
+        print(f"enrolled {len(kept)} images of {len({p.parent.name for p in kept})} identities into {args.gallery}")
+    if args.identify:
+        if not Path(args.gallery).exists():
+            print(f"error: no gallery {args.gallery}: enroll one first (--enroll DIR)", file=sys.stderr)
+            return 2
+        gallery = np.load(args.gallery)
+        kept, vectors = embeddings(model, collect_images(args.identify), config["preprocess"])
+        for path, vector in zip(kept, vectors):
+            scores = device.cosine_similarity(gallery["embeddings"], vector[None])
+            best = int(np.argmax(scores))
+            who = str(gallery["names"][best]) if scores[best] >= threshold else "unknown"
+            line = {"image": str(path), "identity": who, "similarity": float(scores[best]),
+                    "closest": str(gallery["files"][best]), "threshold": threshold}
+            print(json.dumps(line) if args.json else
+                  f"{path}: {who} (similarity {scores[best]:.3f} to {gallery['files'][best]}, threshold {threshold:.3f})")
+    if args.images:
+        paths = collect_images(args.images)
+        if len(paths) != 2:
+            print("error: a Siamese bundle compares two images: infer.py A.jpg B.jpg (or --enroll / --identify)",
+                  file=sys.stderr)
+            return 2
+        kept, vectors = embeddings(model, paths, config["preprocess"])
+        if len(kept) != 2:
+            return 2
+        score = float(device.cosine_similarity(vectors[0], vectors[1]))
+        decision = "same" if score >= threshold else "different"
+        print(json.dumps({"a": str(kept[0]), "b": str(kept[1]), "similarity": score, "decision": decision,
+                          "threshold": threshold}) if args.json else
+              f"{kept[0]} vs {kept[1]}: similarity {score:.4f} -> {decision} (threshold {threshold:.4f})")
+    return 0
+
+
 # ---------------------------------------------------------------- benchmark
 def benchmark(model, feed: np.ndarray, runs: int, warmup_s: float = 1.0) -> dict:
     """Latency of ``runs`` calls after ``warmup_s`` seconds of warm-up: p50/p90/p99 as edgecnn profile computes them."""
@@ -361,7 +443,10 @@ def profile(args, config: dict, labels: list[str]) -> dict:
                 warnings.append(f"batch {batch}: latency varies by {100 * stats['cv']:.1f}% (coefficient of "
                                 "variation > 5%): the device is busy or throttling; figures are noisy")
     accuracy = None
-    if args.data and config.get("task") == "segmentation":
+    if args.data and config.get("task") == "similarity":
+        accuracy, notes = folder_verification(model, Path(args.data), config)
+        warnings += notes
+    elif args.data and config.get("task") == "segmentation":
         accuracy, notes = folder_segmentation(model, Path(args.data), labels, config)
         warnings += notes
     elif args.data:
@@ -421,6 +506,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                "python infer.py --bench 200 --batch 1 | python infer.py --verify")
     parser.add_argument("images", nargs="*", help="Image files or folders (searched recursively).")
     parser.add_argument("--top-k", type=int, default=5, help="Classes to print per image (default 5).")
+    parser.add_argument("--enroll", default=None, metavar="DIR",
+                        help="Siamese bundles: embed a gallery (one folder per identity) into --gallery.")
+    parser.add_argument("--identify", nargs="+", default=None, metavar="IMG",
+                        help="Siamese bundles: the closest identity of the gallery for each image (or 'unknown').")
+    parser.add_argument("--gallery", default="gallery.npz", metavar="FILE", help="Where --enroll writes (default "
+                        "gallery.npz).")
     parser.add_argument("--out", default="masks", metavar="DIR",
                         help="Segmentation bundles: where NAME_mask.png and NAME_overlay.png go (default masks/).")
     parser.add_argument("--json", action="store_true", help="Print JSON lines (one per image, logits included).")
@@ -456,7 +547,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             or args.min_time_s < 0 or (args.threads is not None and args.threads < 1)):
         parser.error("--top-k, --batch, --min-runs and --threads must be at least 1, --bench and --min-time-s at "
                      "least 0")
-    if not args.images and not args.bench and not args.verify and not args.profile:
+    if not args.images and not args.bench and not args.verify and not args.profile and not args.enroll \
+            and not args.identify:
         parser.error("give images or folders to classify (or segment), --bench N, --profile, or --verify")
     if args.data and not Path(args.data).is_dir():
         parser.error(f"--data {args.data} is not a folder")
@@ -487,12 +579,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"results: {args.results} ({results['device']}; merge with: edgecnn report host.json {args.results} "
               "-o report.html)", file=sys.stderr)
         return 0
-    if not args.images and not args.bench:
+    if not args.images and not args.bench and not args.enroll and not args.identify:
         return 0
     model = load_model(config, HERE, args.threads)
     if model.fixed_batch and args.batch != model.fixed_batch:
         print(f"note: this model has a fixed batch of {model.fixed_batch}; using it", file=sys.stderr)
         args.batch = model.fixed_batch
+    if config.get("task") == "similarity":
+        return similarity_main(args, model, config) or _bench(args, model, config)
     if args.images and config.get("task") == "segmentation":
         segment, shown = segmenter(model, config), 0
         for path in collect_images(args.images):
@@ -538,6 +632,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"image": str(path), "top": top, "logits": [float(v) for v in row]}))
             else:
                 print(f"{path}: " + ", ".join(f"{t['label']} {100 * t['probability']:.1f}%" for t in top))
+    return _bench(args, model, config) if args.bench else 0
+
+
+def _bench(args, model, config: dict) -> int:
     if args.bench:
         shape = [args.batch] + [int(d) for d in config["input"]["shape"][1:]]
         feed = np.random.default_rng(0).standard_normal(shape).astype(np.float32)

@@ -24,7 +24,8 @@ from .options import json_option
 def eval_command(model, data, split, val_split, seed, batch_size, threads, other, json_out):
     """Top-1, top-5, per-class accuracy and confusion matrix of MODEL (checkpoint or .onnx); for a segmentation
     model (U-Net), pixel accuracy, IoU and Dice per class and mean IoU on whole images (--data: image/ + label/
-    folders, or synthetic:shapes-seg)."""
+    folders, or synthetic:shapes-seg); for a Siamese model, verification accuracy at its threshold, ROC-AUC and
+    TAR at FAR 1e-2 on same/different pairs drawn from --data."""
     from ..data.datasets import load_images, stratified_split
     from ..engines import load_runner
     from ..evaluate import agreement, evaluate, format_eval
@@ -33,6 +34,9 @@ def eval_command(model, data, split, val_split, seed, batch_size, threads, other
     runner = load_runner(model, threads=threads)
     if runner.info.task == "segmentation":
         _segmentation(runner, data, split, val_split, seed, json_out)
+        return
+    if runner.info.task == "similarity":
+        _similarity(runner, model, data, split, val_split, seed, json_out)
         return
     images = load_images(data, image_size=runner.info.preprocess.resize, seed=seed, progress=True)
     if images.skipped_message():
@@ -66,6 +70,30 @@ def _segmentation(runner, data, split, val_split, seed, json_out) -> None:
     with runner:
         result = evaluate_segmentation(runner, masked, progress=True)
     click.echo(format_segmentation(result))
+    if json_out:
+        with atomic_path(json_out, force=True) as tmp:
+            tmp.write_text(json.dumps({"result": result}, indent=1))
+
+
+def _similarity(runner, model, data, split, val_split, seed, json_out) -> None:
+    from ..data.datasets import load_images, stratified_split
+    from ..evaluate import evaluate_similarity
+    from ..fileio import atomic_path
+
+    images = load_images(data, image_size=runner.info.preprocess.resize, seed=seed)
+    if split != "all":
+        train_idx, val_idx = stratified_split(images.labels, val_split, seed)
+        images = images.subset(val_idx if split == "val" else train_idx)
+    threshold = None
+    if model.endswith((".pt", ".pth")):
+        from ..zoo.weights import read_weights
+
+        threshold = read_weights(model).checkpoint.get("threshold")
+    result = evaluate_similarity(runner, images, threshold=threshold)
+    click.echo(f"{result['model']} on {result['engine']}: {result['pairs']} pairs of {result['images']} images "
+               f"({result['same_pairs']} same, {result['different_pairs']} different): verification accuracy "
+               f"{100 * result['accuracy']:.2f}% at threshold {result['threshold']:.4f}, ROC-AUC "
+               f"{result['roc_auc']:.4f}, TAR {100 * result['tar_at_far']:.1f}% at FAR {result['far']:g}")
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
             tmp.write_text(json.dumps({"result": result}, indent=1))

@@ -503,6 +503,7 @@ def results_row(*, device: str, model: str, engine: str, precision: str, stats: 
         "top1": accuracy.get("top1"), "top5": accuracy.get("top5"), "accuracy_images": accuracy.get("images"),
         "correct": accuracy.get("correct"),  # per image, "1"/"0": paired accuracy differences are computed from it
         "mean_iou": accuracy.get("mean_iou"), "pixel_accuracy": accuracy.get("pixel_accuracy"),  # segmentation
+        "verification_accuracy": accuracy.get("verification_accuracy"), "roc_auc": accuracy.get("roc_auc"),  # Siamese
         "file_size_mib": file_size_bytes / MIB if file_size_bytes is not None else None,
         "artifact": artifact, "warnings": list(warnings),
         # GPU engines: the copies apart from compute (CUDA events), as trtexec reports them

@@ -149,6 +149,9 @@ def export_onnx(
             versions=library_versions(),
             export={"exporter": "torchscript", "opset": opset, "simplified": do_simplify,
                     "batch": shape[0], "num_classes": loaded.num_classes},
+            # a Siamese net's decision threshold, chosen on validation pairs when it was trained
+            extra={"threshold": str(loaded.weights.checkpoint["threshold"])}
+            if loaded.weights and "threshold" in (loaded.weights.checkpoint or {}) else {},
         ))
         proto.producer_name = "edgecnn"
         proto.doc_string = f"{spec.name} exported by edgecnn"

@@ -18,7 +18,7 @@ from ..engines.capabilities import GPU_ENGINES
 from ..engines.third_party import upgraded
 from ..envinfo import environment
 from ..errors import UsageError
-from ..evaluate import evaluate, evaluate_segmentation
+from ..evaluate import evaluate, evaluate_segmentation, evaluate_similarity
 from ..fileio import atomic_path
 from .latency import LatencyStats, measure_latency, random_feed
 from .memory import peak_rss
@@ -124,6 +124,13 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
                 data, image_size=runner.info.input_size[1], classes=list(runner.info.labels) or None)
             scores = evaluate_segmentation(runner, masked)
             accuracy = {k: scores[k] for k in ("mean_iou", "pixel_accuracy", "images", "data", "iou", "dice")}
+        elif data is not None and runner.info.task == "similarity":  # pairs drawn from labelled images
+            images = data if isinstance(data, ImageList) else \
+                load_images(data, image_size=runner.info.preprocess.resize)
+            scores = evaluate_similarity(runner, images)
+            accuracy = {"verification_accuracy": scores["accuracy"], "roc_auc": scores["roc_auc"],
+                        "tar_at_far": scores["tar_at_far"], "pairs": scores["pairs"], "images": scores["images"],
+                        "data": str(images.source)}
         elif data is not None:
 
             images = data if isinstance(data, ImageList) else \

@@ -26,11 +26,12 @@ COLUMNS = [  # (header, row key, format)
     ("p50 ms", "p50_ms", "{:.3f}"), ("p90 ms", "p90_ms", "{:.3f}"), ("p99 ms", "p99_ms", "{:.3f}"),
     ("img/s", "throughput", "{:.1f}"), ("top-1 %", "top1", "pct"), ("top-5 %", "top5", "pct"),
     ("mean IoU %", "mean_iou", "pct"), ("pixel acc %", "pixel_accuracy", "pct"),
+    ("verification %", "verification_accuracy", "pct"), ("ROC-AUC", "roc_auc", "{:.4f}"),
     ("load MiB", "load_rss_mib", "{:.1f}"), ("run MiB", "run_rss_mib", "{:.1f}"), ("file MiB", "file_size_mib", "{:.2f}"),
     ("H2D ms", "h2d_ms", "{:.3f}"), ("GPU compute ms", "compute_ms", "{:.3f}"), ("D2H ms", "d2h_ms", "{:.3f}"),
     ("GPU MiB", "device_memory_mib", "{:.1f}"),
 ]
-OPTIONAL = ("top5", "mean_iou", "pixel_accuracy", "h2d_ms", "compute_ms", "d2h_ms", "device_memory_mib")  # shown when some row has them
+OPTIONAL = ("top5", "mean_iou", "pixel_accuracy", "verification_accuracy", "roc_auc", "h2d_ms", "compute_ms", "d2h_ms", "device_memory_mib")  # shown when some row has them
 
 
 def _fmt(value, fmt: str) -> str:
@@ -45,8 +46,8 @@ def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     multi = len({r["device"] for r in results["rows"]}) > 1
     columns = [c for c in COLUMNS if multi or c[1] != "device"]
     columns = [c for c in columns if c[1] not in OPTIONAL or any(r.get(c[1]) is not None for r in results["rows"])]
-    if any(r.get("mean_iou") is not None for r in results["rows"]) and \
-            all(r.get("top1") is None for r in results["rows"]):  # a segmentation run: no top-1 column
+    if any(r.get("mean_iou") is not None or r.get("verification_accuracy") is not None for r in results["rows"]) \
+            and all(r.get("top1") is None for r in results["rows"]):  # another task's run: no top-1 column
         columns = [c for c in columns if c[1] != "top1"]
     # devices side by side for each engine x precision x batch
     ordered = sorted(results["rows"], key=lambda r: (r["engine"], r["precision"], r["batch"], r["device"]))

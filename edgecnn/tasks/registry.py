@@ -45,6 +45,13 @@ TASKS = {
         evaluator="edgecnn.evaluate.evaluate_segmentation",
         calibration="the images (not the masks) of image/ + label/ folders (training side of the split)",
         bundle_output="NAME_mask.png and NAME_overlay.png", metrics=("mean_iou", "pixel_accuracy")),
+    "similarity": Task(
+        name="similarity", headline="verification_accuracy", headline_label="verification accuracy",
+        reader="edgecnn.data.datasets.load_images", loss="triplet loss with semi-hard negatives (FaceNet)",
+        trainer="edgecnn.tasks.similarity_train.train_similarity", evaluator="edgecnn.evaluate.evaluate_similarity",
+        calibration="the images of an ImageFolder (both inputs see the same image)",
+        bundle_output="the similarity of two images and the same/different decision at the stored threshold",
+        metrics=("verification_accuracy", "roc_auc")),
 }
 
 

@@ -125,7 +125,11 @@ def train_similarity(model_name: str, data: str, output: str, *, epochs: int = 1
         log(f"backbone: {load_backbone(model, weights)} tensors from {weights} (its head replaced by the embedding)")
     train_set = TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=augment))
     val_set = TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False))
-    pairs = draw_pairs(val_images.labels, min(VAL_PAIRS, 4 * len(val_images)), seed)
+    try:
+        pairs = draw_pairs(val_images.labels, min(VAL_PAIRS, 4 * len(val_images)), seed)
+    except ValueError as exc:
+        raise UsageError(f"validation pairs: {exc}; the validation side has {len(val_images)} images of "
+                         f"{len(set(val_images.labels))} classes (more images, or a larger --val-split)") from None
     steps = max(1, len(train_images) // (classes_per_batch * per_class))
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs * steps))
