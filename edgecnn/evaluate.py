@@ -189,7 +189,6 @@ def evaluate_similarity(runner: Runner, images: ImageList, threshold: float | No
     from .core.device import cosine_similarity, draw_pairs, verification_metrics
 
     threshold = model_threshold(runner) if threshold is None else threshold
-    names = [spec.name for spec in runner.input_specs]
     fixed = runner.input_specs[0].shape[0]
     batch_size = fixed if isinstance(fixed, int) and fixed > 0 else batch_size  # a fixed-batch export
     vectors = []
@@ -200,7 +199,7 @@ def evaluate_similarity(runner: Runner, images: ImageList, threshold: float | No
             real = len(batch)
             if real < batch_size and isinstance(fixed, int) and fixed > 0:  # pad the last batch of a fixed export
                 batch = np.concatenate([batch, np.zeros((batch_size - real, *batch.shape[1:]), np.float32)])
-            vectors.append(np.asarray(next(iter(runner.infer({n: batch for n in names}).values())))[:real])
+            vectors.append(np.asarray(runner.infer_array(batch))[:real])
     vectors = np.concatenate(vectors)
     try:
         pairs = draw_pairs(images.labels, min(400, 4 * len(images)), seed)

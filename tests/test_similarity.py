@@ -147,3 +147,17 @@ def test_profile_of_a_siamese_model_reports_verification(tmp_path):
     assert 0 <= result.accuracy["verification_accuracy"] <= 1 and result.accuracy["pairs"] == 128
     assert headline_key([{"verification_accuracy": result.accuracy["verification_accuracy"]}]) == \
         "verification_accuracy"
+
+
+def test_a_siamese_net_quantizes_with_both_inputs_fed_and_compares_by_embedding_cosine(tmp_path, cli, monkeypatch):
+    from edgecnn.export import export_onnx
+    from edgecnn.zoo import create_model
+
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
+    export_onnx(create_model("siamese:mobilenet_v1_025", input_size=32), tmp_path / "s.onnx", batch="dynamic")
+    done = cli("quantize", tmp_path / "s.onnx", "-o", tmp_path / "s_int8.onnx", "--calib", "synthetic:shapes:16",
+               "--samples", "8", "--method", "minmax")
+    assert done.exit_code == 0, done.output
+    compared = cli("compare", tmp_path / "s.onnx", tmp_path / "s_int8.onnx", "--samples", "8")
+    assert compared.exit_code == 0, compared.output
+    assert "cosine" in compared.stdout and "top-1 agreement" not in compared.stdout

@@ -134,6 +134,8 @@ def compare_command(a, b, engine, samples, data, per_layer, top, json_out):
     result = compare_runners(runners[0], runners[1], inputs, (a, b))
     agreement = "n/a" if result.top1_agreement is None else f"{100 * result.top1_agreement:.1f}%"
     what = "pixels given the same class" if result.mask_iou is not None else "top-1 agreement"
+    if result.top1_agreement is None and runners[0].info.task == "similarity":
+        what, agreement = "embedding cosine is the agreement of a Siamese net:", "see cosine"
     masks = "" if result.mask_iou is None else f", mask IoU {100 * result.mask_iou:.2f}%"
     click.echo(f"{result.samples} inputs: max abs error {result.max_abs_error:.4g}, mean abs error "
                f"{result.mean_abs_error:.4g}, cosine {result.cosine:.6f}, {what} {agreement}{masks}")

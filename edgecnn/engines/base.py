@@ -82,6 +82,6 @@ class Runner(abc.ABC):
         return None
 
     def infer_array(self, batch: np.ndarray) -> np.ndarray:
-        """First output for a single-input model."""
-        name = self.input_specs[0].name
-        return self.infer({name: np.ascontiguousarray(batch, dtype=np.float32)})[self.output_names[0]]
+        """First output; every input sees ``batch`` (a Siamese net's first output is then each image's embedding)."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.infer({spec.name: batch for spec in self.input_specs})[self.output_names[0]]

@@ -47,6 +47,8 @@ def compare_runners(a: Runner, b: Runner, inputs: np.ndarray, names: tuple[str, 
             outs_b.append(b.infer_array(chunk))
     out_a, out_b = np.concatenate(outs_a), np.concatenate(outs_b)
     result = Comparison(a=names[0], b=names[1], **compare_outputs(out_a, out_b))
+    if a.info.task == "similarity":  # embeddings: their cosine is the agreement; an argmax means nothing
+        result.top1_agreement = None
     if a.info.task == "segmentation" and out_a.ndim == 4:
         result.mask_iou = mask_iou(out_a.argmax(1), out_b.argmax(1), out_a.shape[1])
     return result

@@ -138,7 +138,7 @@ def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: t
 class ArrayDataReader:
     """ONNX Runtime's duck-typed ``CalibrationDataReader`` over an array of inputs."""
 
-    def __init__(self, inputs: np.ndarray, input_name: str, batch_size: int = 1):
+    def __init__(self, inputs: np.ndarray, input_name: str | list[str], batch_size: int = 1):
         self.all_inputs = inputs
         self.inputs = inputs
         self.input_name = input_name
@@ -150,7 +150,8 @@ class ArrayDataReader:
             return None
         batch = self.inputs[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        return {self.input_name: batch}
+        names = [self.input_name] if isinstance(self.input_name, str) else self.input_name
+        return {name: batch for name in names}  # a Siamese net's inputs all see the same images
 
     def rewind(self) -> None:
         self.position = 0

@@ -83,12 +83,23 @@ def is_quantized(model: onnx.ModelProto) -> bool:
     return any(node.op_type in QUANTIZED_OP_TYPES for node in model.graph.node)
 
 
-def graph_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """The image inputs: one, or several of the same shape (a Siamese net: calibration feeds each the same images)."""
     initializers = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
-    if len(inputs) != 1:
-        raise UsageError(f"quantization needs a single-input image model; this one has {len(inputs)} inputs")
-    return inputs[0]
+    shapes = {str(i.type.tensor_type.shape) for i in inputs}
+    if not inputs or len(shapes) != 1:
+        raise UsageError(f"quantization needs an image model (one input, or inputs of one shape); this one has "
+                         f"{len(inputs)} inputs of {len(shapes)} shapes")
+    return inputs
+
+
+def graph_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
+    return graph_inputs(model)[0]
+
+
+def feed(names: str | list[str], batch: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: batch for name in ([names] if isinstance(names, str) else names)}
 
 
 def input_chw(model: onnx.ModelProto) -> tuple[int | None, ...]:
@@ -152,7 +163,7 @@ def _count_nodes(model: onnx.ModelProto) -> tuple[int, dict[str, int]]:
     return quantized, left
 
 
-def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_name: str,
+def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_name: str | list[str],
                     limit: int = 64) -> dict:
     """Top-1 agreement, cosine and max abs error of the quantized model against the float one."""
 
@@ -167,8 +178,8 @@ def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_
         count = len(chunk)
         if fixed and count < step:  # a fixed-batch model: pad the last chunk, keep only the real rows
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - count, axis=0)])
-        a_out.append(a_session.run(None, {input_name: chunk})[0][:count])
-        b_out.append(b_session.run(None, {input_name: chunk})[0][:count])
+        a_out.append(a_session.run(None, feed(input_name, chunk))[0][:count])
+        b_out.append(b_session.run(None, feed(input_name, chunk))[0][:count])
     result = compare(np.concatenate(a_out), np.concatenate(b_out))
     if result["top1_agreement"] is None:
         del result["top1_agreement"]
@@ -239,7 +250,8 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[options.method]
     batch = input_chw(model)[0]
-    reader = ArrayDataReader(calibration.inputs, input_name, batch_size=1 if batch in (1, None) or batch < 1 else batch)
+    input_names = [i.name for i in graph_inputs(model)]
+    reader = ArrayDataReader(calibration.inputs, input_names, batch_size=1 if batch in (1, None) or batch < 1 else batch)
     # Calibrate in chunks (ORT's strided calibration): one chunk of activations in memory at a time.
     # (CalibMaxIntermediateOutputs is not used: in ORT 1.31 it drops the chunks it clears.)
     extra = {"ActivationSymmetric": options.symmetric_activations, "WeightSymmetric": options.symmetric_weights,
@@ -294,7 +306,7 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
         with atomic_path(output, force=force) as final:
             onnx.save(cap_ir_version(result), str(final))
             try:  # checked before the rename: a model ONNX Runtime cannot run is never written
-                agreement = compare_outputs(str(source), str(final), calibration.inputs, input_name)
+                agreement = compare_outputs(str(source), str(final), calibration.inputs, input_names)
             except Exception as exc:
                 raise QuantizeError(f"ONNX Runtime cannot run the quantized {Path(model_path).name}: "
                                     f"{type(exc).__name__}: {exc}") from None
