@@ -161,3 +161,33 @@ def test_a_siamese_net_quantizes_with_both_inputs_fed_and_compares_by_embedding_
     compared = cli("compare", tmp_path / "s.onnx", tmp_path / "s_int8.onnx", "--samples", "8")
     assert compared.exit_code == 0, compared.output
     assert "cosine" in compared.stdout and "top-1 agreement" not in compared.stdout
+
+
+def test_the_similarity_quickstart_recipe_runs_end_to_end(tmp_path, monkeypatch):
+    """recipes/quickstart_similarity.yaml (made smaller): train, export with the threshold, INT8, profile on
+    torch and ONNX Runtime with verification accuracy on validation pairs; the report's headline is verification."""
+    import json
+    from pathlib import Path
+
+    from edgecnn.recipe import load_recipe
+    from edgecnn.recipe.pipeline import run_recipe
+
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
+    monkeypatch.chdir(tmp_path)
+    shipped = Path(__file__).parents[1] / "recipes" / "quickstart_similarity.yaml"
+    recipe = load_recipe(shipped, ["data.path=synthetic:shapes:96", "train.epochs=1", "quantize.samples=8",
+                                   "model.arch=siamese:mobilenet_v1_025", "profile.min_runs=3",
+                                   "profile.min_time_s=0.1"])
+    result = run_recipe(recipe, runs_dir=tmp_path / "runs", progress=False, log=lambda _: None)
+    assert not result.failed, [(s.name, s.message) for s in result.failed]
+    results = json.loads((result.run_dir / "results.json").read_text())
+    rows = results["rows"]
+    assert {(r["engine"], r["precision"]) for r in rows} == {("torch", "fp32"), ("ort", "fp32"), ("ort", "int8")}
+    assert all(0 <= r["verification_accuracy"] <= 1 and r["top1"] is None for r in rows)
+    # every engine scored the same pairs (after one epoch the similarities crowd around the threshold, so engines'
+    # last-digit differences may flip a few decisions: equal accuracies are not asserted)
+    assert len({r["accuracy_images"] for r in rows}) == 1
+    assert results["training"]["threshold"] is not None
+    assert next(iter(results["best"].values()))["metric"] == "verification_accuracy"
+    md = (result.run_dir / "report.md").read_text()
+    assert "verification %" in md and "top-1 %" not in md and "best validation ROC-AUC" in md

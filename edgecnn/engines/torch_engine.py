@@ -21,6 +21,9 @@ class TorchRunner(Runner):
         self.precision = precision
         if loaded.spec.task == "similarity":
             self._inputs, self._outputs = ["input_a", "input_b"], ["embedding_a", "embedding_b", "similarity"]
+            checkpoint = loaded.weights.checkpoint if loaded.weights else {}
+            if "threshold" in (checkpoint or {}):  # chosen on validation pairs in training, as the ONNX carries it
+                self.info.extra["threshold"] = float(checkpoint["threshold"])
         else:
             self._inputs, self._outputs = ["input"], ["logits"]
 

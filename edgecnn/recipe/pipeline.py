@@ -255,9 +255,10 @@ def preflight(recipe: Recipe) -> None:
 
     from ..zoo import get_spec
 
-    if get_spec(recipe.model.arch).task == "segmentation" and recipe.quantize.max_drop is not None:
+    task = get_spec(recipe.model.arch).task
+    if task != "classification" and recipe.quantize.max_drop is not None:
         raise RecipeError("quantize.max_drop: the accuracy budget is measured in top-1 points, for classifiers; "
-                          f"{recipe.model.arch} is a segmentation model (its INT8 mean IoU is in the report)")
+                          f"{recipe.model.arch} is a {task} model (its INT8 headline metric is in the report)")
     checks = [("data.path", recipe.data.path), ("data.val", recipe.data.val), ("quantize.calib", recipe.quantize.calib),
               ("model.weights", recipe.model.weights)]
     for where, value in checks:
@@ -336,8 +337,8 @@ class Pipeline:
         profiles = [json.loads(self.graph.path(s.outputs[0]).read_text()) for s in self.stages
                     if s.name.startswith("profile-") and s.name in self.graph.entries]
         train = self.graph.entries.get("train")
-        training = {k: train.record.get(k) for k in ("best_top1", "best_mean_iou", "best_epoch", "seconds")} \
-            if train else None
+        training = {k: train.record.get(k) for k in ("best_top1", "best_mean_iou", "best_roc_auc", "threshold",
+                                                      "best_epoch", "seconds")} if train else None
         budget = self.graph.entries.get("quantize-int8")
         results = build_results(self.recipe, profiles, [asdict(s) for s in self.graph.outcomes], device=self.device,
                                 training=training)

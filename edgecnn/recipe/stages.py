@@ -54,8 +54,12 @@ def train(ctx: StageContext, model: ModelSection, data: DataSection, options: Tr
     from ..train import train as run_training
     from ..zoo import get_spec
 
-    if get_spec(model.arch).task == "segmentation":
+    task = get_spec(model.arch).task
+    if task == "segmentation":
         _train_segmentation(ctx, model, data, options)
+        return
+    if task == "similarity":
+        _train_similarity(ctx, model, data, options)
         return
     shared = {f.name: getattr(options, f.name) for f in fields(TrainOptions)}
     config = TrainConfig(model=model.arch, data=data.path, output=str(ctx.work / "train"), val=data.val,
@@ -79,6 +83,21 @@ def _train_segmentation(ctx: StageContext, model: ModelSection, data: DataSectio
     os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
     shutil.rmtree(ctx.work / "train")
     ctx.record.update(best_mean_iou=result.best_mean_iou, best_epoch=result.best_epoch + 1, seconds=result.seconds)
+
+
+def _train_similarity(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
+    from ..tasks.similarity_train import train_similarity
+
+    result = train_similarity(model.arch, data.path, str(ctx.work / "train"), epochs=options.epochs,
+                              img_size=options.img_size, lr=options.lr or 1e-3,
+                              weight_decay=1e-4 if options.weight_decay is None else options.weight_decay,
+                              val=data.val, val_split=data.val_split, seed=data.seed, weights=model.weights,
+                              augment=options.augment, progress=ctx.progress, log=ctx.note)
+    os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
+    os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
+    shutil.rmtree(ctx.work / "train")
+    ctx.record.update(best_roc_auc=result.best_roc_auc, threshold=result.threshold, best_epoch=result.best_epoch + 1,
+                      seconds=result.seconds)
 
 
 def checkpoint_without_training(ctx: StageContext, model: ModelSection, data: DataSection, img_size: int | None) -> None:

@@ -100,6 +100,9 @@ def _training_line(results: dict) -> str | None:
     t = results.get("training")
     if not t:
         return None
+    if t.get("best_roc_auc") is not None:
+        return (f"Training: best validation ROC-AUC {t['best_roc_auc']:.4f} (same/different pairs) at epoch "
+                f"{t.get('best_epoch')}, decision threshold {t.get('threshold', 0):.4f}, {t.get('seconds', 0):.0f} s.")
     if t.get("best_mean_iou") is not None:
         return (f"Training: best validation mean IoU {100 * t['best_mean_iou']:.2f}% (whole images) at epoch "
                 f"{t.get('best_epoch')}, {t.get('seconds', 0):.0f} s.")
