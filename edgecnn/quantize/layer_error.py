@@ -157,10 +157,16 @@ def write_layer_report(rows: list[dict], json_path: str | os.PathLike, label_wor
     model_db = [(r["depth"], r["model_sqnr_db"]) for r in shown if math.isfinite(r["model_sqnr_db"])]
     if model_db:
         ax.plot(*zip(*model_db), "s--", ms=3, alpha=0.7, label="INT8 model vs FP32 model (accumulated)")
-    for r in rows[:label_worst]:
-        if r["depth"] >= 0 and math.isfinite(r["activation_sqnr_db"]):
-            ax.annotate(r["node"] or r["tensor"], (r["depth"], r["activation_sqnr_db"]), fontsize=7, color="#b00020",
-                        xytext=(4, -10), textcoords="offset points")
+    depths = [r["depth"] for r in shown] or [0]
+    right = min(depths) + 0.65 * (max(depths) - min(depths))
+    worst = [r for r in rows[:label_worst] if r["depth"] >= 0 and math.isfinite(r["activation_sqnr_db"])]
+    for k, r in enumerate(worst):  # short names, staggered, on the free side: the worst layers often sit together
+        name = "/".join((r["node"] or r["tensor"]).strip("/").split("/")[-2:])
+        left = r["depth"] > right
+        ax.annotate(f"#{k + 1} {name}", (r["depth"], r["activation_sqnr_db"]), fontsize=7, color="#b00020",
+                    xytext=(-8 if left else 8, 12 + 11 * k), textcoords="offset points", ha="right" if left else "left",
+                    arrowprops={"arrowstyle": "-", "color": "#b00020", "lw": 0.5},
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
     ax.set_xlabel("depth (float node index)")
     ax.set_ylabel("SQNR (dB), higher is better")
     ax.set_title("Per-layer INT8 error")
