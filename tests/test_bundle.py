@@ -254,13 +254,25 @@ def test_bundle_refusals(models, tmp_path, cli):
     assert lone.returncode == 2 and "no preprocess.json beside infer.py" in lone.stderr
 
 
-def test_segmentation_models_are_refused(tmp_path, cli):
+def test_a_task_bundles_do_not_know_is_refused(tmp_path, cli):
+    """Classification, segmentation and similarity bundle (tests/test_segmentation.py, test_similarity.py); a
+    model whose metadata names another task is refused in one line, nothing written."""
+    import onnx
+
+    from edgecnn.core.metadata import read_metadata, write_metadata
     from edgecnn.export import export_onnx
     from edgecnn.zoo import create_model
 
     path = tmp_path / "unet.onnx"
-    export_onnx(create_model("unet_same", input_size=64), path, do_verify=False)
-    assert "bundles run classification models" in one_line_error(cli("bundle", path, "-o", tmp_path / "u"))
+    export_onnx(create_model("unet_same", input_size=16), path, do_verify=False)
+    model = onnx.load(str(path))
+    meta = read_metadata(model)
+    meta.task = "detection"
+    write_metadata(model, meta)
+    onnx.save(model, str(path))
+    refused = cli("bundle", path, "-o", tmp_path / "u")
+    assert "bundles run classification, segmentation and similarity models" in one_line_error(refused)
+    assert not (tmp_path / "u").exists()
 
 
 def test_engine_bundle_names_tensorrt_requirements_and_verifies_without_it(models, tmp_path, cli):
