@@ -58,6 +58,10 @@ def test_activations_take_256_levels_and_the_range_follows_training_batches():
     layer.eval()
     hook(layer, (x * 100,))
     assert hook.high == pytest.approx(6.0)  # evaluation does not move the range
+    symmetric = ActivationFakeQuant(symmetric=True)
+    (z,) = symmetric(layer.train(), (x,))
+    step = 3.0 / 127  # max(|-1|, 3) / 127, zero point 0: TensorRT's form
+    assert torch.allclose(z / step, (z / step).round(), atol=1e-4) and len(torch.unique(z)) <= 256
 
 
 def test_removing_the_simulation_gives_the_float_model_back():

@@ -7,8 +7,9 @@ What is simulated (fake quantization, gradients by the straight-through estimato
   a convolution followed by a BatchNorm is quantized with the BatchNorm folded in (w * gamma / sigma), as the
   ONNX export folds it. BatchNorm statistics are frozen during QAT (the standard practice: the folded weight
   the quantizer sees then stays the one that is exported).
-* activations: the input of every convolution and fully-connected layer as asymmetric UINT8, its range an
-  exponential moving average of the batches' min/max (ONNX Runtime's default activation type on x86).
+* activations: the input of every convolution and fully-connected layer as asymmetric UINT8 (ONNX Runtime's
+  default activation type on x86), or symmetric INT8 when the export will be (``symmetric_activations``, what
+  TensorRT reads), its range an exponential moving average of the batches' min/max.
 
 After training, the simulation is removed (the fine-tuned float weights stay), the model is exported to ONNX
 and quantized with post-training calibration (:func:`~edgecnn.quantize.int8.quantize_int8`): the INT8 file is
@@ -70,10 +71,11 @@ class FoldedWeightFakeQuant(nn.Module):
 
 
 class ActivationFakeQuant:
-    """Forward pre-hook: fake-quantize a layer's input as asymmetric UINT8 with a moving-average range."""
+    """Forward pre-hook: fake-quantize a layer's input as asymmetric UINT8 (or, ``symmetric``, as INT8 with zero
+    point 0: what TensorRT reads) with a moving-average range."""
 
-    def __init__(self, momentum: float = 0.1):
-        self.momentum, self.low, self.high = momentum, None, None
+    def __init__(self, momentum: float = 0.1, symmetric: bool = False):
+        self.momentum, self.low, self.high, self.symmetric = momentum, None, None, symmetric
 
     def __call__(self, module: nn.Module, args):
         x = args[0]
@@ -84,6 +86,9 @@ class ActivationFakeQuant:
             else:
                 self.low += self.momentum * (low - self.low)
                 self.high += self.momentum * (high - self.high)
+        if self.symmetric:
+            scale = max(max(-self.low, self.high) / 127, 1e-8)
+            return (torch.fake_quantize_per_tensor_affine(x, scale, 0, -128, 127),) + tuple(args[1:])
         scale = max((self.high - self.low) / 255, 1e-8)
         zero = int(min(255, max(0, round(-self.low / scale))))
         return (torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255),) + tuple(args[1:])
@@ -123,7 +128,7 @@ class Simulation:
             parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)
 
 
-def simulate_int8(model: nn.Module) -> Simulation:
+def simulate_int8(model: nn.Module, symmetric_activations: bool = False) -> Simulation:
     pairs = conv_bn_pairs(model)
     modules = dict(model.named_modules())
     simulation = Simulation(model, folded=len(pairs))
@@ -132,7 +137,7 @@ def simulate_int8(model: nn.Module) -> Simulation:
             bn = modules[pairs[name]] if name in pairs else None
             parametrize.register_parametrization(module, "weight", FoldedWeightFakeQuant(bn))
             simulation.layers.append(module)
-            simulation.hooks.append(module.register_forward_pre_hook(ActivationFakeQuant()))
+            simulation.hooks.append(module.register_forward_pre_hook(ActivationFakeQuant(symmetric=symmetric_activations)))
     return simulation
 
 
@@ -202,7 +207,8 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
         TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False)), batch_size=batch_size * 2,
         num_workers=workers)
     float_top1 = _top1(model, val_loader)
-    simulation = simulate_int8(model)
+    options = quantize or QuantizeOptions(calib_split="train", val_split=val_split, seed=seed)
+    simulation = simulate_int8(model, symmetric_activations=options.symmetric_activations)  # as it will be exported
     try:
         before = _top1(model, val_loader)  # also sets each activation range from the first batch
         log(f"QAT of {loaded.spec.name}: float top-1 {100 * float_top1:.2f}%, INT8 simulated {100 * before:.2f}% "
@@ -235,7 +241,6 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
                     input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict(),
                     metrics={"qat_simulated_top1": history[-1]}, qat={"epochs": epochs, "lr": lr,
                                                                       "source": str(checkpoint)})
-    options = quantize or QuantizeOptions(calib_split="train", val_split=val_split, seed=seed)
     with tempfile.TemporaryDirectory(prefix="edgecnn-qat-") as tmp:
         fp32 = Path(tmp) / "model_qat_fp32.onnx"
         export_onnx(create_model(str(targets["checkpoint"])), fp32)
