@@ -71,6 +71,7 @@ def test_removing_the_simulation_gives_the_float_model_back():
     with torch.no_grad():
         reference = model(x)
         simulation = simulate_int8(model)
+        assert len(simulation.hooks) == 2 * len(simulation.layers)  # each layer's input and output
         simulated = model(x)
         simulation.remove()
         after = model(x)

@@ -7,7 +7,8 @@ What is simulated (fake quantization, gradients by the straight-through estimato
   a convolution followed by a BatchNorm is quantized with the BatchNorm folded in (w * gamma / sigma), as the
   ONNX export folds it. BatchNorm statistics are frozen during QAT (the standard practice: the folded weight
   the quantizer sees then stays the one that is exported).
-* activations: the input of every convolution and fully-connected layer as asymmetric UINT8 (ONNX Runtime's
+* activations: the input and the output (after its folded BatchNorm: where Q/DQ sits in the exported graph) of
+  every convolution and fully-connected layer as asymmetric UINT8 (ONNX Runtime's
   default activation type on x86), or symmetric INT8 when the export will be (``symmetric_activations``, what
   TensorRT reads), its range an exponential moving average of the batches' min/max.
 
@@ -78,7 +79,13 @@ class ActivationFakeQuant:
         self.momentum, self.low, self.high, self.symmetric = momentum, None, None, symmetric
 
     def __call__(self, module: nn.Module, args):
-        x = args[0]
+        return (self.quantize(module, args[0]),) + tuple(args[1:])
+
+    def on_output(self, module: nn.Module, args, output: torch.Tensor) -> torch.Tensor:
+        """Forward hook: the same on a layer's output."""
+        return self.quantize(module, output)
+
+    def quantize(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if module.training or self.low is None:
             low, high = float(x.detach().min().clamp(max=0)), float(x.detach().max().clamp(min=0))
             if self.low is None:
@@ -88,10 +95,10 @@ class ActivationFakeQuant:
                 self.high += self.momentum * (high - self.high)
         if self.symmetric:
             scale = max(max(-self.low, self.high) / 127, 1e-8)
-            return (torch.fake_quantize_per_tensor_affine(x, scale, 0, -128, 127),) + tuple(args[1:])
+            return torch.fake_quantize_per_tensor_affine(x, scale, 0, -128, 127)
         scale = max((self.high - self.low) / 255, 1e-8)
         zero = int(min(255, max(0, round(-self.low / scale))))
-        return (torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255),) + tuple(args[1:])
+        return torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255)
 
 
 def conv_bn_pairs(model: nn.Module) -> dict[str, str]:
@@ -138,6 +145,9 @@ def simulate_int8(model: nn.Module, symmetric_activations: bool = False) -> Simu
             parametrize.register_parametrization(module, "weight", FoldedWeightFakeQuant(bn))
             simulation.layers.append(module)
             simulation.hooks.append(module.register_forward_pre_hook(ActivationFakeQuant(symmetric=symmetric_activations)))
+            # a quantized Conv's output is quantized too (QLinearConv writes INT8): after its folded BatchNorm
+            simulation.hooks.append((bn or module).register_forward_hook(
+                ActivationFakeQuant(symmetric=symmetric_activations).on_output))
     return simulation
 
 
