@@ -12,11 +12,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .core.device import cosine_similarity, draw_pairs, verification_metrics
 from .core.preprocess import preprocess_numpy
 from .core.text import bounded_list
 from .data.datasets import DataError, ImageList
 from .engines.base import Runner
 from .progress import progress as bar
+from .tasks.segmentation import evaluate_masks
 
 
 @dataclass
@@ -150,8 +152,6 @@ def runner_predictor(runner: Runner):
 def evaluate_segmentation(runner: Runner, data, progress: bool = False) -> dict:
     """Pixel accuracy, IoU / Dice per class and mean IoU of ``runner`` on whole images with masks (``data``: a
     :class:`~edgecnn.data.segmentation.MaskedImages`), tiled with the model's input and output sizes."""
-    from .tasks.segmentation import evaluate_masks
-
     if list(runner.info.labels) and len(runner.info.labels) != len(data.classes):
         raise DataError(f"the model segments {len(runner.info.labels)} classes ({bounded_list(runner.info.labels)}); "
                         f"the masks have {len(data.classes)}")
@@ -186,8 +186,6 @@ def evaluate_similarity(runner: Runner, images: ImageList, threshold: float | No
                         batch_size: int = 16) -> dict:
     """Verification on pairs drawn from ``images`` (:func:`edgecnn.core.device.draw_pairs`, as the bundle draws
     them): accuracy at the model's threshold, ROC-AUC, TAR at FAR 1e-2."""
-    from .core.device import cosine_similarity, draw_pairs, verification_metrics
-
     threshold = model_threshold(runner) if threshold is None else threshold
     fixed = runner.input_specs[0].shape[0]
     batch_size = fixed if isinstance(fixed, int) and fixed > 0 else batch_size  # a fixed-batch export

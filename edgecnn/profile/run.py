@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..data.datasets import DataError, ImageList, load_images
+from ..data.segmentation import MaskedImages, load_masked
 from ..engines import artifact_precision, load_runner
 from ..engines.base import Runner
 from ..engines.capabilities import GPU_ENGINES
@@ -118,8 +119,6 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
                                     "variation > 5%): the machine is busy or the run too short; figures are noisy")
         accuracy = None
         if data is not None and runner.info.task == "segmentation":  # whole images with masks: mean IoU
-            from ..data.segmentation import MaskedImages, load_masked
-
             masked = data if isinstance(data, MaskedImages) else load_masked(
                 data, image_size=runner.info.input_size[1], classes=list(runner.info.labels) or None)
             scores = evaluate_segmentation(runner, masked)

@@ -23,8 +23,8 @@ import onnx
 
 from ..core.onnx_io import load_onnx
 from ..core.options import OptionError
-from ..core.paired import describe, paired_difference
 from ..core.ort import make_session
+from ..core.paired import describe, paired_difference
 from ..core.preprocess import preprocess_numpy
 from ..data.datasets import ImageList
 from ..errors import UsageError
@@ -36,6 +36,7 @@ from .int8 import (
     quantize_int8,
     resolve_preprocess,
 )
+from .layer_error import layer_errors
 
 
 @dataclass
@@ -95,8 +96,6 @@ def sensitivity_ranking(float_path: str, qdq_path: str, inputs: np.ndarray, samp
     """Quantized activations, most damaged first: (tensor name, SQNR in dB of its own Q/DQ), as the per-layer report
     measures it (a Relu the quantizer removed is compared rectified, not counted as error). Tensors whose own Q/DQ
     loses nothing measurable come last: keeping them in float can still help, as their range feeds the next op."""
-    from .layer_error import layer_errors
-
     rows = layer_errors(float_path, qdq_path, inputs, samples=samples)  # worst first; lossless ones (inf dB) last
     return [(r["tensor"], float(r["activation_sqnr_db"])) for r in rows if r["op"] != "input"]
 

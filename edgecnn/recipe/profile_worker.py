@@ -16,6 +16,7 @@ import json
 import sys
 
 from ..data.datasets import train_val
+from ..data.segmentation import load_masked, split_masked
 from ..errors import DependencyMissing, EdgeCNNError, EngineUnavailable
 from ..profile.run import ProfileSettings, profile
 
@@ -28,8 +29,6 @@ def run(args: dict) -> None:
     images = None
     val = args.get("val")
     if val and val.get("task") == "segmentation":  # the validation side segmentation training held out
-        from ..data.segmentation import load_masked, split_masked
-
         side = int(val["input_side"])
         images = load_masked(val["val"], image_size=side, seed=val["seed"] + 1) if val.get("val") else \
             split_masked(load_masked(val["source"], image_size=side, seed=val["seed"]), val["val_split"], val["seed"])[1]

@@ -22,6 +22,7 @@ from ..bundle.builder import build_bundle
 from ..core.metadata import read_metadata
 from ..core.onnx_io import load_onnx
 from ..data.datasets import load_images, train_val, write_image_folder
+from ..data.segmentation import load_masked
 from ..device.hosts import make_host
 from ..device.run import DeviceAccess, DeviceOptions, measure_on, prepare
 from ..device.run import device_identity as read_device_identity
@@ -33,8 +34,8 @@ from ..profile.options import TargetShape, Timing
 from ..quantize.accuracy_aware import QatPlan, quantize_with_budget
 from ..quantize.fp16 import convert_fp16
 from ..quantize.layer_error import layer_error_report
-from ..quantize.placed import quantize_placed
 from ..quantize.options import QuantizeOptions
+from ..quantize.placed import quantize_placed
 from ..train import TrainConfig, TrainOptions
 from .graph import StageContext
 from .schema import (
@@ -107,8 +108,6 @@ def checkpoint_without_training(ctx: StageContext, model: ModelSection, data: Da
 
     loaded = create_model(model.arch, weights=model.weights, num_classes=model.num_classes, input_size=img_size)
     if loaded.spec.task == "segmentation":
-        from ..data.segmentation import load_masked
-
         classes = load_masked(data.path, image_size=loaded.input_size[1], seed=data.seed).classes
     else:
         classes = load_images(data.path, image_size=loaded.preprocess.resize, seed=data.seed).classes

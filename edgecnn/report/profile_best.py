@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.device import device_label
+from ..data.datasets import load_images
 from ..engines import artifact_precision, load_runner
 from ..engines.capabilities import artifact_kind, bf16_problem
 from ..envinfo import cpu_info, environment
 from ..errors import UsageError
 from ..evaluate import evaluate
 from ..profile.compare import alternating_latency
-from .best import pick_best
+from .best import best_lines, pick_best
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,6 @@ def profile_best(artifacts: list[str], data, *, threads: int | None = 2, rounds:
     device = device_label(env)
     accuracy: dict[Candidate, dict] = {}
     if data is not None:
-        from ..data.datasets import load_images
-
         for c in plan:
             runner = load_runner(c.artifact, c.engine, threads=threads, precision=c.precision)
             images = load_images(data, image_size=runner.info.preprocess.resize)
@@ -80,8 +79,6 @@ def profile_best(artifacts: list[str], data, *, threads: int | None = 2, rounds:
 
 
 def format_best(result: dict) -> str:
-    from .best import best_lines
-
     lines = [f"{'artifact':<36} {'engine':<9} {'precision':<9} {'p50 ms':>9} {'top-1':>8}"]
     for r in sorted(result["rows"], key=lambda r: r["p50_ms"]):
         top1 = "" if r.get("top1") is None else f"{100 * r['top1']:.2f}%"
