@@ -24,7 +24,7 @@ from ..train_options import TrainOptions
               help="Quantization-aware training: MODEL is a trained checkpoint; fine-tune it --epochs with INT8 "
                    "simulated as it is exported (per-channel INT8 weights with BatchNorm folded, UINT8 activations), "
                    "then write qat.pt, model_qat_int8.onnx (Q/DQ, calibrated like any INT8 model) and qat.json to "
-                   "--output. Default --lr: 1e-3 (sgd), 2e-5 (adamw).")
+                   "--output. Default --lr: 1e-4 (sgd), 2e-5 (adamw).")
 def train_command(model, data, output, val, val_split, weights, seed, resume, force, qat, **option_values):
     """Train MODEL on --data, writing best.pt / last.pt / history.json to --output.
 
