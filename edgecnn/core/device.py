@@ -71,19 +71,17 @@ def resize_and_crop(image: Image.Image, spec: dict) -> Image.Image:
 
 def preprocess(image: Image.Image, spec: dict) -> np.ndarray:
     """PIL image -> CHW float32: resize, crop, scale to [0, 1], subtract mean, divide by std."""
-    array = np.asarray(resize_and_crop(image, spec), dtype=np.float32)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    array = array * np.float32(spec.get("scale", 1 / 255))
-    mean = np.asarray(spec["mean"], dtype=np.float32)
-    std = np.asarray(spec["std"], dtype=np.float32)
-    return ((array - mean) / std).transpose(2, 0, 1).copy()
+    return _normalized(resize_and_crop(image, spec), spec)
 
 
 def native_array(image: Image.Image, spec: dict) -> np.ndarray:
     """PIL image -> CHW float32 at the image's own size (segmentation tiles are cut from it): the colour
     conversion, scaling and normalization of :func:`preprocess`, without its resize and crop."""
-    array = np.asarray(to_mode(image, spec.get("color", "RGB")), dtype=np.float32)
+    return _normalized(to_mode(image, spec.get("color", "RGB")), spec)
+
+
+def _normalized(image: Image.Image, spec: dict) -> np.ndarray:
+    array = np.asarray(image, dtype=np.float32)
     if array.ndim == 2:
         array = array[:, :, None]
     array = array * np.float32(spec.get("scale", 1 / 255))
