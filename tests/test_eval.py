@@ -43,6 +43,32 @@ def test_eval_cli_compare_and_json(cli, checkpoint_and_onnx, tmp_path):
     assert "agree on 100.00%" in result.stdout and "confusion" in result.stdout
     data = json.loads(out.read_text())
     assert data["agreement"] == 1.0 and len(data["result"]["confusion"]) == 8
+    # the same network twice: no image on which they disagree, so no difference and nothing to decide
+    assert data["difference"]["difference_points"] == 0 and data["difference"]["mcnemar_p"] == 1.0
+    assert "OTHER vs MODEL: +0.00 points" in result.stdout and "within noise on 48 images" in result.stdout
+
+
+def test_eval_compare_states_a_real_difference(cli, checkpoint_and_onnx, tmp_path):
+    """Against a model with other (random) weights the difference is the gap in top-1, with an interval around it."""
+    import torch
+
+    ckpt, _ = checkpoint_and_onnx
+    torch.manual_seed(7)
+    from edgecnn.data.shapes import CLASSES
+
+    loaded = create_model("mobilenet_v1_025", num_classes=len(CLASSES), input_size=32)
+    other = save_checkpoint(tmp_path / "other.pt", loaded.model, arch="mobilenet_v1_025", classes=list(CLASSES),
+                            input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict())
+    out = tmp_path / "r.json"
+    result = cli("eval", ckpt, "--data", "synthetic:shapes:48", "--compare", other, "--json", out)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    gap = 100 * (data["compare"]["top1"] - data["result"]["top1"])
+    difference = data["difference"]
+    assert difference["difference_points"] == pytest.approx(gap)
+    low, high = difference["interval_points"]
+    assert low <= gap <= high and difference["images"] == 48
+    assert difference["a_only"] + difference["b_only"] > 0  # two random nets disagree on some images
 
 
 def test_class_mapping():

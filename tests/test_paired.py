@@ -66,3 +66,23 @@ def test_report_pairs_each_operating_point_with_its_devices_fp32():
     assert found["ort int8"]["difference_points"] == pytest.approx(-10.0) and found["ort int8"]["a_only"] == 1
     assert found["openvino int8"]["b_only"] == 1 and found["openvino int8"]["reference"] == "ort fp32"
     assert found["ort int8"]["line"].startswith("ort int8 vs ort fp32: -10.00 points")
+
+
+def test_pareto_plot_bars_span_each_points_paired_interval():
+    from edgecnn.report.plots import _difference_bars, plot_pareto
+
+    def row(engine, precision, correct, p50):
+        return {"device": "pc", "engine": engine, "precision": precision, "batch": 1, "p50_ms": p50,
+                "file_size_mib": 1.0, "top1": correct.count("1") / len(correct), "correct": correct}
+
+    rows = [row("ort", "fp32", "1" * 90 + "0" * 10, 5.0), row("ort", "int8", "1" * 80 + "0" * 20, 2.0)]
+    points = rows  # operating points are the rows themselves here (one batch each)
+    bars = _difference_bars(rows, points, [90.0, 80.0])
+    assert set(bars) == {1}  # only INT8 has a reference to differ from
+    low, high = bars[1]
+    assert low < 80.0 < high < 90.0  # 10 images lost of 100: the bar holds INT8's level and stays below FP32's
+    figure = plot_pareto(rows)
+    from matplotlib.collections import LineCollection
+
+    segments = [s for c in figure.axes[0].collections if isinstance(c, LineCollection) for s in c.get_segments()]
+    assert any(abs(s[0][1] - low) < 1e-6 and abs(s[1][1] - high) < 1e-6 for s in segments), segments

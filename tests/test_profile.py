@@ -109,6 +109,7 @@ def test_trt_without_tensorrt_is_one_line(cli, dynamic_model, tmp_path):
 
 
 def test_compare_two_engines_and_two_files(cli, dynamic_model, tmp_path):
+    from edgecnn.data.shapes import CLASSES
     from edgecnn.quantize.fp16 import convert_fp16
 
     def compare(*args) -> dict:
@@ -124,12 +125,23 @@ def test_compare_two_engines_and_two_files(cli, dynamic_model, tmp_path):
     torch.manual_seed(1)
     other = tmp_path / "other.onnx"  # the same architecture with other weights
     loaded = create_model("mobilenet_v1_025", num_classes=8, input_size=32)
-    export_onnx(loaded, other, batch="dynamic")
+    export_onnx(loaded, other, batch="dynamic")  # its classes are class_0 ... class_7
     # two files (FP32 and its FP16 conversion) on two engines (ONNX Runtime and OpenVINO)
     close = compare(dynamic_model, half, "--engine", "ort,openvino")
     assert close["max_abs_error"] > 0 and close["cosine"] > 0.999, close  # really two computations, and close
     far = compare(dynamic_model, other)
     assert far["cosine"] < 0.99, far  # a different model is seen as different: the comparison can fail
+    assert far["difference"] is None  # random inputs have no labels: no accuracy to differ
+    unknown = compare(dynamic_model, other, "--data", "synthetic:shapes:24")
+    assert unknown["difference"] is None and unknown["cosine"] < 0.99  # other's classes are not the images'
+    loaded.labels = list(CLASSES)
+    other = export_onnx(loaded, tmp_path / "other_shapes.onnx", batch="dynamic").path
+    labelled = compare(dynamic_model, other, "--data", "synthetic:shapes:24")
+    difference = labelled["difference"]
+    assert difference["images"] == 8 and difference["a_only"] + difference["b_only"] > 0, difference
+    low, high = difference["interval_points"]
+    assert low <= difference["difference_points"] <= high
+    assert compare(dynamic_model, dynamic_model, "--data", "synthetic:shapes:24")["difference"]["mcnemar_p"] == 1.0
 
 
 def _old_opset_classifier(path):

@@ -112,3 +112,15 @@ def test_replace_head_rejects_zero_classes():
     loaded = create_model("lenet5")
     with pytest.raises(UsageError):
         replace_head(loaded.model, loaded.spec.head, 0)
+
+
+def test_unet_same_width_variants_scale_the_channels():
+    """unet_same_050 / _025: the paper's U-Net with 32 / 16 channels at the top (a quarter / a sixteenth of its
+    arithmetic), same padding, same output size."""
+    widths = {}
+    for name in ("unet_same", "unet_same_050", "unet_same_025"):
+        model = create_model(name, input_size=32).model
+        first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        widths[name] = first.out_channels
+        assert get_spec(name).task == "segmentation"
+    assert widths == {"unet_same": 64, "unet_same_050": 32, "unet_same_025": 16}

@@ -19,13 +19,15 @@ from .options import json_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads.")
 @click.option("--compare", "other", default=None, metavar="OTHER",
-              help="Also run OTHER (checkpoint or .onnx) and report top-1 agreement on the same images.")
+              help="Also run OTHER (checkpoint or .onnx) on the same images: top-1 agreement, and OTHER's top-1 "
+                   "difference with its paired 95 % interval and McNemar test (is it more than noise?).")
 @json_option
 def eval_command(model, data, split, val_split, seed, batch_size, threads, other, json_out):
     """Top-1, top-5, per-class accuracy and confusion matrix of MODEL (checkpoint or .onnx); for a segmentation
     model (U-Net), pixel accuracy, IoU and Dice per class and mean IoU on whole images (--data: image/ + label/
     folders, or synthetic:shapes-seg); for a Siamese model, verification accuracy at its threshold, ROC-AUC and
     TAR at FAR 1e-2 on same/different pairs drawn from --data."""
+    from ..core.paired import describe, paired_difference
     from ..data.datasets import load_images, stratified_split
     from ..engines import load_runner
     from ..evaluate import agreement, evaluate, format_eval
@@ -52,7 +54,9 @@ def eval_command(model, data, split, val_split, seed, batch_size, threads, other
         agree = agreement(result, other_result)
         click.echo(f"\ncompared with {other}: top-1 {100 * other_result.top1:.2f}%; the two agree on "
                    f"{100 * agree:.2f}% of {result.images} images")
-        payload.update(compare=other_result.to_dict(), agreement=agree)
+        difference = paired_difference(result.correct, other_result.correct)
+        click.echo(describe(difference, "MODEL", "OTHER"))
+        payload.update(compare=other_result.to_dict(), agreement=agree, difference=difference)
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
             tmp.write_text(json.dumps(payload, indent=1))

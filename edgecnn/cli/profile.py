@@ -105,7 +105,9 @@ def _compare_layers(a, b, inputs, top, json_out, data) -> None:
 @click.argument("b")
 @click.option("--engine", default=None, metavar="ENGINE[,ENGINE]", help="Engine for A and B (e.g. ort,openvino).")
 @click.option("--samples", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--data", default=None, metavar="DIR", help="Use real images (A's preprocessing) instead of random inputs.")
+@click.option("--data", default=None, metavar="DIR",
+              help="Use real images (A's preprocessing) instead of random inputs; labelled class folders also give "
+                   "B's top-1 difference from A's with its paired 95 % interval and McNemar test.")
 @click.option("--per-layer", is_flag=True,
               help="A is an FP32 ONNX and B its INT8 Q/DQ model: match their intermediate tensors by name (ONNX "
                    "Runtime's qdq_loss_debug) and rank the quantized tensors by error (SQNR of each Q/DQ, drift from "
@@ -127,11 +129,11 @@ def compare_command(a, b, engine, samples, data, per_layer, top, json_out):
     for artifact, name in zip((a, b), engines):
         path = upgraded(artifact)[0] if artifact.endswith(".onnx") else artifact
         runners.append(load_runner(path, name or None))
-    inputs = comparison_inputs(runners[0], samples, data)
+    inputs, labels = comparison_inputs(runners[0], samples, data)
     if per_layer:
         _compare_layers(a, b, inputs, top, json_out, data)
         return
-    result = compare_runners(runners[0], runners[1], inputs, (a, b))
+    result = compare_runners(runners[0], runners[1], inputs, (a, b), labels)
     agreement = "n/a" if result.top1_agreement is None else f"{100 * result.top1_agreement:.1f}%"
     what = "pixels given the same class" if result.mask_iou is not None else "top-1 agreement"
     if result.top1_agreement is None and runners[0].info.task == "similarity":
@@ -139,6 +141,10 @@ def compare_command(a, b, engine, samples, data, per_layer, top, json_out):
     masks = "" if result.mask_iou is None else f", mask IoU {100 * result.mask_iou:.2f}%"
     click.echo(f"{result.samples} inputs: max abs error {result.max_abs_error:.4g}, mean abs error "
                f"{result.mean_abs_error:.4g}, cosine {result.cosine:.6f}, {what} {agreement}{masks}")
+    if result.difference:
+        from ..core.paired import describe
+
+        click.echo(describe(result.difference, "A", "B"))
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
             tmp.write_text(json.dumps(result.to_dict(), indent=1))

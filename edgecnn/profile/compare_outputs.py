@@ -1,5 +1,6 @@
 """Run the same inputs through two artifacts/engines and compare their outputs (classifiers; segmentation models:
-also the mean IoU of one's masks against the other's; embeddings: cosine)."""
+also the mean IoU of one's masks against the other's; embeddings: cosine). Classifiers on labelled images: also
+B's top-1 difference from A's with its paired interval and McNemar test (:mod:`edgecnn.core.paired`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..core.compare import compare_outputs
+from ..core.paired import paired_difference
 from ..core.preprocess import preprocess_numpy
 from ..data.datasets import load_images, pick
 from ..data.segmentation import is_masked_source, load_masked
 from ..engines.base import Runner
 from ..errors import UsageError
+from ..evaluate import DataError, class_mapping
 from ..tasks.segmentation import mask_iou
 
 
@@ -26,12 +29,14 @@ class Comparison:
     cosine: float
     top1_agreement: float | None  # segmentation: the share of pixels given the same class
     mask_iou: float | None = None  # segmentation: mean IoU of B's masks against A's
+    difference: dict | None = None  # classifiers on labelled images: B's top-1 minus A's, paired (core.paired)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def compare_runners(a: Runner, b: Runner, inputs: np.ndarray, names: tuple[str, str]) -> Comparison:
+def compare_runners(a: Runner, b: Runner, inputs: np.ndarray, names: tuple[str, str],
+                    labels: "LabelledInputs | None" = None) -> Comparison:
     if tuple(a.info.input_size) != tuple(b.info.input_size):
         raise UsageError(f"{names[0]} takes {list(a.info.input_size)} but {names[1]} takes "
                          f"{list(b.info.input_size)}: they cannot see the same inputs")
@@ -51,13 +56,39 @@ def compare_runners(a: Runner, b: Runner, inputs: np.ndarray, names: tuple[str, 
         result.top1_agreement = None
     if a.info.task == "segmentation" and out_a.ndim == 4:
         result.mask_iou = mask_iou(out_a.argmax(1), out_b.argmax(1), out_a.shape[1])
+    if labels is not None and a.info.task == "classification" and out_a.ndim == 2:
+        result.difference = _top1_difference(out_a, out_b, (a, b), labels)
     return result
 
 
-def comparison_inputs(runner: Runner, samples: int, data: str | None = None, seed: int = 0) -> np.ndarray:
+def _top1_difference(out_a: np.ndarray, out_b: np.ndarray, runners: tuple[Runner, Runner],
+                     labels: "LabelledInputs") -> dict | None:
+    """B's top-1 minus A's on the labelled images, paired; None when a model does not know the images' classes
+    (real images fed to a model trained on others: its outputs still compare, its accuracy means nothing)."""
+    truth = np.asarray(labels.labels[: len(out_a)])
+    try:
+        mappings = [np.asarray(class_mapping(r.info.labels, labels.classes)) for r in runners]
+    except DataError:
+        return None
+    return paired_difference(*(out.argmax(1) == mapping[truth] for out, mapping in zip((out_a, out_b), mappings)))
+
+
+@dataclass
+class LabelledInputs:
+    """The labels of the images :func:`comparison_inputs` picked, in the same order."""
+    labels: list[int]
+    classes: list[str]
+
+
+def comparison_inputs(runner: Runner, samples: int, data: str | None = None,
+                      seed: int = 0) -> tuple[np.ndarray, LabelledInputs | None]:
+    """``samples`` preprocessed images of ``data`` (their labels too for class folders), else random inputs."""
     if data:
-        loader = load_masked if is_masked_source(data) else load_images  # segmentation data: its images
+        masked = is_masked_source(data)
+        loader = load_masked if masked else load_images  # segmentation data: its images
         images = loader(data, image_size=runner.info.preprocess.resize, seed=seed)
-        return np.stack([preprocess_numpy(images.image(i), runner.info.preprocess)
-                         for i in pick(len(images), samples, seed)]).astype(np.float32)
-    return np.random.default_rng(seed).standard_normal((samples, *runner.info.input_size)).astype(np.float32)
+        chosen = pick(len(images), samples, seed)
+        inputs = np.stack([preprocess_numpy(images.image(i), runner.info.preprocess) for i in chosen])
+        labels = None if masked else LabelledInputs([images.labels[i] for i in chosen], list(images.classes))
+        return inputs.astype(np.float32), labels
+    return np.random.default_rng(seed).standard_normal((samples, *runner.info.input_size)).astype(np.float32), None

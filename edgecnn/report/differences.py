@@ -27,6 +27,6 @@ def accuracy_differences(rows: list[dict]) -> list[dict]:
                 max(same_images, key=lambda r: r["top1"])
             result = paired_difference([c == "1" for c in reference["correct"]], [c == "1" for c in row["correct"]])
             name = f"{row['engine']} {row['precision']}"
-            out.append({"device": device, "artifact": name, "reference": f"{reference['engine']} fp32", **result,
+            out.append({"device": device, "engine": row["engine"], "precision": row["precision"], "artifact": name, "reference": f"{reference['engine']} fp32", **result,
                         "line": describe(result, f"{reference['engine']} fp32", name)})
     return out

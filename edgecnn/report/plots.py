@@ -1,7 +1,8 @@
 """The report's two plots, drawn with matplotlib (Agg backend: no display needed).
 
 pareto.png   the task's headline metric (top-1, mean IoU) vs p50 latency, one point per device x engine x precision (its smallest
-             batch), marker area proportional to the model file's size, the Pareto front drawn.
+             batch), marker area proportional to the model file's size, the Pareto front drawn; a point with per-image
+             results beside its FP32 reference carries a bar: the 95 % paired interval of its difference from FP32.
 latency.png  p50 per engine x precision x batch as bars, whiskers to p90 and p99.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from ..figures import pyplot, save_figure  # noqa: F401  (save_figure re-exported)
 from ..tasks.registry import headline_key, headline_label
+from .differences import accuracy_differences
 from .pareto import operating_points, pareto_front
 
 ENGINE_COLOURS = {"torch": "#7f7f7f", "ort": "#1f77b4", "openvino": "#9467bd", "trt": "#2ca02c", "ort-cuda": "#17becf",
@@ -63,6 +65,10 @@ def plot_pareto(rows: list[dict], title: str = ""):
         ax.scatter(latencies[i], accuracies[i], s=40 + 900 * size / biggest, c=colour, alpha=0.55,
                    marker=PRECISION_MARKERS.get(r["precision"], "o"), edgecolors="#d62728" if i in on_front else
                    "black", linewidths=1.8 if i in on_front else 0.6, zorder=3)
+    intervals = _difference_bars(rows, points, accuracies)
+    for i, (low, high) in intervals.items():
+        ax.errorbar(latencies[i], accuracies[i], yerr=[[accuracies[i] - low], [high - accuracies[i]]], fmt="none",
+                    ecolor="#444444", elinewidth=1.0, capsize=3, zorder=2.5)
     log_x = max(latencies) / max(min(latencies), 1e-9) > 5
     if log_x:
         from matplotlib.ticker import FormatStrFormatter, FuncFormatter
@@ -78,14 +84,18 @@ def plot_pareto(rows: list[dict], title: str = ""):
         ax.set_xlim(min(latencies) / 1.5, max(latencies) * 3.0)
     else:
         ax.set_xlim(0, max(latencies) * 1.4)  # room for the labels on the right
-    pad = max(0.15 * (max(accuracies) - min(accuracies)), 1.0)  # never magnify a 0.1-point difference to full height
-    ax.set_ylim(min(accuracies) - pad, max(accuracies) + pad)
+    spans = accuracies + [v for bar in intervals.values() for v in bar]
+    pad = max(0.15 * (max(spans) - min(spans)), 1.0)  # never magnify a 0.1-point difference to full height
+    ax.set_ylim(min(spans) - pad, max(spans) + pad)
     ax.set_xlabel("p50 latency (ms) at the smallest batch measured")
     ax.set_ylabel(f"{headline_label(key)} (%) on the validation images")
     ax.set_title(title or "Accuracy vs latency (marker area ∝ model file size)", fontsize=10)
     ax.grid(True, alpha=0.3)
     handles = [plt.Line2D([], [], marker=m, linestyle="", color="#555555", label=p)
                for p, m in PRECISION_MARKERS.items() if any(r["precision"] == p for r in points)]
+    if intervals:
+        handles.append(plt.Line2D([], [], marker="|", markersize=10, linestyle="", color="#444444",
+                                  label="95 % paired interval\nof the difference\nfrom FP32"))
     if len(devices) == 1:
         handles += [plt.Line2D([], [], marker="o", linestyle="", color=c, alpha=0.7, label=e)
                     for e, c in ENGINE_COLOURS.items() if any(r["engine"] == e for r in points)]
@@ -94,6 +104,20 @@ def plot_pareto(rows: list[dict], title: str = ""):
     fig.tight_layout()
     _place_labels(fig, ax, points, sizes, devices, on_front)
     return fig
+
+
+def _difference_bars(rows: list[dict], points: list[dict], accuracies: list[float]) -> dict[int, tuple[float, float]]:
+    """Point index -> (low, high) in %: the point's accuracy moved by the ends of its paired interval against
+    FP32 (the bar crosses the FP32 reference's level when the difference is within noise)."""
+    by_key = {(d["device"], d["engine"], d["precision"]): d for d in accuracy_differences(rows)}
+    bars = {}
+    for i, r in enumerate(points):
+        found = by_key.get((r["device"], r["engine"], r["precision"]))
+        if found:
+            low, high = found["interval_points"]
+            base = accuracies[i] - found["difference_points"]  # the FP32 reference's accuracy
+            bars[i] = (base + low, base + high)
+    return bars
 
 
 def _place_labels(fig, ax, points: list[dict], sizes: list[float], devices: list[str], on_front: set[int]) -> None:

@@ -155,14 +155,24 @@ def _register_seed() -> None:
         labels=lambda: ["background", "foreground"],
         description="U-Net (Ronneberger et al. 2015): valid convolutions, 572x572 -> 388x388",
     ))
-    register(ModelSpec(
-        name="unet_same", builder=lambda n: unet.UNet(num_classes=n, padding=True), source="edgecnn",
-        task="segmentation", head=("head",), input_size=(1, 256, 256), num_classes=2, min_input=16,
-        preprocess=PreprocessSpec(resize=256, crop=(256, 256), **grey),
-        labels=lambda: ["background", "foreground"],
-        description="U-Net with padded convolutions (output size = input size)",
-    ))
+    for width in (1.0, 0.5, 0.25):  # 64, 32, 16 channels at the top: 1, 1/4, 1/16 of the paper's arithmetic
+        suffix = "" if width == 1.0 else f"_{int(width * 100):03d}"
+        register(ModelSpec(
+            name=f"unet_same{suffix}",
+            builder=functools.partial(_unet_same, int(64 * width)), source="edgecnn",
+            task="segmentation", head=("head",), input_size=(1, 256, 256), num_classes=2, min_input=16,
+            preprocess=PreprocessSpec(resize=256, crop=(256, 256), **grey),
+            labels=lambda: ["background", "foreground"],
+            description="U-Net with padded convolutions (output size = input size)" +
+                        ("" if width == 1.0 else f", width multiplier {width} ({int(64 * width)} channels at the top)"),
+        ))
     register(_siamese_spec("resnet18", name="siamese"))
+
+
+def _unet_same(base_channels: int, num_classes: int) -> nn.Module:
+    from .seed import unet
+
+    return unet.UNet(num_classes=num_classes, padding=True, base_channels=base_channels)
 
 
 def _mobilenet_v1(cls, width: float, num_classes: int) -> nn.Module:
