@@ -12,13 +12,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .core.device import cosine_similarity, draw_pairs, verification_metrics
+from .core.device import cosine_similarity, draw_pairs, segmentation_metrics, verification_metrics
 from .core.preprocess import preprocess_numpy
 from .core.text import bounded_list
 from .data.datasets import DataError, ImageList
 from .engines.base import Runner
 from .progress import progress as bar
-from .tasks.segmentation import evaluate_masks
+from .tasks.segmentation import image_confusions
 
 
 @dataclass
@@ -155,12 +155,19 @@ def evaluate_segmentation(runner: Runner, data, progress: bool = False) -> dict:
     if list(runner.info.labels) and len(runner.info.labels) != len(data.classes):
         raise DataError(f"the model segments {len(runner.info.labels)} classes ({bounded_list(runner.info.labels)}); "
                         f"the masks have {len(data.classes)}")
+    matrices, tiles = segmentation_confusions(runner, data, progress)
+    return {"model": runner.info.architecture, "engine": runner.engine, "data": data.source, "images": len(data),
+            "tile": list(tiles), **segmentation_metrics(matrices.sum(0), data.classes)}
+
+
+def segmentation_confusions(runner: Runner, data, progress: bool = False) -> tuple[np.ndarray, tuple[int, int]]:
+    """Per whole image, the confusion matrix of ``runner``'s masks (tiled with the model's input and output
+    sizes), and those sizes."""
     predict = runner_predictor(runner.activate() if not runner.active else runner)
     channels, tile_in = runner.info.input_size[0], runner.info.input_size[1]
     tile_out = predict(np.zeros((1, channels, tile_in, tile_in), np.float32)).shape[-1]
-    metrics = evaluate_masks(predict, data, runner.info.preprocess, tile_in, tile_out, progress=progress)
-    return {"model": runner.info.architecture, "engine": runner.engine, "data": data.source, "images": len(data),
-            "tile": [tile_in, tile_out], **metrics}
+    return image_confusions(predict, data, runner.info.preprocess, tile_in, tile_out, progress=progress), \
+        (tile_in, tile_out)
 
 
 def format_segmentation(result: dict) -> str:
@@ -187,6 +194,16 @@ def evaluate_similarity(runner: Runner, images: ImageList, threshold: float | No
     """Verification on pairs drawn from ``images`` (:func:`edgecnn.core.device.draw_pairs`, as the bundle draws
     them): accuracy at the model's threshold, ROC-AUC, TAR at FAR 1e-2."""
     threshold = model_threshold(runner) if threshold is None else threshold
+    scores, same = similarity_pairs(runner, images, seed, batch_size)
+    metrics = verification_metrics(scores, same, threshold)
+    return {"model": runner.info.architecture, "engine": runner.engine, "data": images.source,
+            "images": len(images), **metrics}
+
+
+def similarity_pairs(runner: Runner, images: ImageList, seed: int = 0,
+                     batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine similarity, same class) of the pairs :func:`edgecnn.core.device.draw_pairs` draws from
+    ``images``: every image embedded once, as the bundle does."""
     fixed = runner.input_specs[0].shape[0]
     batch_size = fixed if isinstance(fixed, int) and fixed > 0 else batch_size  # a fixed-batch export
     vectors = []
@@ -204,7 +221,4 @@ def evaluate_similarity(runner: Runner, images: ImageList, threshold: float | No
     except ValueError as exc:
         raise DataError(f"{images.source}: {exc}") from None
     first, second, same = zip(*pairs)
-    metrics = verification_metrics(cosine_similarity(vectors[list(first)], vectors[list(second)]),
-                                   np.asarray(same), threshold)
-    return {"model": runner.info.architecture, "engine": runner.engine, "data": images.source,
-            "images": len(images), **metrics}
+    return cosine_similarity(vectors[list(first)], vectors[list(second)]), np.asarray(same, dtype=bool)

@@ -86,3 +86,27 @@ def test_pareto_plot_bars_span_each_points_paired_interval():
 
     segments = [s for c in figure.axes[0].collections if isinstance(c, LineCollection) for s in c.get_segments()]
     assert any(abs(s[0][1] - low) < 1e-6 and abs(s[1][1] - high) < 1e-6 for s in segments), segments
+
+
+def test_a_bootstrap_over_images_for_a_metric_of_pooled_counts():
+    """Mean IoU pools pixel counts over images: its difference's interval comes from resampling whole images."""
+    from edgecnn.core.device import segmentation_metrics
+    from edgecnn.core.paired import paired_bootstrap
+
+    def mean_iou(stack):
+        return segmentation_metrics(np.asarray(stack).sum(0))["mean_iou"]
+
+    good = np.array([[[90, 10], [10, 90]]] * 20)
+    same = paired_bootstrap(good, good, mean_iou)
+    assert same["difference_points"] == 0 and same["interval_points"] == [0.0, 0.0] and not same["significant"]
+    worse = good.copy()
+    worse[:, 0, 1], worse[:, 0, 0] = 40, 60  # every image loses 30 pixels of class 0 to class 1
+    real = paired_bootstrap(good, worse, mean_iou)
+    assert real["significant"] and real["interval_points"][1] < 0
+    assert real["difference_points"] == pytest.approx(100 * (mean_iou(worse) - mean_iou(good)))
+    mixed = good.copy()
+    mixed[:2, 0, 1], mixed[:2, 0, 0] = 40, 60  # two images of twenty worse, two better
+    mixed[2:4, 0, 1], mixed[2:4, 0, 0] = 0, 100
+    noisy = paired_bootstrap(good, mixed, mean_iou)
+    assert not noisy["significant"] and noisy["interval_points"][0] < 0 < noisy["interval_points"][1]
+    assert describe(noisy).startswith("INT8 vs FP32:") and "paired bootstrap over 20 images" in describe(noisy)

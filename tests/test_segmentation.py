@@ -61,6 +61,39 @@ def test_mask_folder_binary_and_class_index_masks(tmp_path):
         scan_mask_folder(tmp_path / "image")
 
 
+def test_calibration_of_a_segmentation_model_reads_tiles_at_the_images_own_resolution(tmp_path, monkeypatch):
+    """A U-Net predicts whole images tile by tile, so it is calibrated on tiles of its input size cut from the images
+    at their own resolution (not on whole images shrunk to the input size); the masks are never read."""
+    from edgecnn.data.preprocess import PreprocessSpec
+    from edgecnn.quantize.calibration import load_calibration_set
+    from edgecnn.tasks.segmentation import image_array
+
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
+    root = tmp_path / "data"  # beside the cache, not holding it (the cache key hashes the data's files)
+    (root / "image").mkdir(parents=True)
+    (root / "label").mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (64, 48), dtype=np.uint8)).save(root / "image" / f"{name}.png")
+        Image.fromarray(np.zeros((64, 48), np.uint8)).save(root / "label" / f"{name}.png")
+    spec = PreprocessSpec(resize=32, crop=(32, 32), mean=(0.5,), std=(0.5,), color="L")
+    tiles = load_calibration_set(str(root), spec, (1, 32, 32), samples=6, seed=0, progress=False).inputs
+    assert tiles.shape == (6, 1, 32, 32)
+    from PIL import Image as PilImage
+
+    images = [image_array(PilImage.open(root / "image" / f"{n}.png"), spec) for n in ("a", "b")]
+    assert all(image.shape == (1, 64, 48) for image in images)
+
+    def window_of_an_image(tile) -> bool:
+        return any(np.array_equal(image[:, top:top + 32, left:left + 32], tile)
+                   for image in images for top in range(33) for left in range(17))
+
+    assert all(window_of_an_image(t) for t in tiles)
+    assert len({t.tobytes() for t in tiles}) == 6  # different places, not one tile repeated
+    again = load_calibration_set(str(root), spec, (1, 32, 32), samples=6, seed=0, progress=False)
+    assert again.from_cache and np.array_equal(again.inputs, tiles)
+
+
 def test_synthetic_masks_are_deterministic_and_split():
     a, b = load_masked("synthetic:shapes-seg:12", image_size=32), load_masked("synthetic:shapes-seg:12", image_size=32)
     assert len(a) == 12 and np.array_equal(a.mask(3), b.mask(3))
@@ -135,6 +168,52 @@ def test_a_unet_exports_quantizes_on_its_images_and_evaluates_on_every_engine(tm
     assert against.exit_code == 0 and "mask IoU" in against.stdout
 
 
+def test_an_accuracy_budget_on_a_unet_is_measured_in_mean_iou(tmp_path, cli, monkeypatch):
+    """quantize --max-drop on a U-Net: the budget's metric is mean IoU on the whole validation images (the same
+    figure `edgecnn eval --split val` gives), its steps walk the float fallback, its difference has an interval."""
+    from edgecnn.export import export_onnx
+    from edgecnn.zoo import create_model
+    from edgecnn.zoo.weights import save_checkpoint
+
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
+    torch.manual_seed(0)
+    loaded = create_model("unet_same_025", input_size=32)
+    loaded.labels = ["background", "shape"]
+    save_checkpoint(tmp_path / "u.pt", loaded.model, arch="unet_same_025", classes=loaded.labels,
+                    input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict())
+    export_onnx(create_model(str(tmp_path / "u.pt")), tmp_path / "u.onnx")
+    data = "synthetic:shapes-seg:20"
+    out = tmp_path / "q.json"
+    done = cli("quantize", tmp_path / "u.onnx", "-o", tmp_path / "u_int8.onnx", "--calib", data, "--samples", "8",
+               "--method", "minmax", "--val", data, "--val-split", "0.2", "--max-drop", "0", "--no-speed",
+               "--json", out)
+    assert done.exit_code == 0, done.output
+    budget = json.loads(out.read_text())["accuracy"]
+    assert budget["metric"] == "mean IoU" and budget["images"] == 4
+    evaluated = cli("eval", tmp_path / "u.onnx", "--data", data, "--split", "val", "--json", tmp_path / "e.json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert budget["fp32_top1"] == pytest.approx(json.loads((tmp_path / "e.json").read_text())["result"]["mean_iou"])
+    # a budget of 0 points is met at once or the fallback was walked (one step per attempt)
+    assert budget["met"] or len(budget["steps"]) > 1, budget["steps"]
+    difference = budget["difference"]
+    assert difference["method"] == "bootstrap" and difference["images"] == 4
+    assert difference["difference_points"] == pytest.approx(100 * (budget["final_top1"] - budget["fp32_top1"]))
+    low, high = difference["interval_points"]
+    assert low <= difference["difference_points"] <= high
+    assert "mean IoU: FP32" in done.stdout and "paired bootstrap over 4 images" in done.stdout
+    # the float fallback's ranking runs on tiles of the validation images (the model's input size)
+    from edgecnn.core.metadata import read_metadata
+    from edgecnn.data.segmentation import load_masked
+    from edgecnn.quantize.accuracy_aware import sensitivity_ranking
+    from edgecnn.quantize.task_scores import task_score
+
+    scorer = task_score("segmentation", load_masked(data, image_size=32), read_metadata(tmp_path / "u.onnx").preprocess,
+                        None, str(tmp_path / "u.onnx"), 32)
+    assert scorer.ranking_inputs.shape[1:] == (1, 32, 32)
+    ranked = sensitivity_ranking(str(tmp_path / "u.onnx"), str(tmp_path / "u_int8.onnx"), scorer.ranking_inputs)
+    assert len(ranked) > 10 and ranked[0][1] <= ranked[-1][1]
+
+
 def test_a_segmentation_bundle_writes_the_masks_edgecnn_computes_without_torch(tmp_path, cli, monkeypatch):
     """infer.py (no torch importable) on a U-Net bundle: one mask and overlay per image, equal to edgecnn's own
     tiled prediction (IoU 1 between them); --profile on a labelled folder reports the mean IoU edgecnn eval does."""
@@ -196,7 +275,7 @@ def test_the_segmentation_quickstart_recipe_runs_end_to_end(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     shipped = Path(__file__).parents[1] / "recipes" / "quickstart_segmentation.yaml"
     recipe = load_recipe(shipped, ["data.path=synthetic:shapes-seg:12", "train.epochs=1", "quantize.samples=8",
-                                   "profile.min_runs=3", "profile.min_time_s=0.1"])
+                                   "profile.min_runs=3", "profile.min_time_s=0.1", "quantize.max_drop=100"])
     result = run_recipe(recipe, runs_dir=tmp_path / "runs", progress=False, log=lambda _: None)
     assert not result.failed, [(s.name, s.message) for s in result.failed]
     results = json.loads((result.run_dir / "results.json").read_text())
@@ -207,5 +286,20 @@ def test_the_segmentation_quickstart_recipe_runs_end_to_end(tmp_path, monkeypatc
     assert by["ort", "fp32"]["mean_iou"] == pytest.approx(by["torch", "fp32"]["mean_iou"], abs=1e-3)
     assert results["training"]["best_mean_iou"] is not None
     assert next(iter(results["best"].values()))["metric"] == "mean_iou"
+    # the accuracy budget is measured in the task's metric, on the images the INT8 row was scored on
+    budget = results["accuracy_budget"]
+    assert budget["metric"] == "mean IoU" and budget["met"] and budget["images"] == by["ort", "int8"]["accuracy_images"]
+    assert budget["final_top1"] == pytest.approx(by["ort", "int8"]["mean_iou"], abs=1e-6)
     md = (result.run_dir / "report.md").read_text()
     assert "mean IoU %" in md and "top-1 %" not in md and "best validation mean IoU" in md
+    assert "INT8 accuracy budget 100 points: FP32 mean IoU" in md
+
+
+def test_quantization_aware_training_is_refused_for_a_unet_recipe_before_any_work():
+    from edgecnn.recipe import RecipeError, load_recipe
+    from edgecnn.recipe.pipeline import preflight
+
+    shipped = Path(__file__).parents[1] / "recipes" / "quickstart_segmentation.yaml"
+    preflight(load_recipe(shipped, ["quantize.max_drop=1"]))  # a budget in mean IoU: accepted
+    with pytest.raises(RecipeError, match="^quantize.qat_epochs: quantization-aware training fine-tunes classifiers"):
+        preflight(load_recipe(shipped, ["quantize.max_drop=1", "quantize.qat_epochs=2"]))

@@ -163,6 +163,38 @@ def test_a_siamese_net_quantizes_with_both_inputs_fed_and_compares_by_embedding_
     assert "cosine" in compared.stdout and "top-1 agreement" not in compared.stdout
 
 
+def test_an_accuracy_budget_on_a_siamese_net_is_measured_in_verification_accuracy(tmp_path, cli, monkeypatch):
+    """quantize --max-drop on a Siamese net: its metric is verification accuracy at the FP32 model's threshold on
+    pairs of the validation images (what `edgecnn eval` gives), per pair right or wrong, McNemar on the pairs."""
+    import json
+
+    from edgecnn.export import export_onnx
+    from edgecnn.zoo import create_model
+
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
+    export_onnx(create_model("siamese:mobilenet_v1_025", input_size=32), tmp_path / "s.onnx", batch="dynamic")
+    out = tmp_path / "q.json"
+    done = cli("quantize", tmp_path / "s.onnx", "-o", tmp_path / "s_int8.onnx", "--calib", "synthetic:shapes:16",
+               "--samples", "8", "--method", "minmax", "--val", "synthetic:shapes:32", "--max-drop", "0",
+               "--no-speed", "--json", out)
+    assert done.exit_code == 0, done.output
+    budget = json.loads(out.read_text())["accuracy"]
+    assert budget["metric"] == "verification accuracy"
+    evaluated = cli("eval", tmp_path / "s.onnx", "--data", "synthetic:shapes:32", "--json", tmp_path / "e.json")
+    assert evaluated.exit_code == 0, evaluated.output
+    reference = json.loads((tmp_path / "e.json").read_text())["result"]
+    assert budget["fp32_top1"] == pytest.approx(reference["accuracy"])
+    assert budget["difference"]["images"] == reference["pairs"]  # paired over the pairs, not the images
+    assert budget["met"] or len(budget["steps"]) > 1, budget["steps"]
+    assert f"of {reference['pairs']} pairs" in done.stdout
+    # the float fallback's ranking feeds both inputs of the Siamese net the same images
+    from edgecnn.quantize.accuracy_aware import sensitivity_ranking
+
+    ranked = sensitivity_ranking(str(tmp_path / "s.onnx"), str(tmp_path / "s_int8.onnx"),
+                                 np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32))
+    assert len(ranked) > 10
+
+
 def test_the_similarity_quickstart_recipe_runs_end_to_end(tmp_path, monkeypatch):
     """recipes/quickstart_similarity.yaml (made smaller): train, export with the threshold, INT8, profile on
     torch and ONNX Runtime with verification accuracy on validation pairs; the report's headline is verification."""

@@ -35,7 +35,8 @@ def _names(text: str | None) -> list[str]:
               "ImageFolder dataset or synthetic:shapes.")
 @click_options(QuantizeOptions)
 @click.option("--val", default=None, metavar="DIR|synthetic:shapes",
-              help="Labelled images: report FP32 vs INT8 top-1 (and drive --max-drop).")
+              help="Labelled images: report FP32 vs INT8 on the task's metric (top-1; mean IoU on image/ + label/ "
+                   "folders for a U-Net; verification accuracy on pairs for a Siamese net) and drive --max-drop.")
 @click.option("--val-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Use only the validation side of this stratified split of --val (as 'edgecnn train'); "
                    "with --calib-split train, calibration takes the other side.")
@@ -89,7 +90,8 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
         if not calib:
             raise UsageError("INT8 quantization needs calibration images: pass --calib DIR (or synthetic:shapes)")
         if options.max_drop is not None and not val:
-            raise UsageError("--max-drop needs labelled images to measure top-1: pass --val DIR")
+            raise UsageError("--max-drop needs labelled images to measure the task's metric (top-1, mean IoU, "
+                             "verification accuracy): pass --val DIR")
         from ..quantize.placed import quantize_placed
 
         size = parse_input_size(input_size)
@@ -147,11 +149,17 @@ def _print_report(report, trt_table) -> None:
 
 
 def _validation_images(model, val, val_split, options):
+    """--val (its --val-split validation side) as the model's task reads it: class folders, or images with masks."""
     from ..core.onnx_io import load_onnx
     from ..data.datasets import load_images, stratified_split
-    from ..quantize.int8 import resolve_preprocess
+    from ..data.segmentation import load_masked, split_masked
+    from ..quantize.int8 import input_chw, resolve_preprocess
 
-    preprocess, _, _ = resolve_preprocess(load_onnx(model, external_data=False), model)
+    graph = load_onnx(model, external_data=False)
+    preprocess, _, meta = resolve_preprocess(graph, model)
+    if meta is not None and meta.task == "segmentation":
+        masked = load_masked(val, image_size=input_chw(graph)[-1], seed=options.seed)
+        return split_masked(masked, val_split, options.seed)[1] if val_split else masked
     images = load_images(val, image_size=preprocess.resize, seed=options.seed)
     if val_split:
         images = images.subset(stratified_split(images.labels, val_split, options.seed)[1])
@@ -159,29 +167,29 @@ def _validation_images(model, val, val_split, options):
 
 
 def _accuracy(model, output, images) -> dict:
+    """The task's headline metric of FP32 and INT8 on the same validation data, with the difference's interval."""
     from ..core.onnx_io import load_onnx
-    from ..errors import UsageError
-    from ..core.paired import describe, paired_difference
-    from ..quantize.accuracy_aware import correct_vector, validation_arrays
-    from ..quantize.int8 import resolve_preprocess
+    from ..core.paired import describe
+    from ..quantize.int8 import input_chw, resolve_preprocess
+    from ..quantize.task_scores import task_score
 
-    preprocess, _, meta = resolve_preprocess(load_onnx(model, external_data=False), model)
-    if meta is None or not meta.labels:
-        raise UsageError(f"{model} has no class labels in its metadata; --val needs them to score top-1")
-    inputs, targets = validation_arrays(images, preprocess, meta.labels)
-    fp32_correct, int8_correct = correct_vector(model, inputs, targets), correct_vector(output, inputs, targets)
-    fp32, int8 = float(fp32_correct.mean()), float(int8_correct.mean())
-    difference = paired_difference(fp32_correct, int8_correct)
-    click.echo(f"accuracy:  FP32 top-1 {100 * fp32:.2f}%, INT8 top-1 {100 * int8:.2f}% "
-               f"(drop {100 * (fp32 - int8):.2f} points) on {len(images)} images")
+    graph = load_onnx(model, external_data=False)
+    preprocess, _, meta = resolve_preprocess(graph, model)
+    scorer = task_score(meta.task if meta else "classification", images, preprocess, meta.labels if meta else None,
+                        model, input_chw(graph)[-1])
+    fp32_items, int8_items = scorer.items(model), scorer.items(output)
+    fp32, int8 = scorer.value(fp32_items), scorer.value(int8_items)
+    difference = scorer.difference(fp32_items, int8_items)
+    click.echo(f"accuracy:  FP32 {scorer.metric} {100 * fp32:.2f}%, INT8 {scorer.metric} {100 * int8:.2f}% "
+               f"(drop {100 * (fp32 - int8):.2f} points) on {scorer.images} images")
     click.echo(f"           {describe(difference)}")
-    return {"fp32_top1": fp32, "int8_top1": int8, "drop": 100 * (fp32 - int8), "images": len(images),
-            "difference": difference}
+    return {"metric": scorer.metric, "fp32_top1": fp32, "int8_top1": int8, "drop": 100 * (fp32 - int8),
+            "images": scorer.images, "difference": difference}
 
 
 def _print_budget(report) -> None:
     status = "met" if report.met else "NOT met"
-    click.echo(f"accuracy:  FP32 {100 * report.fp32_top1:.2f}%, plain INT8 {100 * report.int8_top1:.2f}%, final "
+    click.echo(f"accuracy:  {report.metric}: FP32 {100 * report.fp32_top1:.2f}%, plain INT8 {100 * report.int8_top1:.2f}%, final "
                f"{100 * report.final_top1:.2f}% (drop {report.final_drop:.2f} points, budget {report.max_drop}: "
                f"{status}) on {report.images} images")
     if report.kept_float:

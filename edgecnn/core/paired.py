@@ -10,12 +10,17 @@ vectors ``a`` and ``b``:
 * plain words: within noise (p >= alpha) or not, and roughly how many images would decide a
   difference of the observed size (McNemar's sample size for 80 % power, Connor 1987).
 
+A metric that is not a mean of per-image right/wrong (mean IoU: computed from the pixel counts of all
+images together) gets :func:`paired_bootstrap`: the images resampled, the metric recomputed for both
+models on each resample; the difference is called real when the interval leaves out zero.
+
 Pure Python + numpy, no SciPy: shipped with bundles is not needed, but it stays dependency-light.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -43,7 +48,7 @@ def images_to_decide(delta: float, discordant_rate: float, alpha: float = 0.05) 
 
 
 def paired_difference(a, b, *, confidence: float = 0.95, resamples: int = 5000, seed: int = 0,
-                      alpha: float = 0.05) -> dict:
+                      alpha: float = 0.05, unit: str = "images") -> dict:
     """How b's top-1 differs from a's on the same images, with its uncertainty (see the module doc)."""
     a = np.asarray(a, dtype=bool)
     b = np.asarray(b, dtype=bool)
@@ -64,16 +69,43 @@ def paired_difference(a, b, *, confidence: float = 0.95, resamples: int = 5000, 
     if significant:
         words = f"a real difference (McNemar p = {p:.3g})"
     else:
-        more = f"; about {needed} images would decide a difference this size" if needed and needed > n else ""
-        words = f"within noise on {n} images (McNemar p = {p:.2f}){more}"
+        more = f"; about {needed} {unit} would decide a difference this size" if needed and needed > n else ""
+        words = f"within noise on {n} {unit} (McNemar p = {p:.2f}){more}"
     return {"images": n, "difference_points": 100 * diff, "interval_points": [100 * float(low), 100 * float(high)],
             "confidence": confidence, "b_only": b_only, "a_only": a_only, "mcnemar_p": p,
-            "significant": significant, "images_to_decide": needed, "words": words}
+            "significant": significant, "images_to_decide": needed, "words": words, "unit": unit}
+
+
+def paired_bootstrap(a_items, b_items, metric: Callable[[np.ndarray], float], *, confidence: float = 0.95,
+                     resamples: int = 2000, seed: int = 0) -> dict:
+    """How ``metric(b_items) - metric(a_items)`` (in points: metric x 100) would vary over other images like
+    these: per-image items of two models (the same images in the same order, e.g. confusion matrices), the
+    images resampled together. ``metric`` maps a stack of items to a fraction."""
+    a, b = np.asarray(a_items), np.asarray(b_items)
+    if a.shape != b.shape or not len(a):
+        raise ValueError("a paired bootstrap needs per-image items of two models over the same images")
+    n = len(a)
+    diff = metric(b) - metric(a)
+    rng = np.random.default_rng(seed)
+    samples = np.array([metric(b[pick]) - metric(a[pick]) for pick in rng.integers(0, n, size=(resamples, n))])
+    samples = samples[np.isfinite(samples)]
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(samples, [tail, 1 - tail]) if len(samples) else (math.nan, math.nan)
+    significant = bool(low > 0 or high < 0)
+    words = ("a real difference (the interval leaves out zero)" if significant else
+             f"within noise on {n} images (the interval holds zero)")
+    return {"images": n, "difference_points": 100 * float(diff), "interval_points": [100 * float(low), 100 * float(high)],
+            "confidence": confidence, "method": "bootstrap", "mcnemar_p": None, "significant": significant,
+            "images_to_decide": None, "words": words}
 
 
 def describe(result: dict, a_name: str = "FP32", b_name: str = "INT8") -> str:
     """One line: 'INT8 vs FP32: -3.47 points [-6.25, -0.69] (95 %), right on 1 / wrong on 6 of 144 ...'."""
     low, high = result["interval_points"]
+    if result.get("method") == "bootstrap":
+        return (f"{b_name} vs {a_name}: {result['difference_points']:+.2f} points [{low:+.2f}, {high:+.2f}] "
+                f"({100 * result['confidence']:.0f} % paired bootstrap over {result['images']} images): {result['words']}")
     return (f"{b_name} vs {a_name}: {result['difference_points']:+.2f} points [{low:+.2f}, {high:+.2f}] "
             f"({100 * result['confidence']:.0f} % paired bootstrap); {b_name} alone right on {result['b_only']}, "
-            f"{a_name} alone right on {result['a_only']} of {result['images']} images: {result['words']}")
+            f"{a_name} alone right on {result['a_only']} of {result['images']} {result.get('unit', 'images')}: "
+            f"{result['words']}")

@@ -156,6 +156,14 @@ def split_masked(data: MaskedImages, val_fraction: float, seed: int = 0) -> tupl
     return data.subset(train_idx), data.subset(val_idx)
 
 
+def masked_validation(source: str | os.PathLike, *, val: str | os.PathLike | None = None, val_split: float = 0.2,
+                      image_size: int = 64, seed: int = 0) -> MaskedImages:
+    """The validation side segmentation training holds out: a separate ``val`` source, or the split of ``source``."""
+    if val:
+        return load_masked(val, image_size=image_size, seed=seed + 1)
+    return split_masked(load_masked(source, image_size=image_size, seed=seed), val_split, seed)[1]
+
+
 def masked_split_indices(count: int, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
     """The training and validation indices of :func:`split_masked` (calibration uses the same sides)."""
     order = np.random.default_rng(seed).permutation(count).tolist()

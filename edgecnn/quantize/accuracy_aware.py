@@ -1,7 +1,8 @@
 """Accuracy-aware mixed precision: keep the most sensitive nodes in float until a budget holds.
 
-1. Top-1 of the FP32 and INT8 models on validation images (ONNX Runtime, the
-   model's own preprocessing).
+1. The task's headline metric (top-1; mean IoU of a segmentation model; verification accuracy of a Siamese
+   net: :mod:`edgecnn.quantize.task_scores`) of the FP32 and INT8 models on validation data (ONNX Runtime,
+   the model's own preprocessing).
 2. While the drop exceeds ``max_drop`` points: rank activations by their local
    quantization error (signal-to-quantization-noise ratio of each tensor before
    and after its Q/DQ pair, with ONNX Runtime's ``qdq_loss_debug``), keep the
@@ -23,20 +24,18 @@ import onnx
 
 from ..core.onnx_io import load_onnx
 from ..core.options import OptionError
-from ..core.ort import make_session
-from ..core.paired import describe, paired_difference
-from ..core.preprocess import preprocess_numpy
-from ..data.datasets import ImageList
+from ..core.paired import describe
 from ..errors import UsageError
-from ..evaluate import class_mapping
 from ..fileio import atomic_path
 from .int8 import (
     QuantizeOptions,
     QuantizeReport,
+    input_chw,
     quantize_int8,
     resolve_preprocess,
 )
 from .layer_error import layer_errors
+from .task_scores import correct_vector, task_score, top1, validation_arrays  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -53,6 +52,7 @@ class AccuracyAwareReport:
     quantize: dict = field(default_factory=dict)  # the QuantizeReport of the model written
     difference: dict = field(default_factory=dict)  # final vs FP32 on the same images, with its uncertainty
     method: str = "ptq"  # what made the model written: ptq, ptq+fallback (nodes kept in float) or qat
+    metric: str = "top-1"  # the task's headline metric the *_top1 fields hold (mean IoU, verification accuracy)
     qat: dict = field(default_factory=dict)  # the QAT attempt, when PTQ and fallback missed the budget
 
     @property
@@ -63,33 +63,6 @@ class AccuracyAwareReport:
         data = asdict(self)
         data["final_drop"] = self.final_drop
         return data
-
-
-def validation_arrays(images: ImageList, preprocess, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    mapping = np.asarray(class_mapping(labels, images.classes))
-    inputs = np.stack([preprocess_numpy(images.image(i), preprocess) for i in range(len(images))])
-    return inputs.astype(np.float32), mapping[np.asarray(images.labels)]
-
-
-def top1(path: str, inputs: np.ndarray, targets: np.ndarray) -> float:
-    return float(np.mean(correct_vector(path, inputs, targets)))
-
-
-def correct_vector(path: str, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Per image: is the model's top-1 class the label (what paired accuracy differences are computed from)."""
-    session = make_session(path)
-    name = session.get_inputs()[0].name
-    batch = session.get_inputs()[0].shape[0]
-    step = batch if isinstance(batch, int) and batch > 0 else 32
-    correct = []
-    for start in range(0, len(inputs), step):
-        chunk = inputs[start : start + step]
-        count = len(chunk)
-        if count < step and isinstance(batch, int):
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - count, axis=0)])
-        logits = session.run(None, {name: chunk})[0][:count]
-        correct.append(logits.argmax(1) == targets[start : start + count])
-    return np.concatenate(correct)
 
 
 def sensitivity_ranking(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> list[tuple[str, float]]:
@@ -133,46 +106,46 @@ class QatPlan:
     seed: int = 0
 
 
-def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageList, *, options: QuantizeOptions,
+def quantize_with_budget(model_path: str, output: str, calib: str, val, *, options: QuantizeOptions,
                          max_drop: float | None = None, preprocess=None, labels: list[str] | None = None,
                          force: bool = False, log=lambda line: None, max_excluded: int = 64, progress: bool = True,
                          plain_output: str | None = None, qat: QatPlan | None = None) -> AccuracyAwareReport:
-    """INT8 within an accuracy budget: quantize once, measure, and keep the most sensitive nodes in float
-    (k = 1, 2, 4, ... worst tensors) until the top-1 drop is within ``max_drop`` points (default:
-    ``options.max_drop``); when that misses and ``qat`` is given, fine-tune with quantization-aware training and
-    measure its INT8 model too. Writes the best model measured to ``output`` and, if asked, the plain INT8
-    model to ``plain_output`` (for a latency comparison without quantizing it again)."""
+    """INT8 within an accuracy budget: quantize once, measure the task's headline metric on ``val`` (labelled
+    images; a segmentation model: images with masks), and keep the most sensitive nodes in float (k = 1, 2, 4, ...
+    worst tensors) until the drop is within ``max_drop`` points (default: ``options.max_drop``); when that misses
+    and ``qat`` is given (classifiers), fine-tune with quantization-aware training and measure its INT8 model
+    too. Writes the best model measured to ``output`` and, if asked, the plain INT8 model to ``plain_output``
+    (for a latency comparison without quantizing it again)."""
     from dataclasses import replace
 
     max_drop = options.max_drop if max_drop is None else max_drop
     if max_drop is None:
-        raise OptionError("max_drop", "is needed for an accuracy budget (top-1 points)")
+        raise OptionError("max_drop", "is needed for an accuracy budget (points of the task's headline metric)")
     if max_drop < 0:
-        raise OptionError("max_drop", f"must be >= 0 (top-1 points), got {max_drop}")
-    if preprocess is None or labels is None:
-        preprocess_, _, meta = resolve_preprocess(load_onnx(model_path, external_data=False), model_path)
-        preprocess = preprocess or preprocess_
-        labels = labels or (meta.labels if meta else None)
-    if not labels:
-        raise UsageError(f"{model_path} has no class labels in its metadata; an accuracy budget needs them to "
-                         "score top-1")
+        raise OptionError("max_drop", f"must be >= 0 (points), got {max_drop}")
+    graph = load_onnx(model_path, external_data=False)
+    preprocess_, _, meta = resolve_preprocess(graph, model_path)
+    preprocess = preprocess or preprocess_
+    labels = labels or (meta.labels if meta else None)
+    task = meta.task if meta else "classification"
+    scorer = task_score(task, val, preprocess, labels, model_path, input_chw(graph)[-1])
+    name = scorer.metric
     options = replace(options, max_drop=None)
-    inputs, targets = validation_arrays(val, preprocess, labels)
-    fp32_correct = correct_vector(model_path, inputs, targets)
-    fp32 = float(np.mean(fp32_correct))
+    fp32_correct = scorer.items(model_path)
+    fp32 = scorer.value(fp32_correct)
     with tempfile.TemporaryDirectory(prefix="edgecnn-aware-") as tmp:
         trial = str(Path(tmp) / "trial.onnx")
         plain_report = quantize_int8(model_path, trial, calib, options=options, force=True, progress=progress)
-        final_correct = correct_vector(trial, inputs, targets)
-        int8 = float(np.mean(final_correct))
+        final_correct = scorer.items(trial)
+        int8 = scorer.value(final_correct)
         report = AccuracyAwareReport(fp32_top1=fp32, int8_top1=int8, final_top1=int8, max_drop=max_drop, met=False,
-                                     images=len(inputs))
+                                     images=scorer.images, metric=name)
         report.steps.append({"excluded": 0, "top1": int8, "drop": 100 * (fp32 - int8)})
-        log(f"FP32 top-1 {100 * fp32:.2f}%, INT8 top-1 {100 * int8:.2f}% (drop {100 * (fp32 - int8):.2f} points, "
+        log(f"FP32 {name} {100 * fp32:.2f}%, INT8 {name} {100 * int8:.2f}% (drop {100 * (fp32 - int8):.2f} points, "
             f"budget {max_drop})")
         best_path, best_report = trial, plain_report
         if 100 * (fp32 - int8) > max_drop:
-            ranking = sensitivity_ranking(model_path, trial, inputs)
+            ranking = sensitivity_ranking(model_path, trial, scorer.ranking_inputs)
             quantized_model = load_onnx(trial, external_data=False)
             tries = sorted({min(2 ** i, len(ranking), max_excluded) for i in range(len(ranking).bit_length() + 1)})
             for k in tries:  # 1, 2, 4, ... and finally every quantized tensor
@@ -181,11 +154,12 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageLis
                 attempt = replace(options, exclude=sorted(set(options.exclude) | set(exclude)))
                 candidate_report = quantize_int8(model_path, candidate, calib, options=attempt, force=True,
                                                  progress=False)
-                candidate_correct = correct_vector(candidate, inputs, targets)
-                accuracy = float(np.mean(candidate_correct))
+                candidate_correct = scorer.items(candidate)
+                accuracy = scorer.value(candidate_correct)
                 drop = 100 * (fp32 - accuracy)
                 report.steps.append({"excluded": len(exclude), "tensors": k, "top1": accuracy, "drop": drop})
-                log(f"  {len(exclude)} nodes in float (worst {k} tensors): top-1 {100 * accuracy:.2f}%, drop {drop:.2f}")
+                log(f"  {len(exclude)} nodes in float (worst {k} tensors): {name} {100 * accuracy:.2f}%, "
+                    f"drop {drop:.2f}")
                 if accuracy >= report.final_top1:
                     report.final_top1, report.kept_float, report.method = accuracy, attempt.exclude, "ptq+fallback"
                     final_correct = candidate_correct
@@ -193,6 +167,9 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageLis
                 if drop <= max_drop:
                     break
         if report.final_drop > max_drop and qat is not None and qat.epochs > 0:
+            if task != "classification":
+                raise UsageError(f"quantization-aware training fine-tunes classifiers; {model_path} is a {task} "
+                                 "model (PTQ and float fallback are its budget's steps)")
             from .qat import qat_finetune
 
             log(f"PTQ and float fallback missed the budget (best drop {report.final_drop:.2f}): QAT, {qat.epochs} "
@@ -200,8 +177,8 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageLis
             done = qat_finetune(qat.checkpoint, qat.data, Path(tmp) / "qat", epochs=qat.epochs, val=qat.val,
                                 val_split=qat.val_split, seed=qat.seed, quantize=replace(options, calib_split="train"),
                                 progress=progress, log=log)
-            qat_correct = correct_vector(done.onnx, inputs, targets)
-            accuracy = float(np.mean(qat_correct))
+            qat_correct = scorer.items(done.onnx)
+            accuracy = scorer.value(qat_correct)
             report.qat = {"epochs": qat.epochs, "lr": done.lr, "top1": accuracy, "drop": 100 * (fp32 - accuracy),
                           "seconds": done.seconds, "simulated_top1": done.simulated_top1}
             report.steps.append({"method": "qat", "excluded": 0, "top1": accuracy, "drop": 100 * (fp32 - accuracy)})
@@ -212,7 +189,7 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val: ImageLis
                 final_correct = qat_correct
                 best_path, best_report = done.onnx, QuantizeReport(**done.quantize)
         report.met = report.final_drop <= max_drop
-        report.difference = paired_difference(fp32_correct, final_correct)
+        report.difference = scorer.difference(fp32_correct, final_correct)
         log(describe(report.difference) + ("" if report.met else
                                            f"; the budget miss is {'' if report.difference['significant'] else 'not '}"
                                            "significant"))

@@ -7,6 +7,10 @@ Runtime computes are cached per model hash + data hash + method (ORT's own
 ``calibration_cache_path``). A second run with another method or threshold
 therefore reads no image: it reuses the tensors, and an identical re-run reuses
 the ranges too.
+
+Segmentation data (``image/`` + ``label/``) gives tiles of the model's input size cut at random places of
+the images at their own resolution (the masks are never read): what a U-Net sees when it predicts a whole
+image tile by tile.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ..data.datasets import (  # noqa: F401  (pick re-exported)
 from ..data.segmentation import is_masked_source, load_masked, masked_split_indices
 from ..fileio import atomic_path
 from ..progress import progress as bar
+from ..tasks.segmentation import image_array, input_tile
 
 DEFAULT_CACHE_DIR = Path("calib") / "cache"
 
@@ -100,7 +105,9 @@ def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: t
     data_hash = data_fingerprint(source, seed)
     if split != "all":
         data_hash = hashlib.sha256(f"{data_hash}|{split}|{val_split}".encode()).hexdigest()[:16]
-    key = hashlib.sha256(f"{data_hash}|{preprocess.to_json()}|{samples}|{seed}".encode()).hexdigest()[:20]
+    tiles = is_masked_source(source)  # segmentation data: tiles at the images' own resolution, as the model sees them
+    key = hashlib.sha256(f"{data_hash}|{preprocess.to_json()}|{samples}|{seed}{'|tiles' if tiles else ''}"
+                         .encode()).hexdigest()[:20]
     path = cache_dir() / f"inputs-{key}.npy"
     if path.exists():
         inputs = np.load(path)
@@ -114,6 +121,9 @@ def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: t
         train_idx, val_idx = stratified_split(images.labels, val_split, seed)
         images = images.subset(train_idx if split == "train" else val_idx)
     chosen = pick(len(images), samples, seed)
+    if tiles:
+        inputs = _segmentation_tiles(images, chosen, preprocess, input_shape[-1], samples, seed, progress)
+        return _cached(path, inputs, input_shape, source, data_hash, chosen, seed, preprocess)
 
     arrays = []
     for i in bar(chosen, "calibration images", "image", enabled=progress):
@@ -122,7 +132,24 @@ def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: t
         if image.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "F", "1") and channels not in (1, 3, 4):
             raise DataError(f"{images.names[i]} has {channels} channels; calibration needs RGB or greyscale images")
         arrays.append(preprocess_numpy(image, preprocess))
-    inputs = np.stack(arrays).astype(np.float32)
+    return _cached(path, np.stack(arrays).astype(np.float32), input_shape, source, data_hash, chosen, seed, preprocess)
+
+
+def _segmentation_tiles(images: ImageList, chosen: list[int], preprocess: PreprocessSpec, side: int, samples: int,
+                        seed: int, progress: bool) -> np.ndarray:
+    """``samples`` input tiles of ``side`` px at random places of the chosen images (in turn), each image at its
+    own resolution: a U-Net predicts whole images tile by tile, so a resized whole image is not what it sees."""
+    arrays, tiles = {}, []
+    for k in bar(range(samples), "calibration tiles", "tile", enabled=progress):
+        i = chosen[k % len(chosen)]
+        if i not in arrays:
+            arrays[i] = image_array(images.image(i), preprocess)
+        tiles.append(input_tile(arrays[i], side, side, np.random.default_rng([seed, k])))
+    return np.stack(tiles).astype(np.float32)
+
+
+def _cached(path: Path, inputs: np.ndarray, input_shape, source: str, data_hash: str, chosen: list[int], seed: int,
+            preprocess: PreprocessSpec) -> CalibrationSet:
     if inputs.shape[1:] != tuple(input_shape):
         raise DataError(f"calibration images become {list(inputs.shape[1:])} but the model takes {list(input_shape)}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +157,7 @@ def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: t
         with open(tmp, "wb") as handle:
             np.save(handle, inputs)
     with atomic_path(path.with_suffix(".json"), force=True) as tmp:
-        tmp.write_text(json.dumps({"source": str(source), "data_hash": data_hash, "samples": len(chosen),
+        tmp.write_text(json.dumps({"source": str(source), "data_hash": data_hash, "samples": len(inputs),
                                    "seed": seed, "preprocess": preprocess.to_dict()}, indent=1))
     return CalibrationSet(inputs, data_hash, source, from_cache=False, images_read=len(chosen))
 

@@ -25,7 +25,7 @@ from ..figures import pyplot, save_figure
 from ..core.onnx_io import load_onnx
 from ..fileio import atomic_path
 from .calibration import ArrayDataReader, load_calibration_set
-from .int8 import graph_input, input_chw, resolve_preprocess
+from .int8 import graph_inputs, input_chw, resolve_preprocess
 
 
 def activation_matching(float_path: str, qdq_path: str, inputs: np.ndarray, samples: int = 16) -> dict[str, dict]:
@@ -38,14 +38,14 @@ def activation_matching(float_path: str, qdq_path: str, inputs: np.ndarray, samp
     )
 
     model = load_onnx(float_path, external_data=False)
-    name = graph_input(model).name
+    names = [i.name for i in graph_inputs(model)]  # a Siamese net: both inputs see the same images
     batch = input_chw(model)[0]
     step = batch if isinstance(batch, int) and batch > 0 else 1
     with tempfile.TemporaryDirectory(prefix="edgecnn-sens-") as tmp:
         float_aug, qdq_aug = str(Path(tmp) / "f.onnx"), str(Path(tmp) / "q.onnx")
         modify_model_output_intermediate_tensors(str(float_path), float_aug)
         modify_model_output_intermediate_tensors(str(qdq_path), qdq_aug)
-        reader = ArrayDataReader(inputs[: max(step, samples - samples % step)], name, batch_size=step)
+        reader = ArrayDataReader(inputs[: max(step, samples - samples % step)], names, batch_size=step)
         providers = ["CPUExecutionProvider"]
         float_acts = collect_activations(float_aug, reader, execution_providers=providers)
         reader.rewind()

@@ -40,8 +40,9 @@ class QuantizeOptions:
                                  "activations, speed-aware exclusions), openvino (NNCF, what OpenVINO runs fastest), "
                                  "trt (symmetric INT8, what TensorRT reads).", choices=PLACEMENTS, flag="--for",
                           recipe=False)
-    max_drop: float | None = opt(None, "Accuracy budget in top-1 points: keep the most sensitive nodes in float "
-                                       "until the drop from FP32 is within it (needs labelled validation images).",
+    max_drop: float | None = opt(None, "Accuracy budget in points of the task's metric (top-1; mean IoU; "
+                                       "verification accuracy): keep the most sensitive nodes in float until the "
+                                       "drop from FP32 is within it (needs labelled validation images).",
                                  min=0.0)
     seed: int = opt(0, "Seed of the calibration sample and of the split.", recipe=False)
     calib_split: str = opt("all", "'train': calibrate only on the training side of the stratified split "

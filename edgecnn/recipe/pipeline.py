@@ -256,9 +256,9 @@ def preflight(recipe: Recipe) -> None:
     from ..zoo import get_spec
 
     task = get_spec(recipe.model.arch).task
-    if task != "classification" and recipe.quantize.max_drop is not None:
-        raise RecipeError("quantize.max_drop: the accuracy budget is measured in top-1 points, for classifiers; "
-                          f"{recipe.model.arch} is a {task} model (its INT8 headline metric is in the report)")
+    if task != "classification" and recipe.quantize.qat_epochs:
+        raise RecipeError("quantize.qat_epochs: quantization-aware training fine-tunes classifiers; "
+                          f"{recipe.model.arch} is a {task} model (its accuracy budget tries PTQ, then float fallback)")
     checks = [("data.path", recipe.data.path), ("data.val", recipe.data.val), ("quantize.calib", recipe.quantize.calib),
               ("model.weights", recipe.model.weights)]
     for where, value in checks:

@@ -16,7 +16,7 @@ import json
 import sys
 
 from ..data.datasets import train_val
-from ..data.segmentation import load_masked, split_masked
+from ..data.segmentation import masked_validation
 from ..errors import DependencyMissing, EdgeCNNError, EngineUnavailable
 from ..profile.run import ProfileSettings, profile
 
@@ -29,9 +29,8 @@ def run(args: dict) -> None:
     images = None
     val = args.get("val")
     if val and val.get("task") == "segmentation":  # the validation side segmentation training held out
-        side = int(val["input_side"])
-        images = load_masked(val["val"], image_size=side, seed=val["seed"] + 1) if val.get("val") else \
-            split_masked(load_masked(val["source"], image_size=side, seed=val["seed"]), val["val_split"], val["seed"])[1]
+        images = masked_validation(val["source"], val=val.get("val"), val_split=val["val_split"],
+                                   image_size=int(val["input_side"]), seed=val["seed"])
     elif val:
         images = train_val(val["source"], val=val.get("val"), val_split=val["val_split"], image_size=val["image_size"],
                            seed=val["seed"])[1]

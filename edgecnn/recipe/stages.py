@@ -22,7 +22,7 @@ from ..bundle.builder import build_bundle
 from ..core.metadata import read_metadata
 from ..core.onnx_io import load_onnx
 from ..data.datasets import load_images, train_val, write_image_folder
-from ..data.segmentation import load_masked
+from ..data.segmentation import load_masked, masked_validation
 from ..device.hosts import make_host
 from ..device.run import DeviceAccess, DeviceOptions, measure_on, prepare
 from ..device.run import device_identity as read_device_identity
@@ -146,9 +146,14 @@ def int8_options(recipe: Recipe, symmetric: bool, placed_for: str = "ort") -> tu
 
 
 def validation_images(data: DataSection, fp32_onnx: Path):
-    """The validation side of the data, drawn at the exported model's resize: what accuracy is measured on."""
-    size = read_metadata(fp32_onnx).preprocess.resize
-    return train_val(data.path, val=data.val, val_split=data.val_split, image_size=size, seed=data.seed)[1]
+    """The validation side of the data, drawn at the exported model's resize: what accuracy is measured on (a
+    segmentation model: the whole images with masks its training held out)."""
+    meta = read_metadata(fp32_onnx)
+    if meta.task == "segmentation":
+        return masked_validation(data.path, val=data.val, val_split=data.val_split, image_size=meta.input_shape[-1],
+                                 seed=data.seed)
+    return train_val(data.path, val=data.val, val_split=data.val_split, image_size=meta.preprocess.resize,
+                     seed=data.seed)[1]
 
 
 def int8(ctx: StageContext, calib: str, options: QuantizeOptions, data: DataSection, output: str,
@@ -178,7 +183,8 @@ def _int8_with_budget(ctx: StageContext, fp32: Path, calib: str, options: Quanti
                                   options=options, force=True, log=ctx.note, progress=ctx.progress, qat=qat)
     ctx.record.update(int8=budget.quantize, budget=budget.to_dict())
     kept = f"; kept in float: {', '.join(budget.kept_float)}" if budget.kept_float else "; nothing kept in float"
-    ctx.log(f"    accuracy budget {budget.max_drop:g} points: FP32 {100 * budget.fp32_top1:.2f}%, plain INT8 "
+    ctx.log(f"    accuracy budget {budget.max_drop:g} points of {budget.metric}: FP32 {100 * budget.fp32_top1:.2f}%, "
+            f"plain INT8 "
             f"{100 * budget.int8_top1:.2f}%, final {100 * budget.final_top1:.2f}% (drop {budget.final_drop:.2f}, "
             f"{'met' if budget.met else 'NOT met'} by {budget.method}){kept}")
 

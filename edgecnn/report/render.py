@@ -129,10 +129,11 @@ def _budget_line(results: dict) -> str | None:
         return None
     kept = (f" Kept in float ({len(b['kept_float'])}): {bounded_list(b['kept_float'], limit=8)}." if b["kept_float"]
             else " Nothing had to be kept in float.")
-    return (f"INT8 accuracy budget {b['max_drop']:g} points: FP32 top-1 {100 * b['fp32_top1']:.2f}%, plain INT8 "
+    return (f"INT8 accuracy budget {b['max_drop']:g} points: FP32 {b.get('metric', 'top-1')} "
+            f"{100 * b['fp32_top1']:.2f}%, plain INT8 "
             f"{100 * b['int8_top1']:.2f}%, final {100 * b['final_top1']:.2f}% (drop {b['final_drop']:.2f} points, "
             f"{'met' if b['met'] else 'NOT met'}, by {_METHODS.get(b.get('method'), 'PTQ')}) on {b.get('images', '?')} "
-            f"validation images.{kept}" + _qat_words(b)
+            f"validation images{' (pairs drawn from them)' if b.get('metric') == 'verification accuracy' else ''}.{kept}" + _qat_words(b)
             + (f" {describe(b['difference'])}." if b.get("difference") else ""))
 
 

@@ -32,12 +32,38 @@ def image_array(image, spec: PreprocessSpec) -> np.ndarray:
     return native_array(image, spec.to_dict())
 
 
+def mirrored(image: np.ndarray, tile_in: int, tile_out: int) -> np.ndarray:
+    """A C x H x W image mirrored by the tile border ``(tile_in - tile_out) / 2`` and grown (mirrored) to at least
+    one output tile: every ``tile_in`` window of it is an input tile the model is fed."""
+    border = (tile_in - tile_out) // 2
+    _, height, width = image.shape
+    grow_h, grow_w = max(0, tile_out - height), max(0, tile_out - width)
+    return np.pad(image, ((0, 0), (border, border + grow_h), (border, border + grow_w)), mode="reflect")
+
+
+def input_tile(image: np.ndarray, tile_in: int, tile_out: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """One input tile of a C x H x W image at its own resolution, as tiled prediction feeds it: at a random place
+    (``rng``) or the centre."""
+    _, height, width = image.shape
+    rows, cols = max(height, tile_out), max(width, tile_out)
+    top = int(rng.integers(0, rows - tile_out + 1)) if rng is not None else (rows - tile_out) // 2
+    left = int(rng.integers(0, cols - tile_out + 1)) if rng is not None else (cols - tile_out) // 2
+    return mirrored(image, tile_in, tile_out)[:, top:top + tile_in, left:left + tile_in]
+
+
 def evaluate_masks(predict: Callable[[np.ndarray], np.ndarray], data: MaskedImages, spec: PreprocessSpec,
                    tile_in: int, tile_out: int, progress: bool = False) -> dict:
     """Metrics of ``predict`` (N x C x tile_in^2 -> N x K x tile_out^2 scores) on every whole image of ``data``."""
+    return segmentation_metrics(image_confusions(predict, data, spec, tile_in, tile_out, progress).sum(0), data.classes)
+
+
+def image_confusions(predict: Callable[[np.ndarray], np.ndarray], data: MaskedImages, spec: PreprocessSpec,
+                     tile_in: int, tile_out: int, progress: bool = False) -> np.ndarray:
+    """One confusion matrix per whole image (N x K x K): their sum gives the metrics; resampling the images gives
+    the uncertainty of a difference between two models (:func:`edgecnn.core.paired.paired_bootstrap`)."""
     classes = len(data.classes)
-    matrix = np.zeros((classes, classes), np.int64)
+    out = np.zeros((len(data), classes, classes), np.int64)
     for i in bar(range(len(data)), "evaluating", "image", enabled=progress):
         scores = predict_tiled(predict, image_array(data.image(i), spec), tile_in, tile_out)
-        matrix += confusion(scores.argmax(0), data.mask(i), classes)
-    return segmentation_metrics(matrix, data.classes)
+        out[i] = confusion(scores.argmax(0), data.mask(i), classes)
+    return out

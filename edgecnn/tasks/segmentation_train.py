@@ -31,7 +31,7 @@ from ..fileio import atomic_path
 from ..progress import progress as bar
 from ..zoo import LoadedModel, create_model
 from ..zoo.weights import save_checkpoint
-from .segmentation import evaluate_masks, image_array
+from .segmentation import evaluate_masks, image_array, mirrored
 
 
 def elastic(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, sigma: float = 10.0,
@@ -66,10 +66,9 @@ def augment(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
 def random_tile(image: np.ndarray, mask: np.ndarray, tile_in: int, tile_out: int,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A tile of ``tile_in`` px of the mirrored image and the ``tile_out`` px of mask under the model's output."""
-    border = (tile_in - tile_out) // 2
     height, width = mask.shape
     grow_h, grow_w = max(0, tile_out - height), max(0, tile_out - width)
-    image = np.pad(image, ((0, 0), (border, border + grow_h), (border, border + grow_w)), mode="reflect")
+    image = mirrored(image, tile_in, tile_out)
     mask = np.pad(mask, ((0, grow_h), (0, grow_w)), mode="reflect")
     top = int(rng.integers(0, mask.shape[0] - tile_out + 1))
     left = int(rng.integers(0, mask.shape[1] - tile_out + 1))
