@@ -134,19 +134,24 @@ def test_quickstart_train_a_unet_on_synthetic_masks(cli, tmp_path):
     assert loaded.spec.task == "segmentation" and loaded.labels == ["background", "shape"]
 
 
-def test_a_unet_exports_quantizes_on_its_images_and_evaluates_on_every_engine(tmp_path, cli, monkeypatch):
-    """The path after training: ONNX export, INT8 calibrated on the task's images (masks never read as images),
-    eval of checkpoint, FP32 and INT8 on the same whole validation images; FP32 ONNX scores what PyTorch does."""
+def _untrained_unet(folder: Path, arch: str) -> None:
+    """folder/u.pt (a checkpoint with two classes, 32 px tiles) and its export folder/u.onnx."""
     from edgecnn.export import export_onnx
     from edgecnn.zoo import create_model
     from edgecnn.zoo.weights import save_checkpoint
 
-    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
-    loaded = create_model("unet_same", input_size=32)
+    loaded = create_model(arch, input_size=32)
     loaded.labels = ["background", "shape"]
-    save_checkpoint(tmp_path / "u.pt", loaded.model, arch="unet_same", classes=loaded.labels,
-                    input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict())
-    export_onnx(create_model(str(tmp_path / "u.pt")), tmp_path / "u.onnx")
+    save_checkpoint(folder / "u.pt", loaded.model, arch=arch, classes=loaded.labels, input_size=loaded.input_size,
+                    preprocess=loaded.preprocess.to_dict())
+    export_onnx(create_model(str(folder / "u.pt")), folder / "u.onnx")
+
+
+def test_a_unet_exports_quantizes_on_its_images_and_evaluates_on_every_engine(tmp_path, cli, monkeypatch):
+    """The path after training: ONNX export, INT8 calibrated on the task's images (masks never read as images),
+    eval of checkpoint, FP32 and INT8 on the same whole validation images; FP32 ONNX scores what PyTorch does."""
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
+    _untrained_unet(tmp_path, "unet_same")
     data = "synthetic:shapes-seg:12"
     quantized = cli("quantize", tmp_path / "u.onnx", "-o", tmp_path / "u_int8.onnx", "--calib", data,
                     "--samples", "8", "--method", "minmax")
@@ -171,17 +176,9 @@ def test_a_unet_exports_quantizes_on_its_images_and_evaluates_on_every_engine(tm
 def test_an_accuracy_budget_on_a_unet_is_measured_in_mean_iou(tmp_path, cli, monkeypatch):
     """quantize --max-drop on a U-Net: the budget's metric is mean IoU on the whole validation images (the same
     figure `edgecnn eval --split val` gives), its steps walk the float fallback, its difference has an interval."""
-    from edgecnn.export import export_onnx
-    from edgecnn.zoo import create_model
-    from edgecnn.zoo.weights import save_checkpoint
-
     monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
     torch.manual_seed(0)
-    loaded = create_model("unet_same_025", input_size=32)
-    loaded.labels = ["background", "shape"]
-    save_checkpoint(tmp_path / "u.pt", loaded.model, arch="unet_same_025", classes=loaded.labels,
-                    input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict())
-    export_onnx(create_model(str(tmp_path / "u.pt")), tmp_path / "u.onnx")
+    _untrained_unet(tmp_path, "unet_same_025")
     data = "synthetic:shapes-seg:20"
     out = tmp_path / "q.json"
     done = cli("quantize", tmp_path / "u.onnx", "-o", tmp_path / "u_int8.onnx", "--calib", data, "--samples", "8",
