@@ -23,6 +23,7 @@ def test_metrics_from_a_known_confusion():
     assert m["pixel_accuracy"] == 0.75
     assert m["iou"] == {"bg": 0.5, "fg": 2 / 3} and m["mean_iou"] == pytest.approx((0.5 + 2 / 3) / 2)
     assert m["dice"]["fg"] == pytest.approx(2 * 2 / (2 + 3))
+    assert m["mean_dice"] == pytest.approx((2 * 1 / (2 + 1) + 2 * 2 / (2 + 3)) / 2)
     absent = segmentation_metrics(confusion(np.zeros((2, 2)), np.zeros((2, 2)), 3))
     assert absent["mean_iou"] == 1.0 and absent["iou"]["1"] is None  # classes never seen are left out
     assert mask_iou(target, target, 2) == 1.0
@@ -290,6 +291,8 @@ def test_the_segmentation_quickstart_recipe_runs_end_to_end(tmp_path, monkeypatc
     md = (result.run_dir / "report.md").read_text()
     assert "mean IoU %" in md and "top-1 %" not in md and "best validation mean IoU" in md
     assert "INT8 accuracy budget 100 points: FP32 mean IoU" in md
+    assert "mean IoU on the whole validation images" in md and "top-1 on the validation images" not in md
+    assert "mean Dice %" in md and all(0 <= r["mean_dice"] <= 1 for r in rows)
 
 
 def test_quantization_aware_training_is_refused_for_a_unet_recipe_before_any_work():

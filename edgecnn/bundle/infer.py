@@ -271,7 +271,8 @@ def folder_segmentation(model, root: Path, labels: list[str], config: dict) -> t
     if not count:
         return None, warnings + [f"accuracy not measured: no image with a mask under {root}"]
     metrics = device.segmentation_metrics(matrix, labels or None)
-    return {"mean_iou": metrics["mean_iou"], "pixel_accuracy": metrics["pixel_accuracy"], "images": count,
+    return {"mean_iou": metrics["mean_iou"], "mean_dice": metrics["mean_dice"],
+            "pixel_accuracy": metrics["pixel_accuracy"], "images": count,
             "data": str(root), "iou": metrics["iou"], "dice": metrics["dice"]}, warnings
 
 

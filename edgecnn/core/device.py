@@ -100,7 +100,8 @@ def confusion(prediction: np.ndarray, target: np.ndarray, classes: int) -> np.nd
 
 
 def segmentation_metrics(matrix: np.ndarray, classes: list[str] | None = None) -> dict:
-    """Pixel accuracy, per-class IoU and Dice, mean IoU (classes neither present nor predicted left out)."""
+    """Pixel accuracy, per-class IoU and Dice, mean IoU and mean Dice (classes neither present nor predicted left
+    out)."""
     matrix = np.asarray(matrix, dtype=np.float64)
     true_positive = np.diag(matrix)
     actual, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
@@ -111,6 +112,7 @@ def segmentation_metrics(matrix: np.ndarray, classes: list[str] | None = None) -
     names = classes or [str(i) for i in range(len(matrix))]
     return {"pixel_accuracy": float(true_positive.sum() / max(matrix.sum(), 1)),
             "mean_iou": float(np.nanmean(iou)) if seen.any() else float("nan"),
+            "mean_dice": float(np.nanmean(dice)) if seen.any() else float("nan"),
             "iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, iou)},
             "dice": {n: (None if np.isnan(v) else float(v)) for n, v in zip(names, dice)},
             "pixels": int(matrix.sum())}
@@ -500,7 +502,8 @@ def results_row(*, device: str, model: str, engine: str, precision: str, stats: 
         "device_memory_mib": device_memory_bytes / MIB if device_memory_bytes is not None else None,
         "top1": accuracy.get("top1"), "top5": accuracy.get("top5"), "accuracy_images": accuracy.get("images"),
         "correct": accuracy.get("correct"),  # per image, "1"/"0": paired accuracy differences are computed from it
-        "mean_iou": accuracy.get("mean_iou"), "pixel_accuracy": accuracy.get("pixel_accuracy"),  # segmentation
+        "mean_iou": accuracy.get("mean_iou"), "mean_dice": accuracy.get("mean_dice"),  # segmentation
+        "pixel_accuracy": accuracy.get("pixel_accuracy"),
         "verification_accuracy": accuracy.get("verification_accuracy"), "roc_auc": accuracy.get("roc_auc"),  # Siamese
         "file_size_mib": file_size_bytes / MIB if file_size_bytes is not None else None,
         "artifact": artifact, "warnings": list(warnings),

@@ -122,7 +122,8 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
             masked = data if isinstance(data, MaskedImages) else load_masked(
                 data, image_size=runner.info.input_size[1], classes=list(runner.info.labels) or None)
             scores = evaluate_segmentation(runner, masked)
-            accuracy = {k: scores[k] for k in ("mean_iou", "pixel_accuracy", "images", "data", "iou", "dice")}
+            accuracy = {k: scores[k] for k in ("mean_iou", "mean_dice", "pixel_accuracy", "images", "data", "iou",
+                                               "dice")}
         elif data is not None and runner.info.task == "similarity":  # pairs drawn from labelled images
             images = data if isinstance(data, ImageList) else \
                 load_images(data, image_size=runner.info.preprocess.resize)

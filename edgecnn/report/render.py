@@ -18,6 +18,7 @@ from ..core.text import bounded_list
 
 from ..fileio import atomic_path
 from ..quantize.layer_error import layer_table
+from ..tasks.registry import headline_key, headline_label
 from .best import best_lines
 from .plots import plot_latency, plot_pareto, save_figure
 
@@ -25,13 +26,13 @@ COLUMNS = [  # (header, row key, format)
     ("device", "device", "{}"), ("engine", "engine", "{}"), ("precision", "precision", "{}"), ("batch", "batch", "{}"),
     ("p50 ms", "p50_ms", "{:.3f}"), ("p90 ms", "p90_ms", "{:.3f}"), ("p99 ms", "p99_ms", "{:.3f}"),
     ("img/s", "throughput", "{:.1f}"), ("top-1 %", "top1", "pct"), ("top-5 %", "top5", "pct"),
-    ("mean IoU %", "mean_iou", "pct"), ("pixel acc %", "pixel_accuracy", "pct"),
+    ("mean IoU %", "mean_iou", "pct"), ("mean Dice %", "mean_dice", "pct"), ("pixel acc %", "pixel_accuracy", "pct"),
     ("verification %", "verification_accuracy", "pct"), ("ROC-AUC", "roc_auc", "{:.4f}"),
     ("load MiB", "load_rss_mib", "{:.1f}"), ("run MiB", "run_rss_mib", "{:.1f}"), ("file MiB", "file_size_mib", "{:.2f}"),
     ("H2D ms", "h2d_ms", "{:.3f}"), ("GPU compute ms", "compute_ms", "{:.3f}"), ("D2H ms", "d2h_ms", "{:.3f}"),
     ("GPU MiB", "device_memory_mib", "{:.1f}"),
 ]
-OPTIONAL = ("top5", "mean_iou", "pixel_accuracy", "verification_accuracy", "roc_auc", "h2d_ms", "compute_ms", "d2h_ms", "device_memory_mib")  # shown when some row has them
+OPTIONAL = ("top5", "mean_iou", "mean_dice", "pixel_accuracy", "verification_accuracy", "roc_auc", "h2d_ms", "compute_ms", "d2h_ms", "device_memory_mib")  # shown when some row has them
 
 
 def _fmt(value, fmt: str) -> str:
@@ -137,11 +138,20 @@ def _budget_line(results: dict) -> str | None:
             + (f" {describe(b['difference'])}." if b.get("difference") else ""))
 
 
+def _accuracy_words(results: dict) -> str:
+    """What the accuracy columns measured: 'top-1 on the validation images', 'mean IoU on the validation images
+    (whole images, tiled)', 'verification accuracy on pairs of the validation images'."""
+    key = headline_key(results.get("rows") or [])
+    where = {"mean_iou": "the whole validation images (tiled with the model's tile size)",
+             "verification_accuracy": "same/different pairs of the validation images"}.get(key, "the validation images")
+    return f"{headline_label(key)} on {where}"
+
+
 def render_markdown(results: dict, images: dict[str, str]) -> str:
     headers, rows = table_rows(results)
     out = [f"# edgecnn report: {results['recipe']} ({results['model']})", "",
            f"Measured on {results['device']}, {results['created']}. Latency: p50/p90/p99 of single calls after "
-           "warm-up; memory: peak RSS increase while loading and while running; top-1 on the validation images.", ""]
+           f"warm-up; memory: peak RSS increase while loading and while running; {_accuracy_words(results)}.", ""]
     for line in (_training_line(results), _budget_line(results), *best_lines(results.get("best") or {})):
         if line:
             out += [line, ""]
@@ -205,7 +215,7 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
     parts = [f"<h1>edgecnn report: {html.escape(results['recipe'])} ({html.escape(results['model'])})</h1>",
              f"<p class=\"meta\">Measured on {html.escape(results['device'])}, {html.escape(results['created'])}. "
              "Latency: p50/p90/p99 of single calls after warm-up; memory: peak RSS increase while loading and while "
-             "running; top-1 on the validation images.</p>"]
+             f"running; {html.escape(_accuracy_words(results))}.</p>"]
     for line in (_training_line(results), _budget_line(results), *best_lines(results.get("best") or {})):
         if line:
             parts.append(f"<p>{html.escape(line)}</p>")

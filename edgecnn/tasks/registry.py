@@ -44,7 +44,7 @@ TASKS = {
         trainer="edgecnn.tasks.segmentation_train.train_segmentation",
         evaluator="edgecnn.evaluate.evaluate_segmentation",
         calibration="the images (not the masks) of image/ + label/ folders (training side of the split)",
-        bundle_output="NAME_mask.png and NAME_overlay.png", metrics=("mean_iou", "pixel_accuracy")),
+        bundle_output="NAME_mask.png and NAME_overlay.png", metrics=("mean_iou", "mean_dice", "pixel_accuracy")),
     "similarity": Task(
         name="similarity", headline="verification_accuracy", headline_label="verification accuracy",
         reader="edgecnn.data.datasets.load_images", loss="triplet loss with semi-hard negatives (FaceNet)",
