@@ -257,7 +257,9 @@ def test_a_segmentation_bundle_writes_the_masks_edgecnn_computes_without_torch(t
     profiled = infer(bundle, "--profile", "--data", labelled, "--results", results, "--min-runs", "2",
                      "--min-time-s", "0")
     assert profiled.returncode == 0, profiled.stderr
+    assert "mean IoU %" in profiled.stdout and "top-1 %" not in profiled.stdout
     row = json.loads(results.read_text())["rows"][0]
+    assert 0 <= row["mean_dice"] <= 1
     evaluated = cli("eval", tmp_path / "u.onnx", "--data", labelled, "--json", tmp_path / "eval.json")
     assert evaluated.exit_code == 0, evaluated.output
     assert row["mean_iou"] == pytest.approx(json.loads((tmp_path / "eval.json").read_text())["result"]["mean_iou"])

@@ -127,6 +127,7 @@ def test_a_siamese_bundle_decides_as_edgecnn_does_without_torch(cli, tmp_path):
     profiled = infer(tmp_path / "bundle", "--profile", "--data", folder, "--results", results, "--min-runs", "2",
                      "--min-time-s", "0")
     assert profiled.returncode == 0, profiled.stderr
+    assert "verif. %" in profiled.stdout and "top-1 %" not in profiled.stdout  # the table shows the task's metric
     row = json.loads(results.read_text())["rows"][0]
     evaluated = cli("eval", tmp_path / "s.onnx", "--data", folder, "--json", tmp_path / "eval.json")
     assert evaluated.exit_code == 0, evaluated.output

@@ -488,14 +488,20 @@ def write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+ACCURACY_COLUMNS = (("top1", "top-1 %"), ("mean_iou", "mean IoU %"), ("verification_accuracy", "verif. %"))
+
+
 def format_rows(results: dict) -> str:
+    """The rows as a table; the accuracy column is the task's metric (top-1, mean IoU, verification accuracy)."""
+    key, title = next(((k, t) for k, t in ACCURACY_COLUMNS if any(r.get(k) is not None for r in results["rows"])),
+                      ACCURACY_COLUMNS[0])
     lines = [f"{'batch':>5} {'runs':>6} {'p50 ms':>9} {'p90':>9} {'p99':>9} {'img/s':>9} {'load MiB':>9} "
-             f"{'run MiB':>8} {'top-1 %':>8}"]
+             f"{'run MiB':>8} {title:>10}"]
     for row in results["rows"]:
-        top1 = f"{100 * row['top1']:.2f}" if row["top1"] is not None else "-"
+        value = f"{100 * row[key]:.2f}" if row.get(key) is not None else "-"
         lines.append(f"{row['batch']:>5} {row['runs']:>6} {row['p50_ms']:>9.3f} {row['p90_ms']:>9.3f} "
                      f"{row['p99_ms']:>9.3f} {row['throughput']:>9.1f} {row['load_rss_mib']:>9.1f} "
-                     f"{row['run_rss_mib']:>8.1f} {top1:>8}")
+                     f"{row['run_rss_mib']:>8.1f} {value:>10}")
     return "\n".join(lines)
 
 
