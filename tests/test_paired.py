@@ -110,3 +110,5 @@ def test_a_bootstrap_over_images_for_a_metric_of_pooled_counts():
     noisy = paired_bootstrap(good, mixed, mean_iou)
     assert not noisy["significant"] and noisy["interval_points"][0] < 0 < noisy["interval_points"][1]
     assert describe(noisy).startswith("INT8 vs FP32:") and "paired bootstrap over 20 images" in describe(noisy)
+    few = paired_bootstrap(good[:5], worse[:5], mean_iou)  # the same loss on every image, but only 5 images
+    assert few["interval_points"][1] < 0 and not few["significant"] and "only 5 images: too few" in few["words"]

@@ -26,6 +26,7 @@ import numpy as np
 
 Z = {0.90: 1.6449, 0.95: 1.9600, 0.99: 2.5758}
 Z_POWER_80 = 0.8416
+MIN_BOOTSTRAP_IMAGES = 10  # fewer: a bootstrap interval is printed, but no difference is called real
 
 
 def _binomial_two_sided(k: int, n: int) -> float:
@@ -91,9 +92,14 @@ def paired_bootstrap(a_items, b_items, metric: Callable[[np.ndarray], float], *,
     samples = samples[np.isfinite(samples)]
     tail = (1 - confidence) / 2
     low, high = np.quantile(samples, [tail, 1 - tail]) if len(samples) else (math.nan, math.nan)
-    significant = bool(low > 0 or high < 0)
-    words = ("a real difference (the interval leaves out zero)" if significant else
-             f"within noise on {n} images (the interval holds zero)")
+    if n < MIN_BOOTSTRAP_IMAGES:  # resampling a handful of images gives intervals far too narrow to trust
+        significant = False
+        words = (f"only {n} images: too few to tell a difference from noise (a bootstrap over fewer than "
+                 f"{MIN_BOOTSTRAP_IMAGES} images is too rough to trust)")
+    else:
+        significant = bool(low > 0 or high < 0)
+        words = ("a real difference (the interval leaves out zero)" if significant else
+                 f"within noise on {n} images (the interval holds zero)")
     return {"images": n, "difference_points": 100 * float(diff), "interval_points": [100 * float(low), 100 * float(high)],
             "confidence": confidence, "method": "bootstrap", "mcnemar_p": None, "significant": significant,
             "images_to_decide": None, "words": words}
