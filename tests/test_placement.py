@@ -38,6 +38,7 @@ def test_for_openvino_uses_nncf_and_openvino_runs_it(fp32, tmp_path):
                              options=QuantizeOptions(samples=16, placed_for="openvino"))
     assert report.method == "nncf" and report.quantized_nodes > 0
     assert report.agreement["cosine"] >= 0.99  # measured 0.99998 on this model; a wrong placement falls far below
+    assert report.engine_agreement["openvino"]["cosine"] >= 0.99 and report.placement_note is None
     info = json.loads(read_metadata(tmp_path / "ov.onnx").extra["quantization"])
     assert info["placed_for"] == "openvino" and info["backend"].startswith("nncf ")
     assert read_metadata(tmp_path / "ov.onnx").extra["precision"] == "int8"
@@ -71,3 +72,28 @@ def test_recipes_give_openvino_its_own_placement_unless_a_budget_is_set(tmp_path
     stages = {s.name: s for s in plan(budget)}
     assert "quantize-int8-openvino" not in stages
     assert artifact_for(budget, "openvino", "int8") == "artifacts/model_int8.onnx"
+
+
+def test_openvino_unfaithful_compares_openvinos_run_with_onnx_runtimes():
+    from edgecnn.quantize.nncf_backend import openvino_unfaithful
+
+    ort = {"cosine": 0.995, "top1_agreement": 0.98}
+    assert openvino_unfaithful(ort, {"cosine": 0.99, "top1_agreement": 0.97}) is None  # within the tolerance
+    why = openvino_unfaithful(ort, {"cosine": 0.76, "top1_agreement": 0.69})  # the U-Net on a Zen 1 CPU
+    assert why.startswith("OpenVINO runs it with top-1 agreement 0.690") and "0.980" in why
+    assert "cosine 0.900" in openvino_unfaithful(ort, {"cosine": 0.90})  # an embedding: no top-1 to compare
+    assert openvino_unfaithful(ort, {}) is None
+
+
+def test_when_openvino_cannot_run_nncfs_file_the_ort_placement_is_used(fp32, tmp_path, monkeypatch):
+    from edgecnn.quantize import nncf_backend
+
+    monkeypatch.setattr(nncf_backend, "UNFAITHFUL_TOLERANCE", -2.0)  # every run "falls behind": take the other path
+    lines = []
+    report = quantize_placed(fp32, tmp_path / "ov.onnx", "synthetic:shapes:32", progress=False, log=lines.append,
+                             options=QuantizeOptions(samples=16, placed_for="openvino"))
+    assert report.method != "nncf" and report.placement_note.startswith("NNCF's placement not used: OpenVINO runs")
+    assert any("ONNX Runtime's placement instead" in line for line in lines)
+    assert report.engine_agreement["openvino"]["cosine"] >= 0.99  # the fallback file, run by OpenVINO
+    info = json.loads(read_metadata(tmp_path / "ov.onnx").extra["quantization"])
+    assert "backend" not in info or not info["backend"].startswith("nncf")

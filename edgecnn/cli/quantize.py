@@ -144,6 +144,12 @@ def _print_report(report, trt_table) -> None:
     if a:
         click.echo(f"vs FP32:   top-1 agreement {100 * a.get('top1_agreement', float('nan')):.1f}%, cosine "
                    f"{a['cosine']:.5f} on {a['samples']} calibration inputs")
+    for engine, b in report.engine_agreement.items():
+        top1 = "" if b.get("top1_agreement") is None else f"top-1 agreement {100 * b['top1_agreement']:.1f}%, "
+        click.echo(f"on {engine}: {top1}cosine {b['cosine']:.5f} on {b['samples']} calibration inputs (the file run "
+                   f"by {engine} itself)")
+    if report.placement_note:
+        click.echo(f"placement: {report.placement_note}")
     if trt_table:
         click.echo(f"TensorRT calibration table: {trt_table}")
 

@@ -70,7 +70,9 @@ class QuantizeReport:
     quantized_nodes: int
     float_nodes: dict[str, int]  # op type -> count of compute nodes left in float
     excluded: list[str]
-    agreement: dict = field(default_factory=dict)  # vs the float model on calibration inputs
+    agreement: dict = field(default_factory=dict)  # vs the float model on calibration inputs, run by ONNX Runtime
+    engine_agreement: dict = field(default_factory=dict)  # engine -> the same, the INT8 file run by that engine
+    placement_note: str | None = None  # why the placement asked for was not used
     speed_note: str | None = None
     seconds: float = 0.0
     trt_table: str | None = None
@@ -164,10 +166,11 @@ def _count_nodes(model: onnx.ModelProto) -> tuple[int, dict[str, int]]:
 
 
 def compare_outputs(float_path: str, quant_path: str, inputs: np.ndarray, input_name: str | list[str],
-                    limit: int = 64) -> dict:
-    """Top-1 agreement, cosine and max abs error of the quantized model against the float one."""
+                    limit: int = 64, quantized_session=make_session) -> dict:
+    """Top-1 agreement, cosine and max abs error of the quantized model against the float one (both on ONNX
+    Runtime, or the quantized one on ``quantized_session(path)``: anything with ONNX Runtime's ``run``)."""
 
-    a_session, b_session = make_session(float_path), make_session(quant_path)
+    a_session, b_session = make_session(float_path), quantized_session(quant_path)
     batch = input_chw(load_onnx(float_path, external_data=False))[0]
     fixed = isinstance(batch, int) and batch > 0
     step = batch if fixed else 16

@@ -1,15 +1,17 @@
 """INT8 placed for the engine that will run it: one entry point over the quantizers.
 
 ``placed_for`` ort and trt: ONNX Runtime's quantizer (:mod:`.int8`; trt forces symmetric activations);
-openvino: NNCF (:mod:`.nncf_backend`).
+openvino: NNCF (:mod:`.nncf_backend`), unless OpenVINO on this CPU does not run NNCF's file as ONNX Runtime
+does (:func:`.nncf_backend.openvino_unfaithful`): then ONNX Runtime's placement, checked on OpenVINO too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from .int8 import QuantizeReport, quantize_int8
-from .nncf_backend import quantize_for_openvino
+from .nncf_backend import openvino_check, openvino_unfaithful, quantize_for_openvino
 from .options import QuantizeOptions
 
 
@@ -17,7 +19,23 @@ def quantize_placed(model_path: str | os.PathLike, output: str | os.PathLike, ca
                     options: QuantizeOptions | None = None, **kwargs) -> QuantizeReport:
     """INT8 Q/DQ of ``model_path`` at ``output``, placed for ``options.placed_for``."""
     options = options or QuantizeOptions()
-    if options.placed_for == "openvino":
-        kwargs.pop("trt_table", None)
-        return quantize_for_openvino(model_path, output, calib, options=options, **kwargs)
-    return quantize_int8(model_path, output, calib, options=options, **kwargs)
+    if options.placed_for != "openvino":
+        return quantize_int8(model_path, output, calib, options=options, **kwargs)
+    kwargs.pop("trt_table", None)
+    report = quantize_for_openvino(model_path, output, calib, options=options, **kwargs)
+    why = openvino_unfaithful(report.agreement, report.engine_agreement.get("openvino", {}))
+    if why is None:
+        return report
+    log = kwargs.get("log") or (lambda line: None)
+    note = f"NNCF's placement not used: {why}"
+    log(f"note: {note}; quantizing with ONNX Runtime's placement instead")
+    fallback = quantize_int8(model_path, output, calib, options=dataclasses.replace(options, placed_for="ort"),
+                             **{**kwargs, "force": True})
+    on_openvino = openvino_check(str(model_path), str(output), calib, options, mean=kwargs.get("mean"),
+                                 std=kwargs.get("std"), input_size=kwargs.get("input_size"))
+    fallback.engine_agreement = {"openvino": on_openvino}
+    fallback.placement_note = note
+    still = openvino_unfaithful(fallback.agreement, on_openvino)
+    if still:
+        log(f"warning: ONNX Runtime's placement is no better: {still}")
+    return fallback
