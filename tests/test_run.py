@@ -231,6 +231,16 @@ def test_report_merges_devices(first_and_second, tmp_path, cli):
     assert "engine" in header and (tmp_path / "pareto.png").exists()
 
 
+def test_the_report_says_when_a_placement_was_not_used(first_and_second):
+    from edgecnn.report.render import render_markdown
+
+    first, *_ = first_and_second
+    results = json.loads((first.run_dir / "results.json").read_text())
+    assert "NNCF's placement not used" not in render_markdown(results, {})
+    results["placement_notes"] = {"openvino": "NNCF's placement not used: OpenVINO runs it with top-1 agreement 0.661"}
+    assert "INT8 for openvino: NNCF's placement not used: OpenVINO runs it" in render_markdown(results, {})
+
+
 def test_report_refuses_files_that_are_not_results(tmp_path, cli):
     from conftest import one_line_error
 

@@ -351,6 +351,9 @@ class Pipeline:
         results["accuracy_differences"] = accuracy_differences(results["rows"])
         if budget is not None and budget.record.get("layer_error"):
             results["layer_error"] = budget.record["layer_error"]
+        placed = self.graph.entries.get("quantize-int8-openvino")
+        if placed is not None and (placed.record.get("int8") or {}).get("placement_note"):
+            results["placement_notes"] = {"openvino": placed.record["int8"]["placement_note"]}
         write_results(results, self.run_dir / "results.json")
         write_reports(results, self.run_dir)
 

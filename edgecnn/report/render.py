@@ -152,7 +152,8 @@ def render_markdown(results: dict, images: dict[str, str]) -> str:
     out = [f"# edgecnn report: {results['recipe']} ({results['model']})", "",
            f"Measured on {results['device']}, {results['created']}. Latency: p50/p90/p99 of single calls after "
            f"warm-up; memory: peak RSS increase while loading and while running; {_accuracy_words(results)}.", ""]
-    for line in (_training_line(results), _budget_line(results), *best_lines(results.get("best") or {})):
+    placements = [f"INT8 for {engine}: {note}." for engine, note in (results.get("placement_notes") or {}).items()]
+    for line in (_training_line(results), _budget_line(results), *placements, *best_lines(results.get("best") or {})):
         if line:
             out += [line, ""]
     out += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
@@ -216,7 +217,8 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
              f"<p class=\"meta\">Measured on {html.escape(results['device'])}, {html.escape(results['created'])}. "
              "Latency: p50/p90/p99 of single calls after warm-up; memory: peak RSS increase while loading and while "
              f"running; {html.escape(_accuracy_words(results))}.</p>"]
-    for line in (_training_line(results), _budget_line(results), *best_lines(results.get("best") or {})):
+    placements = [f"INT8 for {engine}: {note}." for engine, note in (results.get("placement_notes") or {}).items()]
+    for line in (_training_line(results), _budget_line(results), *placements, *best_lines(results.get("best") or {})):
         if line:
             parts.append(f"<p>{html.escape(line)}</p>")
     parts += ["<h2>Results</h2>", _html_table(headers, rows, text_columns)]
