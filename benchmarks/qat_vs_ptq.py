@@ -87,8 +87,11 @@ def main() -> None:
         made = "" if r["seconds"] is None else f"{r['seconds']:.0f}"
         lines.append(f"| {r['model']} | {100 * r['top1']:.2f} % | {r['words'] or '-'} | {r['p50_ms']:.2f} | {made} |")
     kept = len(budget.kept_float)
+    tried = ", ".join(f"{step['calibration']} {100 * step['top1']:.2f} %" for step in budget.steps if step.get("calibration"))
     text = (f"{loaded.spec.name} from {args.checkpoint}; {len(targets)} validation images of {args.data} "
-            f"(split {args.val_split}, seed {args.seed}). Fallback: budget {args.max_drop} points, {kept} nodes kept "
+            f"(split {args.val_split}, seed {args.seed}). The ptq+fallback row is the accuracy budget's model: budget "
+            f"{args.max_drop} points, {budget.method} with {budget.calibration} calibration"
+            + (f" (other calibration methods tried: {tried})" if tried else "") + f", {kept} nodes kept "
             f"in float ({'met' if budget.met else 'NOT met'}). QAT: {args.qat_epochs} epochs at lr {qat.lr:g}, "
             f"INT8-simulated top-1 {100 * qat.simulated_top1_before:.2f} % before, "
             f"{100 * qat.simulated_top1[-1]:.2f} % after.\nLatency: batch 1, {args.threads} threads, median of "

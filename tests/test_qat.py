@@ -11,7 +11,14 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from edgecnn.quantize.qat import ActivationFakeQuant, FoldedWeightFakeQuant, conv_bn_pairs, simulate_int8
+from edgecnn.quantize.qat import (
+    ActivationFakeQuant,
+    FoldedWeightFakeQuant,
+    conv_bn_pairs,
+    exported_points,
+    module_path,
+    simulate_int8,
+)
 from edgecnn.zoo import create_model
 
 
@@ -80,6 +87,68 @@ def test_removing_the_simulation_gives_the_float_model_back():
     assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
 
 
+def test_module_paths_from_the_exporters_scoped_names():
+    assert module_path("/features/features.4/features.4.1/block/block.0/block.0.2/Sigmoid") == "features.4.1.block.0.2"
+    assert module_path("/layer1/layer1.0/conv1/Conv") == "layer1.0.conv1"
+    assert module_path("/Flatten") == "" and module_path("input_QuantizeLinear") is None
+
+
+def test_the_simulation_sits_where_the_export_puts_qdq(tmp_path, monkeypatch):
+    """A ResNet-18's post-training INT8 model read back as module names: every INT8 convolution and the residual
+    blocks' outputs are simulated, and the simulation installs exactly those hooks."""
+    from edgecnn.export import export_onnx
+    from edgecnn.quantize import QuantizeOptions, quantize_int8
+
+    monkeypatch.setenv("EDGECNN_CALIB_CACHE", str(tmp_path / "calib"))
+    loaded = create_model("resnet18", num_classes=8, input_size=32)
+    export_onnx(loaded, tmp_path / "fp32.onnx")
+    quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", "synthetic:shapes:32", progress=False,
+                  options=QuantizeOptions(samples=8))
+    int8 = onnx.load(str(tmp_path / "int8.onnx"))
+    model = loaded.model.eval()
+    points = exported_points(model, int8)
+    convs = [n for n in int8.graph.node if n.op_type in ("Conv", "Gemm")]
+    assert len(points.weights) == len(convs) == 21 and points.inputs == points.weights  # 20 convs + the fc
+    assert {"layer1.0", "layer2.1", "layer4.1"} <= points.outputs  # the residual Add (+ ReLU) of each block
+    assert points.quantized >= len(points.outputs) and points.unmapped <= 2, points.counts()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        reference = model(x)
+        simulation = simulate_int8(model, points=points)
+        assert len(simulation.layers) == 21
+        assert len(simulation.hooks) == len(points.inputs) + len(points.outputs) + len(points.silu_sigmoids)
+        simulated = model(x)
+        simulation.remove()
+        assert torch.equal(model(x), reference) and (simulated - reference).abs().max() > 0
+
+
+def test_a_silu_whose_sigmoid_is_quantized_rounds_the_sigmoid():
+    from edgecnn.quantize.qat import _SiluWithQuantizedSigmoid
+
+    silu = torch.nn.SiLU().train()
+    hook = _SiluWithQuantizedSigmoid(ActivationFakeQuant())
+    x = torch.linspace(-6, 6, 1001)
+    out = hook(silu, (x,), silu(x))
+    sigmoid = out / torch.where(x == 0, torch.ones_like(x), x)
+    assert len(torch.unique(sigmoid[x != 0].round(decimals=5))) <= 256 < len(torch.unique(torch.sigmoid(x)))
+    assert (out - silu(x)).abs().max() <= 6 * (1 / 255) / 2 + 1e-5  # at most half a step of the sigmoid, times |x|
+
+
+def test_an_inplace_silu_is_simulated_from_its_input_and_given_back_inplace():
+    """torchvision's EfficientNet uses SiLU(inplace=True): the hook must see the input, not the overwritten one."""
+    from edgecnn.quantize.qat import ExportedPoints
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.SiLU(inplace=True)).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        reference = model(x)
+        simulation = simulate_int8(model, points=ExportedPoints(silu_sigmoids={"1"}))
+        simulated = model(x)
+        simulation.remove()
+    assert (simulated - reference).abs().max() <= reference.abs().max() / 255 + 1e-5  # rounding, not garbage
+    assert model[1].inplace and torch.equal(model(x), reference)
+
+
 def test_cli_train_qat_writes_a_qdq_model_with_its_provenance(tmp_path, cli, monkeypatch):
     from conftest import one_line_error
     from edgecnn.core.metadata import read_metadata
@@ -103,6 +172,7 @@ def test_cli_train_qat_writes_a_qdq_model_with_its_provenance(tmp_path, cli, mon
     assert meta.labels == read_weights(source).checkpoint["classes"]
     report = json.loads((tmp_path / "qat" / "qat.json").read_text())
     assert len(report["simulated_top1"]) == 1 and report["folded_batchnorms"] > 0
+    assert report["simulated"]["weights"] > 0 and report["simulated"]["unmapped"] <= 2  # at the export's Q/DQ
     assert report["quantize"]["agreement"]["cosine"] > 0.9  # the INT8 file follows the QAT float model
     tuned, original = read_weights(tmp_path / "qat" / "qat.pt").state_dict, read_weights(source).state_dict
     assert tuned.keys() == original.keys() and any(not torch.equal(tuned[k], original[k]) for k in tuned)

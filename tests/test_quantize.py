@@ -176,6 +176,8 @@ def test_accuracy_budget_missed_by_plain_int8_is_met_by_float_fallback(colour_ta
                                   plain_output=str(plain), progress=False)
     assert report.fp32_top1 == 1.0 and report.int8_top1 == 0.25  # plain INT8: every image called grey
     assert report.steps[0]["drop"] == 75.0 > report.max_drop
+    assert [s.get("calibration") for s in report.steps[1:3]] == ["percentile", "entropy"]  # no other ranges help:
+    assert all(s["drop"] == 75.0 for s in report.steps[1:3])  # a constant channel takes every range
     assert report.kept_float and report.met and report.final_drop <= 1.0 and report.final_top1 == 1.0
     assert [s["drop"] for s in report.steps][-1] <= 1.0 < report.steps[0]["drop"]
     # the files say the same: the written model is the one measured, the plain one is the one that missed
@@ -187,6 +189,40 @@ def test_accuracy_budget_missed_by_plain_int8_is_met_by_float_fallback(colour_ta
     # channel blew up (the Relu the quantizer removed is compared rectified, so it is not counted as error)
     ranking = sensitivity_ranking(str(model), str(plain), inputs)
     assert ranking == sorted(ranking, key=lambda item: item[1]) and ranking[0][0] == "r", ranking
+
+
+def test_a_budget_missed_by_one_calibration_method_is_met_by_another(colour_task, tmp_path):
+    """The colour net with its constant channel replaced by one bright pixel: channel 4 = relu(20000 (R - 0.95))
+    is 1000 at the single pixel whose red is 1.0 (one image of 40) and 0 elsewhere. Min/max ranges take that one
+    value and round the colour features to zero (25 %, every image 'grey'); a percentile range leaves it out
+    (it is 1 value of 40,960), so the budget is met with nothing kept in float."""
+    from edgecnn.data import load_images
+    from edgecnn.quantize.accuracy_aware import quantize_with_budget
+
+    model_path, data = colour_task
+    model = onnx.load(str(model_path))
+    weights = {i.name: i for i in model.graph.initializer}
+    conv_w, conv_b = onnx.numpy_helper.to_array(weights["conv_w"]).copy(), onnx.numpy_helper.to_array(weights["conv_b"]).copy()
+    conv_w[3, 0], conv_b[3] = 20000.0, -0.95 * 20000.0
+    weights["conv_w"].CopyFrom(onnx.numpy_helper.from_array(conv_w, "conv_w"))
+    weights["conv_b"].CopyFrom(onnx.numpy_helper.from_array(conv_b, "conv_b"))
+    onnx.save(model, str(model_path))
+    for image in (data / name / f"{i}.png" for name in COLOURS for i in range(10)):  # no pixel reaches 0.95 red ...
+        pixels = np.asarray(Image.open(image)).copy()
+        pixels[..., 0] = np.minimum(pixels[..., 0], 235)
+        Image.fromarray(pixels).save(image)
+    spike = data / "red" / "0.png"  # ... but one
+    pixels = np.asarray(Image.open(spike)).copy()
+    pixels[0, 0, 0] = 255
+    Image.fromarray(pixels).save(spike)
+    images = load_images(str(data), image_size=16)
+    report = quantize_with_budget(str(model_path), str(tmp_path / "aware.onnx"), str(data), images, progress=False,
+                                  options=QuantizeOptions(samples=40, method="minmax", max_drop=1.0))
+    assert report.fp32_top1 == 1.0 and report.steps[0]["drop"] == 75.0  # min/max: every image called grey
+    assert report.met and not report.kept_float and report.method == "ptq", report.steps
+    assert report.calibration == "percentile" and [s.get("calibration") for s in report.steps] == [None, "percentile"]
+    written = json.loads(read_metadata(str(tmp_path / "aware.onnx")).extra["quantization"])
+    assert written["method"] == report.calibration
 
 
 def test_cli_quantize_with_max_drop(colour_task, tmp_path, cli):

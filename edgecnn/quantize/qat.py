@@ -7,10 +7,17 @@ What is simulated (fake quantization, gradients by the straight-through estimato
   a convolution followed by a BatchNorm is quantized with the BatchNorm folded in (w * gamma / sigma), as the
   ONNX export folds it. BatchNorm statistics are frozen during QAT (the standard practice: the folded weight
   the quantizer sees then stays the one that is exported).
-* activations: the input and the output (after its folded BatchNorm: where Q/DQ sits in the exported graph) of
-  every convolution and fully-connected layer as asymmetric UINT8 (ONNX Runtime's
-  default activation type on x86), or symmetric INT8 when the export will be (``symmetric_activations``, what
-  TensorRT reads), its range an exponential moving average of the batches' min/max.
+* activations: as asymmetric UINT8 (ONNX Runtime's default activation type on x86), or symmetric INT8 when the
+  export will be (``symmetric_activations``, what TensorRT reads), each range an exponential moving average of
+  the batches' min/max, at the places the exported INT8 model carries Q/DQ. Those places are read from the
+  post-training INT8 model of the checkpoint itself, made with the same options (:func:`exported_points`):
+  the weight, input and output (after its folded BatchNorm) of each convolution and fully-connected layer the
+  export quantizes (layers the export keeps in float, e.g. the speed-aware SiLU regions, stay float), the
+  output of every other module whose output the export quantizes (the residual Add of a block, a pooling,
+  a Sigmoid, the SiLU's Mul, a squeeze-and-excitation's Mul) and the Sigmoid inside a SiLU. Quantized
+  tensors inside a module's forward that are not its output (a functional flatten) are counted, not simulated.
+  When the export's node names cannot be read as module paths, every convolution and fully-connected layer's
+  weight, input and output are simulated instead.
 
 After training, the simulation is removed (the fine-tuned float weights stay), the model is exported to ONNX
 and quantized with post-training calibration (:func:`~edgecnn.quantize.int8.quantize_int8`): the INT8 file is
@@ -82,8 +89,8 @@ class ActivationFakeQuant:
         return (self.quantize(module, args[0]),) + tuple(args[1:])
 
     def on_output(self, module: nn.Module, args, output: torch.Tensor) -> torch.Tensor:
-        """Forward hook: the same on a layer's output."""
-        return self.quantize(module, output)
+        """Forward hook: the same on a layer's output (a module returning several tensors is left alone)."""
+        return self.quantize(module, output) if isinstance(output, torch.Tensor) else output
 
     def quantize(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if module.training or self.low is None:
@@ -120,6 +127,111 @@ def conv_bn_pairs(model: nn.Module) -> dict[str, str]:
 
 
 @dataclass
+class ExportedPoints:
+    """Where the exported INT8 model carries Q/DQ, as module names of the PyTorch model."""
+
+    weights: set[str] = field(default_factory=set)  # conv / linear modules whose weight is INT8
+    inputs: set[str] = field(default_factory=set)  # conv / linear modules whose input is quantized
+    outputs: set[str] = field(default_factory=set)  # modules whose output is quantized
+    silu_sigmoids: set[str] = field(default_factory=set)  # SiLU modules whose inner Sigmoid output is quantized
+    quantized: int = 0  # quantized activation tensors in the export
+    unmapped: int = 0  # of them, inside a module and not its output: not simulated
+
+    def counts(self) -> dict:
+        return {"weights": len(self.weights), "inputs": len(self.inputs), "outputs": len(self.outputs),
+                "silu_sigmoids": len(self.silu_sigmoids), "quantized": self.quantized, "unmapped": self.unmapped}
+
+
+def module_path(node_name: str) -> str | None:
+    """The module an exported node came from, from the TorchScript exporter's scoped name
+    (``/features/features.4/features.4.1/block/block.0/block.0.2/Sigmoid`` -> ``features.4.1.block.0.2``; ``""``
+    for the model's own forward); None for a node the quantizer added (no scope)."""
+    if not node_name.startswith("/"):
+        return None
+    path: list[str] = []
+    for part in node_name.split("/")[1:-1]:
+        if path and part.startswith(path[-1] + "."):
+            path[-1] = part
+        else:
+            path.append(part)
+    return ".".join(path)
+
+
+def _inside(path: str | None, module: str) -> bool:
+    return path is not None and (module == "" or path == module or path.startswith(module + "."))
+
+
+def exported_points(model: nn.Module, int8_model) -> ExportedPoints:
+    """:class:`ExportedPoints` of ``model`` from its post-training Q/DQ ONNX (``onnx.ModelProto``)."""
+    graph = int8_model.graph
+    initializers = {i.name for i in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    modules = dict(model.named_modules())
+    points = ExportedPoints()
+
+    def after_qdq(tensor: str) -> list:  # the computing nodes that read a tensor, through its Q/DQ pair
+        found = []
+        for node in consumers.get(tensor, []):
+            if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+                found += after_qdq(node.output[0])
+            else:
+                found.append(node)
+        return found
+
+    def from_dequantize(tensor: str, weight: bool) -> bool:
+        node = producer.get(tensor)
+        if node is None or node.op_type != "DequantizeLinear":
+            return False
+        source = node.input[0]
+        if source in initializers:
+            return weight
+        quantize = producer.get(source)
+        return weight == bool(quantize is not None and quantize.op_type == "QuantizeLinear"
+                              and quantize.input[0] in initializers)
+
+    for node in graph.node:
+        if node.op_type in ("Conv", "Gemm", "MatMul") and isinstance(modules.get(module_path(node.name) or "-"),
+                                                                       (nn.Conv2d, nn.Linear)):
+            name = module_path(node.name)
+            if len(node.input) > 1 and from_dequantize(node.input[1], weight=True):
+                points.weights.add(name)
+            if from_dequantize(node.input[0], weight=False):
+                points.inputs.add(name)
+    for node in graph.node:
+        if node.op_type != "QuantizeLinear" or node.input[0] in initializers:
+            continue
+        points.quantized += 1
+        source = producer.get(node.input[0])
+        if source is None:  # the graph input: the first layers' inputs (counted above)
+            continue
+        name = module_path(source.name)
+        module = modules.get(name) if name is not None else None
+        if module is None:
+            points.unmapped += 1
+        elif isinstance(module, nn.SiLU) and source.op_type == "Sigmoid":
+            points.silu_sigmoids.add(name)
+        elif name != "" and not any(_inside(module_path(n.name), name) for n in after_qdq(source.output[0])):
+            points.outputs.add(name)  # read only outside the module: the module's output
+        else:
+            points.unmapped += 1
+    return points
+
+
+class _SiluWithQuantizedSigmoid:
+    """Forward hook of an ``nn.SiLU``: x * fake_quant(sigmoid(x)), as the export runs it (Sigmoid, Q/DQ, Mul)."""
+
+    def __init__(self, quantize: "ActivationFakeQuant"):
+        self.quantize = quantize
+
+    def __call__(self, module: nn.Module, args, output: torch.Tensor) -> torch.Tensor:
+        return args[0] * self.quantize.quantize(module, torch.sigmoid(args[0]))
+
+
+@dataclass
 class Simulation:
     """The fake quantization installed on a model; :meth:`remove` gives the plain float model back."""
 
@@ -127,27 +239,47 @@ class Simulation:
     folded: int
     layers: list[nn.Module] = field(default_factory=list)
     hooks: list = field(default_factory=list)
+    made_out_of_place: list[nn.Module] = field(default_factory=list)  # in-place SiLUs whose input the hook reads
 
     def remove(self) -> None:
         for hook in self.hooks:
             hook.remove()
+        for module in self.made_out_of_place:
+            module.inplace = True
         for layer in self.layers:
             parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)
 
 
-def simulate_int8(model: nn.Module, symmetric_activations: bool = False) -> Simulation:
+def simulate_int8(model: nn.Module, symmetric_activations: bool = False,
+                  points: ExportedPoints | None = None) -> Simulation:
+    """Install fake quantization at ``points`` (the export's Q/DQ places), or, without them, on the weight, input
+    and output of every convolution and fully-connected layer."""
     pairs = conv_bn_pairs(model)
     modules = dict(model.named_modules())
     simulation = Simulation(model, folded=len(pairs))
+
+    def activation():
+        return ActivationFakeQuant(symmetric=symmetric_activations)
+
+    layers = {name for name, m in modules.items() if isinstance(m, (nn.Conv2d, nn.Linear))}
     for name, module in modules.items():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
+        if name in layers:
             bn = modules[pairs[name]] if name in pairs else None
-            parametrize.register_parametrization(module, "weight", FoldedWeightFakeQuant(bn))
-            simulation.layers.append(module)
-            simulation.hooks.append(module.register_forward_pre_hook(ActivationFakeQuant(symmetric=symmetric_activations)))
-            # a quantized Conv's output is quantized too (QLinearConv writes INT8): after its folded BatchNorm
-            simulation.hooks.append((bn or module).register_forward_hook(
-                ActivationFakeQuant(symmetric=symmetric_activations).on_output))
+            if points is None or name in points.weights:
+                parametrize.register_parametrization(module, "weight", FoldedWeightFakeQuant(bn))
+                simulation.layers.append(module)
+            if points is None or name in points.inputs:
+                simulation.hooks.append(module.register_forward_pre_hook(activation()))
+            if points is None or name in points.outputs:  # QLinearConv writes INT8: after its folded BatchNorm
+                simulation.hooks.append((bn or module).register_forward_hook(activation().on_output))
+        elif points is not None:
+            if name in points.silu_sigmoids:
+                if getattr(module, "inplace", False):  # the hook recomputes from the input: keep it
+                    module.inplace = False
+                    simulation.made_out_of_place.append(module)
+                simulation.hooks.append(module.register_forward_hook(_SiluWithQuantizedSigmoid(activation())))
+            if name in points.outputs:
+                simulation.hooks.append(module.register_forward_hook(activation().on_output))
     return simulation
 
 
@@ -180,9 +312,21 @@ class QatReport:
     folded_batchnorms: int
     seconds: float
     quantize: dict = field(default_factory=dict)
+    simulated: dict = field(default_factory=dict)  # ExportedPoints.counts(); empty: every conv / linear layer
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _points_of_the_export(checkpoint, model: nn.Module, data: str, options: QuantizeOptions, progress: bool,
+                         log) -> ExportedPoints | None:
+    """Export the checkpoint and quantize it as the QAT model will be: where that INT8 model has Q/DQ."""
+    with tempfile.TemporaryDirectory(prefix="edgecnn-qat-plan-") as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        export_onnx(create_model(str(checkpoint)), fp32)
+        quantize_int8(fp32, Path(tmp) / "int8.onnx", data, options=options, progress=progress, log=log)
+        points = exported_points(model, load_onnx(Path(tmp) / "int8.onnx", external_data=False))
+    return points if points.weights else None
 
 
 def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.PathLike, *, epochs: int = 3,
@@ -218,12 +362,19 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
         num_workers=workers)
     float_top1 = _top1(model, val_loader)
     options = quantize or QuantizeOptions(calib_split="train", val_split=val_split, seed=seed)
-    simulation = simulate_int8(model, symmetric_activations=options.symmetric_activations)  # as it will be exported
+    points = _points_of_the_export(checkpoint, model, data, options, progress, log)
+    simulation = simulate_int8(model, symmetric_activations=options.symmetric_activations, points=points)
     try:
         before = _top1(model, val_loader)  # also sets each activation range from the first batch
+        where = ("every convolution and fully-connected layer (the export's node names could not be read)"
+                 if points is None else
+                 f"the export's Q/DQ places: {len(points.weights)} INT8 weights, {len(points.inputs)} layer inputs, "
+                 f"{len(points.outputs)} module outputs, {len(points.silu_sigmoids)} SiLU sigmoids"
+                 + (f"; {points.unmapped} of {points.quantized} quantized tensors inside a module, not simulated"
+                    if points.unmapped else ""))
         log(f"QAT of {loaded.spec.name}: float top-1 {100 * float_top1:.2f}%, INT8 simulated {100 * before:.2f}% "
-            f"before fine-tuning ({simulation.folded} BatchNorms folded into their convolutions); {epochs} epochs "
-            f"at lr {lr:g} ({optimizer}), BatchNorm statistics frozen")
+            f"before fine-tuning ({simulation.folded} BatchNorms folded into their convolutions; simulated at "
+            f"{where}); {epochs} epochs at lr {lr:g} ({optimizer}), BatchNorm statistics frozen")
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True) if optimizer == "sgd" else \
             torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
@@ -268,7 +419,7 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
     result = QatReport(checkpoint=str(targets["checkpoint"]), onnx=str(targets["onnx"]), epochs=epochs, lr=lr,
                        float_top1=float_top1, simulated_top1_before=before, simulated_top1=history,
                        folded_batchnorms=simulation.folded, seconds=time.perf_counter() - started,
-                       quantize=report.to_dict())
+                       quantize=report.to_dict(), simulated=points.counts() if points else {})
     with atomic_path(targets["json"], force=True) as final:
         final.write_text(json.dumps(result.to_dict(), indent=1))
     return result

@@ -124,6 +124,13 @@ def _qat_words(b: dict) -> str:
             f"{q['drop']:.2f} points).")
 
 
+def _calibration_words(b: dict) -> str:
+    """' with entropy calibration' when the model written came from a calibration method the budget tried after
+    the one asked for (those steps carry ``calibration``)."""
+    tried = {step.get("calibration") for step in b.get("steps", [])} - {None}
+    return f" with {b['calibration']} calibration" if b.get("calibration") in tried else ""
+
+
 def _budget_line(results: dict) -> str | None:
     b = results.get("accuracy_budget")
     if not b:
@@ -133,7 +140,8 @@ def _budget_line(results: dict) -> str | None:
     return (f"INT8 accuracy budget {b['max_drop']:g} points: FP32 {b.get('metric', 'top-1')} "
             f"{100 * b['fp32_top1']:.2f}%, plain INT8 "
             f"{100 * b['int8_top1']:.2f}%, final {100 * b['final_top1']:.2f}% (drop {b['final_drop']:.2f} points, "
-            f"{'met' if b['met'] else 'NOT met'}, by {_METHODS.get(b.get('method'), 'PTQ')}) on {b.get('images', '?')} "
+            f"{'met' if b['met'] else 'NOT met'}, by {_METHODS.get(b.get('method'), 'PTQ')}{_calibration_words(b)}) "
+            f"on {b.get('images', '?')} "
             f"validation images{' (pairs drawn from them)' if b.get('metric') == 'verification accuracy' else ''}.{kept}" + _qat_words(b)
             + (f" {describe(b['difference'])}." if b.get("difference") else ""))
 
