@@ -198,7 +198,9 @@ def _print_budget(report) -> None:
     click.echo(f"accuracy:  {report.metric}: FP32 {100 * report.fp32_top1:.2f}%, plain INT8 {100 * report.int8_top1:.2f}%, final "
                f"{100 * report.final_top1:.2f}% (drop {report.final_drop:.2f} points, budget {report.max_drop}: "
                f"{status}) on {report.images} images")
-    tried = [step["calibration"] for step in report.steps if step.get("calibration")]
+    from ..quantize.accuracy_aware import calibrations_tried
+
+    tried = calibrations_tried(report.steps)
     if tried:
         chosen = report.calibration if report.calibration in tried else "the one asked for"
         click.echo(f"ranges:    also tried {', '.join(tried)} calibration; the model written uses {chosen}")

@@ -42,6 +42,11 @@ from .task_scores import correct_vector, task_score, top1, validation_arrays  # 
 CHEAPEST_FIRST = sorted(METHODS, key=("percentile", "minmax", "entropy").index)
 
 
+def calibrations_tried(steps: list[dict]) -> list[str]:
+    """The calibration methods a budget tried after the one asked for (the steps that carry ``calibration``)."""
+    return [step["calibration"] for step in steps if step.get("calibration")]
+
+
 @dataclass
 class AccuracyAwareReport:
     fp32_top1: float
@@ -152,35 +157,34 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val, *, optio
             f"budget {max_drop})")
         best_path, best_report = trial, plain_report
         report.calibration = options.method
-        ranked_path = trial
+
+        def measured(candidate: str, attempt: QuantizeOptions):
+            """Quantize with ``attempt`` and score it: (its QuantizeReport, per-item scores, the metric)."""
+            done = quantize_int8(model_path, candidate, calib, options=attempt, force=True, progress=False)
+            items = scorer.items(candidate)
+            return done, items, scorer.value(items)
+
         for method in (m for m in CHEAPEST_FIRST if m != options.method):  # other ranges, from the cached tensors
             if report.final_drop <= max_drop:
                 break
             candidate = str(Path(tmp) / f"{method}.onnx")
-            candidate_report = quantize_int8(model_path, candidate, calib, options=replace(options, method=method),
-                                             force=True, progress=False)
-            candidate_correct = scorer.items(candidate)
-            accuracy = scorer.value(candidate_correct)
+            candidate_report, candidate_correct, accuracy = measured(candidate, replace(options, method=method))
             report.steps.append({"calibration": method, "excluded": 0, "top1": accuracy,
                                  "drop": 100 * (fp32 - accuracy)})
             log(f"  {method} calibration: {name} {100 * accuracy:.2f}%, drop {100 * (fp32 - accuracy):.2f}")
             if accuracy > report.final_top1:
                 report.final_top1, report.calibration = accuracy, method
-                final_correct, best_path, best_report, ranked_path = candidate_correct, candidate, candidate_report, \
-                    candidate
+                final_correct, best_path, best_report = candidate_correct, candidate, candidate_report
         options = replace(options, method=report.calibration)  # fallback and QAT start from the best ranges
         if report.final_drop > max_drop:
-            ranking = sensitivity_ranking(model_path, ranked_path, scorer.ranking_inputs)
-            quantized_model = load_onnx(ranked_path, external_data=False)
+            ranking = sensitivity_ranking(model_path, best_path, scorer.ranking_inputs)
+            quantized_model = load_onnx(best_path, external_data=False)
             tries = sorted({min(2 ** i, len(ranking), max_excluded) for i in range(len(ranking).bit_length() + 1)})
             for k in tries:  # 1, 2, 4, ... and finally every quantized tensor
                 exclude = nodes_touching(quantized_model, [t for t, _ in ranking[:k]])
                 candidate = str(Path(tmp) / f"k{k}.onnx")
                 attempt = replace(options, exclude=sorted(set(options.exclude) | set(exclude)))
-                candidate_report = quantize_int8(model_path, candidate, calib, options=attempt, force=True,
-                                                 progress=False)
-                candidate_correct = scorer.items(candidate)
-                accuracy = scorer.value(candidate_correct)
+                candidate_report, candidate_correct, accuracy = measured(candidate, attempt)
                 drop = 100 * (fp32 - accuracy)
                 report.steps.append({"excluded": len(exclude), "tensors": k, "top1": accuracy, "drop": drop})
                 log(f"  {len(exclude)} nodes in float (worst {k} tensors): {name} {100 * accuracy:.2f}%, "

@@ -61,7 +61,12 @@ class _OpenVINOSession:
 def openvino_agreement(float_path: str, quant_path: str, inputs, input_name, task: str | None = None,
                        limit: int = 16) -> dict:
     """The INT8 model run by OpenVINO itself against the float model on ONNX Runtime (see the module's notes)."""
-    result = compare_outputs(float_path, quant_path, inputs, input_name, limit=limit, quantized_session=_OpenVINOSession)
+    try:
+        result = compare_outputs(float_path, quant_path, inputs, input_name, limit=limit,
+                                 quantized_session=_OpenVINOSession)
+    except Exception as exc:  # one line, not OpenVINO's traceback
+        raise QuantizeError(f"OpenVINO cannot run the INT8 file of {Path(float_path).name}: "
+                            f"{type(exc).__name__}: {exc}") from None
     if task == "similarity":  # an embedding's largest dimension means nothing
         result.pop("top1_agreement", None)
     return result
@@ -133,12 +138,8 @@ def quantize_for_openvino(model_path: str | os.PathLike, output: str | os.PathLi
             except Exception as exc:
                 raise QuantizeError(f"ONNX Runtime cannot run NNCF's quantized {Path(model_path).name}: "
                                     f"{type(exc).__name__}: {exc}") from None
-            try:
-                on_openvino = openvino_agreement(model_path, str(final), calibration.inputs, input_name,
-                                                 base.task if base else None)
-            except Exception as exc:
-                raise QuantizeError(f"OpenVINO cannot run NNCF's quantized {Path(model_path).name}: "
-                                    f"{type(exc).__name__}: {exc}") from None
+            on_openvino = openvino_agreement(model_path, str(final), calibration.inputs, input_name,
+                                             base.task if base else None)
     quantized_nodes, left = _count_nodes(quantized)
     return QuantizeReport(
         path=str(output), size_bytes=Path(output).stat().st_size, fp32_size_bytes=Path(model_path).stat().st_size,

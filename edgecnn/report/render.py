@@ -17,6 +17,7 @@ from ..core.paired import describe
 from ..core.text import bounded_list
 
 from ..fileio import atomic_path
+from ..quantize.accuracy_aware import calibrations_tried
 from ..quantize.layer_error import layer_table
 from ..tasks.registry import headline_key, headline_label
 from .best import best_lines
@@ -127,8 +128,7 @@ def _qat_words(b: dict) -> str:
 def _calibration_words(b: dict) -> str:
     """' with entropy calibration' when the model written came from a calibration method the budget tried after
     the one asked for (those steps carry ``calibration``)."""
-    tried = {step.get("calibration") for step in b.get("steps", [])} - {None}
-    return f" with {b['calibration']} calibration" if b.get("calibration") in tried else ""
+    return f" with {b['calibration']} calibration" if b.get("calibration") in calibrations_tried(b.get("steps", [])) else ""
 
 
 def _budget_line(results: dict) -> str | None:
