@@ -8,8 +8,9 @@ median p50 in ms:
 
 * torch eager: PyTorch, FP32.
 * ort fp32 / ort int8: ONNX Runtime on edgecnn's FP32 ONNX and its INT8 QDQ placed for ONNX Runtime
-  (``edgecnn quantize``'s defaults, with minmax ranges: percentile histograms fail on random weights, and the
-  method changes scales, not speed).
+  (``edgecnn quantize``'s defaults, with minmax ranges: random weights leave many activations too narrow for a
+  percentile histogram, which would fall back to min/max for them anyway, and the method changes scales, not
+  speed).
 * ort int8 gemm: the same with per-tensor asymmetric weights (``--per-tensor --asymmetric-weights``): ONNX
   Runtime's QLinearConv takes a convolution with symmetric INT8 weights to its indirect-convolution kernels
   (AVX2 / AVX512-VNNI, no AMX kernel exists there) and every other one to its quantized GEMM, whose dispatch is

@@ -49,6 +49,7 @@ def main() -> None:
     from edgecnn.quantize import QuantizeOptions, quantize_int8
     from edgecnn.quantize.accuracy_aware import correct_vector, quantize_with_budget, validation_arrays
     from edgecnn.quantize.qat import qat_finetune
+    from edgecnn.train_options import TrainOptions
     from edgecnn.zoo import create_model
 
     loaded = create_model(args.checkpoint)
@@ -66,8 +67,7 @@ def main() -> None:
     budget = quantize_with_budget(paths["fp32"], paths["ptq+fallback"], args.data, val_images, options=options,
                                   max_drop=args.max_drop, force=True, progress=False, log=print)
     seconds["ptq+fallback"] = time.perf_counter() - started
-    qat = qat_finetune(args.checkpoint, args.data, out / f"{loaded.spec.name}_qat", epochs=args.qat_epochs,
-                       lr=args.qat_lr, val_split=args.val_split, seed=args.seed, force=True, progress=False, log=print)
+    qat = qat_finetune(args.checkpoint, args.data, out / f"{loaded.spec.name}_qat", options=TrainOptions(epochs=args.qat_epochs, lr=args.qat_lr), val_split=args.val_split, seed=args.seed, force=True, progress=False, log=print)
     paths["qat"], seconds["qat"] = qat.onnx, qat.seconds
 
     inputs, targets = validation_arrays(val_images, loaded.preprocess, list(loaded.labels))

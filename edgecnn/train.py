@@ -32,8 +32,8 @@ from torch import nn
 from .data.datasets import TorchImageDataset, is_synthetic, train_val
 from .data.preprocess import torch_transform
 from .core.options import OptionError
-from .train_options import (DEFAULT_LR, DEFAULT_WD, OPTIMIZERS, SCHEDULES, TrainOptions,  # noqa: F401
-                            freeze_problem)
+from .optim import make_optimizer, make_schedule
+from .train_options import OPTIMIZERS, SCHEDULES, TrainOptions, freeze_problem  # noqa: F401
 from .errors import UsageError
 from .fileio import atomic_path
 from .progress import progress as bar
@@ -197,27 +197,6 @@ def _loss(out, target: torch.Tensor, criterion) -> tuple[torch.Tensor, torch.Ten
     return criterion(logits, target) + weight * sum(criterion(a, target) for a in aux), logits
 
 
-def _make_optimizer(config: TrainConfig, params, lr: float):
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
-
-
-def _make_schedule(config: TrainConfig, optimizer, lr: float, total_steps: int, warmup_steps: int = 0):
-    if config.schedule == "onecycle" and total_steps >= 10:  # shorter runs cannot hold its warm-up phase
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(1, total_steps),
-                                                   pct_start=0.25)
-    total = max(1, total_steps)
-    warmup = min(max(0, warmup_steps), total - 1)
-
-    def factor(step: int) -> float:  # linear warm-up from lr/10, then cosine decay to zero
-        if step < warmup:
-            return 0.1 + 0.9 * step / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
     torch.manual_seed(seed * 100_003 + epoch)
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -263,6 +242,7 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
     spec = get_spec(config.model)
     if spec.task != "classification":
         raise UsageError(f"train supports classification models; {spec.name} is a {spec.task} model")
+    config = config.for_mode("classification", spec.name)
 
     # data: synthetic images are drawn at the resize size of the model's preprocessing
     probe = create_model(config.model, input_size=config.img_size) if config.img_size else None
@@ -316,7 +296,8 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
         where = f"{dist.world_size} processes ({'gloo' if dist.device.type == 'cpu' else 'nccl'})" if dist.enabled \
             else str(dist.device)
         log(f"training {spec.name} on {len(train_images)} images ({len(classes)} classes), validating on "
-            f"{len(val_images)}; {total_epochs} epochs, {where}" + (f"; resuming at epoch {start_epoch + 1}" if resume else ""))
+            f"{len(val_images)}; {total_epochs} epochs, {where}" + (f"; resuming at epoch {start_epoch + 1}" if resume else "")
+            + f"; {config.describe('classification')}")
 
     epoch_base = 0
     for phase, n_epochs, lr, freeze in phases:
@@ -335,9 +316,10 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
 
             net = DistributedDataParallel(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
         steps_per_epoch = math.ceil(len(train_ds) / (config.batch_size * dist.world_size))
-        optimizer = _make_optimizer(config, params, lr)
-        warmup = round(config.warmup_epochs * steps_per_epoch) if lr == config.lr else 0  # first phase only
-        schedule = _make_schedule(config, optimizer, lr, steps_per_epoch * n_epochs, warmup)
+        optimizer = make_optimizer(config, params, lr)
+        warmup = round(config.warmup_epochs * steps_per_epoch) if phase == "train" else 0  # first phase only
+        schedule = make_schedule(config, "classification", optimizer, steps_per_epoch * n_epochs, warmup,
+                                 log=log if dist.main else None)
         if resume and state.get("phase") == phase and start_epoch in phase_epochs:
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])

@@ -3,14 +3,55 @@ and a recipe's ``train:`` keys. Kept apart from :mod:`edgecnn.train` so that rea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
-from .core.options import OptionError, check_options, opt
+from .core.options import OptionError, _default_of, check_options, opt
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle")
-DEFAULT_LR = {"sgd": 0.05, "adamw": 1e-3}
-DEFAULT_WD = {"sgd": 5e-4, "adamw": 0.05}
+
+
+@dataclass(frozen=True)
+class TrainingMode:
+    """What one kind of training takes of :class:`TrainOptions`, and its defaults where the kinds differ. An option
+    a mode does not take is refused when it is given, never dropped."""
+
+    name: str
+    words: str  # how messages name it
+    takes: frozenset[str]
+    optimizer: str
+    lr: dict[str, float]  # by optimizer
+    weight_decay: dict[str, float]  # by optimizer
+    schedule: str
+    onecycle_warmup: float = 0.25  # the one-cycle schedule's warm-up share of the steps
+
+
+_ALL = frozenset(("epochs", "img_size", "batch_size", "lr", "optimizer", "schedule", "warmup_epochs", "weight_decay",
+                  "momentum", "bn_momentum", "label_smoothing", "freeze", "finetune_epochs", "finetune_lr", "augment",
+                  "workers"))
+_TASK_ONLY = frozenset(("bn_momentum", "label_smoothing", "freeze", "finetune_epochs", "finetune_lr"))
+MODES = {
+    "classification": TrainingMode("classification", "classifier training", _ALL, "sgd", {"sgd": 0.05, "adamw": 1e-3},
+                                   {"sgd": 5e-4, "adamw": 0.05}, "onecycle"),
+    "segmentation": TrainingMode("segmentation", "segmentation training", _ALL - _TASK_ONLY, "adamw",
+                                 {"sgd": 0.01, "adamw": 1e-3}, {"sgd": 1e-4, "adamw": 1e-4}, "onecycle",
+                                 onecycle_warmup=0.1),
+    # batches are P classes x K images per class (8 x 4): no batch size of its own
+    "similarity": TrainingMode("similarity", "Siamese training", _ALL - _TASK_ONLY - {"batch_size"},
+                               "adamw", {"sgd": 0.01, "adamw": 1e-3}, {"sgd": 1e-4, "adamw": 1e-4}, "cosine"),
+    # fine-tunes a trained checkpoint at its own input size with BatchNorm frozen, plain cross-entropy
+    "qat": TrainingMode("qat", "QAT (--qat)", _ALL - _TASK_ONLY - {"img_size"}, "sgd", {"sgd": 1e-4, "adamw": 2e-5},
+                        {"sgd": 0.0, "adamw": 0.0}, "cosine"),
+}
+# rates QAT fine-tunes at: sgd 1e-3 first lost 24 points on EfficientNet-B0
+
+
+def _defaults_by_mode(key: str) -> str:
+    def value(mode: TrainingMode):
+        table = getattr(mode, key)
+        return table if isinstance(table, str) else " / ".join(f"{o} {table[o]:g}" for o in OPTIMIZERS)
+
+    return "; ".join(f"{name} {value(mode)}" for name, mode in MODES.items())
 
 
 def freeze_problem(value) -> str | None:
@@ -27,13 +68,15 @@ class TrainOptions:
     epochs: int = opt(10, "Epochs of the first phase (with freeze applied).", min=0)
     img_size: int | None = opt(None, "Input side (default: the model's own).", min=8)
     batch_size: int = opt(32, "Images per step (per process under DDP).", min=1)
-    lr: float | None = opt(None, "Peak learning rate (default 0.05 for sgd, 1e-3 for adamw).", min=0.0,
-                           min_open=True)
-    optimizer: str = opt("sgd", "Momentum SGD (Nesterov) or AdamW.", choices=OPTIMIZERS)
-    schedule: str = opt("onecycle", "One-cycle (warm-up then cosine decay) or cosine decay.", choices=SCHEDULES)
+    lr: float | None = opt(None, f"Peak learning rate (default, by task and optimizer: {_defaults_by_mode('lr')}).",
+                           min=0.0, min_open=True)
+    optimizer: str | None = opt(None, f"Momentum SGD (Nesterov) or AdamW (default: {_defaults_by_mode('optimizer')}).",
+                                choices=OPTIMIZERS)
+    schedule: str | None = opt(None, "One-cycle (warm-up then cosine decay) or cosine decay (default: "
+                                     f"{_defaults_by_mode('schedule')}).", choices=SCHEDULES)
     warmup_epochs: float = opt(0.0, "Cosine schedule: linear warm-up over this many epochs first.", min=0.0)
-    weight_decay: float | None = opt(None, "Weight decay (default 5e-4 for sgd, 0.05 for adamw).", min=0.0)
-    momentum: float = opt(0.9, "SGD momentum.", min=0.0, max=1.0, max_open=True)
+    weight_decay: float | None = opt(None, f"Weight decay (default: {_defaults_by_mode('weight_decay')}).", min=0.0)
+    momentum: float = opt(0.9, "SGD momentum (sgd only).", min=0.0, max=1.0, max_open=True)
     bn_momentum: float | None = opt(None, "Override every BatchNorm layer's running-statistics momentum (PyTorch's "
                                            "convention: weight of the new batch; torchvision's MobileNetV3 and "
                                            "EfficientNet use 0.01, which lags in short runs). Default: the model's own.",
@@ -53,6 +96,55 @@ class TrainOptions:
             raise OptionError("epochs", f"plus finetune_epochs must be at least 1, got {self.epochs} + "
                                         f"{self.finetune_epochs}", type(self))
         self.freeze = str(self.freeze).lower()
-        self.lr = DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
-        self.weight_decay = DEFAULT_WD[self.optimizer] if self.weight_decay is None else self.weight_decay
-        self.finetune_lr = self.lr / 10 if self.finetune_lr is None else self.finetune_lr
+
+    @classmethod
+    def of(cls, options: "TrainOptions") -> "TrainOptions":
+        """Only the training options of ``options`` (a subclass such as a recipe's train section)."""
+        return cls(**{f.name: getattr(options, f.name) for f in fields(TrainOptions)})
+
+    def given(self) -> list[str]:
+        """The training options set to something other than their declared default."""
+        return [f.name for f in fields(TrainOptions) if getattr(self, f.name) != _default_of(f)]
+
+    def for_mode(self, mode: str, what: str = "") -> "TrainOptions":
+        """A copy with the defaults of ``mode`` (classification, segmentation, similarity, qat) filled in; an option
+        given that ``mode`` does not use is refused (``what``: the model, for the message)."""
+        spec = MODES[mode]
+        owner = type(self)
+        subject = f"{spec.words}{f' ({what})' if what else ''}"
+        for name in self.given():
+            if name not in spec.takes:
+                raise OptionError(name, f"is not used by {subject}: drop it", owner)
+        if mode == "qat" and self.epochs < 1:
+            raise OptionError("epochs", f"must be at least 1 for {subject}, got {self.epochs}", owner)
+        optimizer = self.optimizer or spec.optimizer
+        schedule = self.schedule or spec.schedule
+        if optimizer != "sgd" and self.momentum != _default_of(_field("momentum")):
+            raise OptionError("momentum", f"is SGD's; {optimizer} has none: drop it or use optimizer sgd", owner)
+        if schedule == "onecycle" and self.warmup_epochs:
+            raise OptionError("warmup_epochs", "is the cosine schedule's warm-up (one-cycle warms up by itself): "
+                                               "drop it or use schedule cosine", owner)
+        if self.finetune_lr is not None and not self.finetune_epochs:
+            raise OptionError("finetune_lr", "is the fine-tune phase's rate: set finetune_epochs too", owner)
+        lr = spec.lr[optimizer] if self.lr is None else self.lr
+        return replace(self, optimizer=optimizer, schedule=schedule, lr=lr,
+                       weight_decay=spec.weight_decay[optimizer] if self.weight_decay is None else self.weight_decay,
+                       finetune_lr=(lr / 10 if self.finetune_lr is None else self.finetune_lr)
+                       if self.finetune_epochs else None)
+
+    def describe(self, mode: str) -> str:
+        """The optimisation settings a run of ``mode`` uses, for the first line of its log (after :meth:`for_mode`)."""
+        spec = MODES[mode]
+        parts = [f"{self.optimizer} lr {self.lr:g}", f"weight decay {self.weight_decay:g}"]
+        if self.optimizer == "sgd":
+            parts.append(f"momentum {self.momentum:g}")
+        parts.append(f"{self.schedule} schedule" + (f" ({self.warmup_epochs:g} warm-up epochs)"
+                                                     if self.warmup_epochs else ""))
+        if "finetune_epochs" in spec.takes and self.finetune_epochs:
+            parts.append(f"fine-tune lr {self.finetune_lr:g}")
+        return ", ".join(parts)
+
+
+def _field(name: str):
+    return next(f for f in fields(TrainOptions) if f.name == name)
+

@@ -52,3 +52,38 @@ def one_line_error(result) -> str:
 
 def partial_files(directory: Path) -> list[Path]:
     return [p for p in Path(directory).iterdir() if p.name.endswith(".partial")]
+
+
+# ---------------------------------------------------------------- faked CPUs
+# The CPUs edgecnn's ISA branches are decided for, as /proc/cpuinfo would list them. Every branch behind a CPU
+# feature runs on every machine through these (core.device.cpu_info reads EDGECNN_CPU_FLAGS), so a branch never
+# runs for the first time on someone else's CPU.
+FAKE_CPUS = {
+    "zen1": ("x86_64", "AMD EPYC 7551", "sse4_2 avx avx2 fma"),
+    "zen4": ("x86_64", "AMD EPYC 9R14", "sse4_2 avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16"),
+    "sapphire_rapids": ("x86_64", "Intel Xeon Platinum 8480+",
+                        "sse4_2 avx avx2 fma avx512f avx512bw avx512_vnni avx_vnni avx512_bf16 amx_tile amx_int8 "
+                        "amx_bf16"),
+    "cortex_a76": ("aarch64", "Raspberry Pi 5", "asimd asimddp asimdhp"),
+    "graviton3": ("aarch64", "Neoverse-V1", "asimd asimddp asimdhp i8mm bf16 sve"),
+}
+
+
+@pytest.fixture
+def fake_cpu(monkeypatch):
+    """``fake_cpu("zen1")`` makes every cpu_info() in this process, and in the processes it starts, read that CPU's
+    flags; returns the block cpu_info() then gives."""
+    from edgecnn.core import device
+    from edgecnn.envinfo import cpu_info
+
+    def fake(name: str) -> dict:
+        arch, model, flags = FAKE_CPUS[name]
+        monkeypatch.setenv(device.FAKE_FLAGS_ENV, flags)
+        monkeypatch.setenv(device.FAKE_ARCH_ENV, arch)
+        monkeypatch.setenv(device.FAKE_MODEL_ENV, model)
+        cpu_info.cache_clear()
+        return cpu_info()
+
+    yield fake
+    monkeypatch.undo()
+    cpu_info.cache_clear()

@@ -162,13 +162,15 @@ def test_cli_train_qat_writes_a_qdq_model_with_its_provenance(tmp_path, cli, mon
     assert trained.exit_code == 0, trained.output
     source = tmp_path / "run" / "last.pt"
     result = cli("train", source, "--qat", "--data", data, "-o", tmp_path / "qat", "--epochs", "1", "--batch-size",
-                 "16", "--workers", "0", "--lr", "0.01")
+                 "16", "--workers", "0")  # QAT's own rate, not the classifier's 0.05
     assert result.exit_code == 0, result.output
+    assert "sgd lr 0.0001, weight decay 0, momentum 0.9, cosine schedule" in result.stderr
     assert "QAT: float top-1" in result.stdout and "model_qat_int8.onnx" in result.stdout
     model = onnx.load(str(tmp_path / "qat" / "model_qat_int8.onnx"))
     assert is_quantized(model)
     meta = read_metadata(model)
     assert json.loads(meta.extra["qat"])["epochs"] == 1 and meta.extra["precision"] == "int8"
+    assert json.loads(meta.extra["qat"])["lr"] == 1e-4 and json.loads(meta.extra["qat"])["optimizer"] == "sgd"
     assert meta.labels == read_weights(source).checkpoint["classes"]
     report = json.loads((tmp_path / "qat" / "qat.json").read_text())
     assert len(report["simulated_top1"]) == 1 and report["folded_batchnorms"] > 0

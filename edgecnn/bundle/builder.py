@@ -37,7 +37,10 @@ from .options import BundleOptions
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
 DEVICE_MODULE = Path(__file__).resolve().parents[1] / "core" / "device.py"
 ONNX_REQUIREMENTS = ["numpy>=1.24", "pillow>=10", "onnxruntime>=1.18"]
-TRT_REQUIREMENTS = ["numpy>=1.24", "pillow>=10", "tensorrt>=10.0", "cuda-python>=12"]
+# TensorRT 10.3 (JetPack 6) to 11.x, the versions tests/test_trt_names.py checks the code against; cuda-python from
+# 12.6.2 (the first on PyPI with cuda.bindings.runtime, which 13.x keeps alone); the same pins as the
+# tensorrt extra in pyproject.toml and infer.py's CUDA_PYTHON.
+TRT_REQUIREMENTS = ["numpy>=1.24", "pillow>=10", "tensorrt>=10.3,<12", "cuda-python>=12.6.2,<14"]
 
 
 @dataclass

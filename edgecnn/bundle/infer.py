@@ -19,7 +19,7 @@ construction.
 
 Pure Python on top of numpy, pillow and the runtime: it runs wherever those
 have wheels (x86-64, aarch64: Raspberry Pi, Jetson). The TensorRT path (for
-``model.engine``) uses the TensorRT 10 API and cuda-python; it has not been run
+``model.engine``) uses the TensorRT 10 / 11 API and cuda-python; it has not been run
 by edgecnn's developers, who had no NVIDIA GPU (see the bundle's README).
 """
 
@@ -110,14 +110,43 @@ class OnnxModel:
         return self.session.run([self.output_name], {name: batch for name in self.input_names})[0]
 
 
+CUDA_PYTHON = "cuda-python>=12.6.2,<14"  # what requirements.txt names for a TensorRT bundle (edgecnn's builder too)
+
+
+def cuda_runtime():
+    """cuda-python's CUDA runtime module: ``cuda.bindings.runtime`` (cuda-python 12.6.2 on, the only one in 13.x),
+    else the ``cuda.cudart`` of older releases."""
+    try:
+        from cuda.bindings import runtime
+    except ImportError:
+        try:
+            from cuda import cudart as runtime
+        except ImportError:
+            raise SystemExit(f"error: the TensorRT path needs cuda-python: pip install '{CUDA_PYTHON}'") from None
+    return runtime
+
+
+def cuda_check(cudart, result):
+    """A cuda-python call returns (error, *values): the values, or a one-line error."""
+    error, *values = result
+    if error != cudart.cudaError_t.cudaSuccess:
+        raise RuntimeError(f"CUDA call failed: {getattr(error, 'name', error)}")
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 class TensorRTModel:
-    """TensorRT 10 engine, run with cuda-python: explicit batch, set_input_shape, execute_async_v3."""
+    """A TensorRT 10 or 11 engine, run with cuda-python: set_input_shape, set_tensor_address, execute_async_v3.
+
+    Device buffers are allocated once per input shape and kept until :meth:`close`, so a timed call is copy in,
+    compute and copy out, as edgecnn's own TensorRT runner measures it (no cudaMalloc / cudaFree per call)."""
 
     def __init__(self, path: Path, config: dict):
         import tensorrt as trt
-        from cuda import cudart
 
-        self.trt, self.cudart = trt, cudart
+        self.trt = trt
+        self.cudart = cudart = cuda_runtime()
+        self.buffers: dict[tuple, tuple[int, int, tuple]] = {}  # input shape -> (device in, device out, out shape)
+        self.stream = None
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
@@ -128,28 +157,59 @@ class TensorRTModel:
         self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
         first = self.engine.get_tensor_shape(self.input_name)[0]
         self.fixed_batch = first if first > 0 else None
-        _, self.stream = cudart.cudaStreamCreate()
+        self.stream = cuda_check(cudart, cudart.cudaStreamCreate())
+
+    def _buffers(self, shape: tuple, nbytes: int) -> tuple[int, int, tuple]:
+        """The device buffers for an input of ``shape``: allocated on its first call, reused after."""
+        if shape not in self.buffers:
+            cudart = self.cudart
+            self.context.set_input_shape(self.input_name, shape)
+            out_shape = tuple(self.context.get_tensor_shape(self.output_name))
+            out_bytes = int(np.prod(out_shape, dtype=np.int64)) * np.dtype(np.float32).itemsize
+            d_in = cuda_check(cudart, cudart.cudaMalloc(nbytes))
+            try:
+                d_out = cuda_check(cudart, cudart.cudaMalloc(out_bytes))
+            except RuntimeError:
+                cudart.cudaFree(d_in)
+                raise
+            self.buffers[shape] = (d_in, d_out, out_shape)
+        return self.buffers[shape]
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         cudart = self.cudart
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        self.context.set_input_shape(self.input_name, batch.shape)
-        out_shape = tuple(self.context.get_tensor_shape(self.output_name))
+        d_in, d_out, out_shape = self._buffers(batch.shape, batch.nbytes)
         output = np.empty(out_shape, dtype=np.float32)
-        _, d_in = cudart.cudaMalloc(batch.nbytes)
-        _, d_out = cudart.cudaMalloc(output.nbytes)
-        try:
-            kind = cudart.cudaMemcpyKind
-            cudart.cudaMemcpyAsync(d_in, batch.ctypes.data, batch.nbytes, kind.cudaMemcpyHostToDevice, self.stream)
-            self.context.set_tensor_address(self.input_name, d_in)
-            self.context.set_tensor_address(self.output_name, d_out)
-            self.context.execute_async_v3(self.stream)
-            cudart.cudaMemcpyAsync(output.ctypes.data, d_out, output.nbytes, kind.cudaMemcpyDeviceToHost, self.stream)
-            cudart.cudaStreamSynchronize(self.stream)
-        finally:
+        self.context.set_input_shape(self.input_name, batch.shape)
+        self.context.set_tensor_address(self.input_name, d_in)
+        self.context.set_tensor_address(self.output_name, d_out)
+        cuda_check(cudart, cudart.cudaMemcpyAsync(d_in, batch.ctypes.data, batch.nbytes,
+                                                  cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream))
+        if not self.context.execute_async_v3(int(self.stream)):
+            raise RuntimeError("TensorRT could not enqueue the inference (execute_async_v3 returned False)")
+        cuda_check(cudart, cudart.cudaMemcpyAsync(output.ctypes.data, d_out, output.nbytes,
+                                                  cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream))
+        cuda_check(cudart, cudart.cudaStreamSynchronize(self.stream))
+        return output
+
+    def close(self) -> None:
+        """Free the device buffers and the stream; the model cannot run after this."""
+        cudart = self.cudart
+        for d_in, d_out, _ in self.buffers.values():
             cudart.cudaFree(d_in)
             cudart.cudaFree(d_out)
-        return output
+        self.buffers.clear()
+        if self.stream is not None:
+            cudart.cudaStreamDestroy(self.stream)
+            self.stream = None
+        self.context = self.engine = None
+
+
+def close_model(model) -> None:
+    """Release what a model holds on the device (TensorRT's buffers and stream; nothing for ONNX Runtime)."""
+    close = getattr(model, "close", None)
+    if close is not None:
+        close()
 
 
 def build_trt_engine(onnx_path: Path, plan: dict) -> Path:
@@ -422,10 +482,17 @@ def folder_accuracy(model, root: Path, labels: list[str], spec: dict, batch: int
 
 def profile(args, config: dict, labels: list[str]) -> dict:
     """Latency, memory, accuracy and the environment, as one edgecnn results file."""
-    import time
-
     with device.PeakRss() as load:
         model = load_model(config, HERE, args.threads)
+    try:
+        return _profile(args, config, labels, model, load)
+    finally:
+        close_model(model)
+
+
+def _profile(args, config: dict, labels: list[str], model, load) -> dict:
+    import time
+
     shape = [int(d) for d in config["input"]["shape"][1:]]
     batches = [model.fixed_batch] if model.fixed_batch else args.batches
     warnings = []
@@ -578,7 +645,6 @@ def main(argv: list[str] | None = None) -> int:
             return 3
         print(f"verified: every file matches {MANIFEST}", file=sys.stderr)
     config, labels = load_config(HERE)
-    spec = config["preprocess"]
     if args.profile:
         results = profile(args, config, labels)
         write_json(Path(args.results), results)
@@ -589,6 +655,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.images and not args.bench and not args.enroll and not args.identify:
         return 0
     model = load_model(config, HERE, args.threads)
+    try:
+        return _run(args, model, config, labels)
+    finally:
+        close_model(model)
+
+
+def _run(args, model, config: dict, labels: list[str]) -> int:
+    """Classify, segment, identify or benchmark with a loaded model (main's work after loading)."""
+    spec = config["preprocess"]
     if model.fixed_batch and args.batch != model.fixed_batch:
         print(f"note: this model has a fixed batch of {model.fixed_batch}; using it", file=sys.stderr)
         args.batch = model.fixed_batch

@@ -141,6 +141,9 @@ def _print_report(report, trt_table) -> None:
     click.echo(f"method:    {report.method}, {report.samples} samples; {report.quantized_nodes} nodes quantized"
                + (f"; left in float: {', '.join(f'{k} x{v}' for k, v in report.float_nodes.items())}"
                   if report.float_nodes else ""))
+    if report.minmax_fallback:
+        click.echo(f"ranges:    min/max for {len(report.minmax_fallback)} activations too narrow for a histogram "
+                   f"(e.g. {report.minmax_fallback[0]}); {report.method} for the rest")
     if a:
         click.echo(f"vs FP32:   top-1 agreement {100 * a.get('top1_agreement', float('nan')):.1f}%, cosine "
                    f"{a['cosine']:.5f} on {a['samples']} calibration inputs")

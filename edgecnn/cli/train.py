@@ -24,7 +24,7 @@ from ..train_options import TrainOptions
               help="Quantization-aware training: MODEL is a trained checkpoint; fine-tune it --epochs with INT8 "
                    "simulated as it is exported (per-channel INT8 weights with BatchNorm folded, UINT8 activations), "
                    "then write qat.pt, model_qat_int8.onnx (Q/DQ, calibrated like any INT8 model) and qat.json to "
-                   "--output. Default --lr: 1e-4 (sgd), 2e-5 (adamw).")
+                   "--output. Default --lr: 1e-4 (sgd), 2e-5 (adamw); cosine schedule.")
 def train_command(model, data, output, val, val_split, weights, seed, resume, force, qat, **option_values):
     """Train MODEL on --data, writing best.pt / last.pt / history.json to --output.
 
@@ -62,15 +62,11 @@ def train_command(model, data, output, val, val_split, weights, seed, resume, fo
 def _qat(checkpoint, data, output, val, val_split, weights, seed, resume, force, option_values) -> None:
     from ..errors import UsageError
     from ..quantize.qat import qat_finetune
-    from ..train import TrainConfig
 
     if weights or resume:
         raise UsageError("--qat starts from the checkpoint given as MODEL; drop " + ("--weights" if weights else "--resume"))
-    config = from_kwargs(TrainConfig, option_values, model=checkpoint, data=data, output=output, val=val,
-                         val_split=val_split, seed=seed)
-    report = qat_finetune(checkpoint, data, output, epochs=config.epochs, lr=config.lr, optimizer=config.optimizer,
-                          batch_size=config.batch_size, val=val, val_split=val_split, seed=seed, augment=config.augment,
-                          workers=config.workers, force=force, log=lambda line: click.echo(line, err=True))
+    report = qat_finetune(checkpoint, data, output, options=from_kwargs(TrainOptions, option_values), val=val,
+                          val_split=val_split, seed=seed, force=force, log=lambda line: click.echo(line, err=True))
     click.echo(f"QAT: float top-1 {100 * report.float_top1:.2f}%, INT8 simulated {100 * report.simulated_top1_before:.2f}% "
                f"before and {100 * report.simulated_top1[-1]:.2f}% after {report.epochs} epochs; {report.onnx} "
                f"(agreement with the QAT float model: cosine {report.quantize['agreement']['cosine']:.4f}); "
@@ -80,24 +76,17 @@ def _qat(checkpoint, data, output, val, val_split, weights, seed, resume, force,
 def _task_arguments(task, model, data, output, val, val_split, weights, seed, resume, option_values) -> dict:
     """The keyword arguments every task's trainer takes, from the flags ``edgecnn train`` declares once."""
     from ..errors import UsageError
-    from ..train import TrainConfig
 
     if resume:
         raise UsageError(f"--resume is for classification runs; {task} training starts over")
-    config = from_kwargs(TrainConfig, option_values, model=model, data=data, output=output, val=val,
-                         val_split=val_split, weights=weights, seed=seed)
-    return dict(epochs=config.epochs, lr=config.lr or 1e-3, val=val, val_split=val_split, seed=seed, weights=weights,
-                weight_decay=1e-4 if config.weight_decay is None else config.weight_decay, augment=config.augment,
-                log=lambda line: click.echo(line, err=True), config=config)
+    return dict(options=from_kwargs(TrainOptions, option_values), val=val, val_split=val_split, seed=seed,
+                weights=weights, log=lambda line: click.echo(line, err=True))
 
 
 def _segmentation(model, data, output, *args) -> None:
     from ..tasks.segmentation_train import train_segmentation
 
-    kwargs = _task_arguments("segmentation", model, data, output, *args)
-    config = kwargs.pop("config")
-    result = train_segmentation(model, data, output, tile=config.img_size, batch_size=config.batch_size,
-                                workers=config.workers, **kwargs)
+    result = train_segmentation(model, data, output, **_task_arguments("segmentation", model, data, output, *args))
     click.echo(f"best val mean IoU {100 * result.best_mean_iou:.2f}% (epoch {result.best_epoch + 1}); "
                f"{result.seconds:.1f} s; checkpoints in {result.output}")
 
@@ -105,7 +94,6 @@ def _segmentation(model, data, output, *args) -> None:
 def _similarity(model, data, output, *args) -> None:
     from ..tasks.similarity_train import train_similarity
 
-    kwargs = _task_arguments("similarity", model, data, output, *args)
-    result = train_similarity(model, data, output, img_size=kwargs.pop("config").img_size, **kwargs)
+    result = train_similarity(model, data, output, **_task_arguments("similarity", model, data, output, *args))
     click.echo(f"best val ROC-AUC {result.best_roc_auc:.4f} (epoch {result.best_epoch + 1}), threshold "
                f"{result.threshold:.3f} stored in the checkpoint; {result.seconds:.1f} s; checkpoints in {result.output}")

@@ -379,40 +379,50 @@ ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni
              "amx_int8", "amx_bf16", "amx_tile", "asimd", "asimddp", "asimdhp", "i8mm", "bf16", "sve", "sve2")
 
 
-def _read(path: str) -> str | None:
+def _read(path: str | Path) -> str | None:
     try:
         return Path(path).read_text(errors="replace").strip("\x00 \n")
     except OSError:
         return None
 
 
-def cpu_info() -> dict:
-    """CPU model, ISA flags and cores; on ARM boards also the board (device tree) and the CPU part."""
+# A CPU's flags can be faked, for the tests that run every ISA branch on any machine and for planning for a
+# device one does not have: EDGECNN_CPU_FLAGS replaces the flags /proc/cpuinfo lists (space- or comma-separated),
+# EDGECNN_CPU_ARCH the architecture, EDGECNN_CPU_MODEL the model name. The block then says "faked": true.
+FAKE_FLAGS_ENV, FAKE_ARCH_ENV, FAKE_MODEL_ENV = "EDGECNN_CPU_FLAGS", "EDGECNN_CPU_ARCH", "EDGECNN_CPU_MODEL"
+
+
+def cpu_info(root: str | Path = "/") -> dict:
+    """CPU model, ISA flags and cores; on ARM boards also the board (device tree) and the CPU part.
+    ``root``: where /proc and /sys are (a test gives a fake tree)."""
     import os
     import platform
 
+    root = Path(root)
     model, flags, part, implementer, family_model = "", set(), None, None, {}
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                key, value = key.strip(), value.strip()
-                if key in ("model name", "Hardware", "cpu model") and not model:
-                    model = value
-                elif key in ("flags", "Features") and not flags:
-                    flags = set(value.split())
-                elif key in ("cpu family", "model") and key not in family_model and value.isdigit():
-                    family_model[key] = value
-                elif key == "CPU part" and part is None:
-                    part = value
-                elif key == "CPU implementer" and implementer is None:
-                    implementer = value
-    except OSError:
-        pass
-    board = _read("/proc/device-tree/model")
+    for line in (_read(root / "proc/cpuinfo") or "").splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key in ("model name", "Hardware", "cpu model") and not model:
+            model = value
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+        elif key in ("cpu family", "model") and key not in family_model and value.isdigit():
+            family_model[key] = value
+        elif key == "CPU part" and part is None:
+            part = value
+        elif key == "CPU implementer" and implementer is None:
+            implementer = value
+    board = _read(root / "proc/device-tree/model")
+    arch = platform.machine()
+    faked = FAKE_FLAGS_ENV in os.environ
+    if faked:
+        flags = set(os.environ[FAKE_FLAGS_ENV].replace(",", " ").split())
+        arch = os.environ.get(FAKE_ARCH_ENV, arch)
+        model = os.environ.get(FAKE_MODEL_ENV, model)
     info = {
-        "model": model or board or platform.processor() or platform.machine(),
-        "arch": platform.machine(),
+        "model": model or board or platform.processor() or arch,
+        "arch": arch,
         "isa": [f for f in ISA_FLAGS if f in flags],
         "vnni": bool({"avx512_vnni", "avx_vnni", "asimddp"} & flags),
         "bf16": bool({"avx512_bf16", "amx_bf16", "bf16"} & flags),
@@ -420,16 +430,18 @@ def cpu_info() -> dict:
         "logical_cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
     }
-    if len(family_model) == 2:  # x86: a VM may hide the generation from the model name ("AMD EPYC")
+    if faked:
+        info["faked"] = True
+    if len(family_model) == 2 and not faked:  # x86: a VM may hide the generation from the model name ("AMD EPYC")
         info["family_model"] = f"{family_model['cpu family']}/{family_model['model']}"
     if board:
         info["board"] = board
     if part:
         info["cpu_part"] = part if implementer is None else f"{implementer}:{part}"
-    governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    governor = _read(root / "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     if governor:
         info["governor"] = governor
-    temperature = _read("/sys/class/thermal/thermal_zone0/temp")
+    temperature = _read(root / "sys/class/thermal/thermal_zone0/temp")
     if temperature and temperature.lstrip("-").isdigit():
         info["temperature_c"] = int(temperature) / 1000
     return info

@@ -1,4 +1,4 @@
-"""TensorRT 10: build a serialized plan from ONNX, and run it behind the Runner interface.
+"""TensorRT 10 and 11: build a serialized plan from ONNX, and run it behind the Runner interface.
 
 A thin module over the TensorRT Python API; every decision that can be made
 without TensorRT lives in :mod:`edgecnn.engines.trt_plan` and is tested on CPU.
@@ -7,7 +7,7 @@ Build: ``Builder.create_network(0)`` (explicit batch is the only mode in
 TensorRT 10), ``OnnxParser.parse``, an optimization profile per input
 (``IOptimizationProfile.set_shape(name, min, opt, max)``), precision flags
 (INT8 from the QDQ nodes = explicit quantization; or from a calibration table
-through a deprecated-in-10.1 ``IInt8Calibrator``), a workspace limit
+through a deprecated-in-10.1 ``IInt8Calibrator``, TensorRT 10 only: 11 removed it), a workspace limit
 (``set_memory_pool_limit(MemoryPoolType.WORKSPACE, ...)``), a timing cache
 (``create_timing_cache`` / ``set_timing_cache``, written back after the build)
 and ``build_serialized_network``. A JSON sidecar records the TensorRT version,
@@ -20,7 +20,8 @@ times.
 
 NOT VERIFIED: TensorRT cannot be installed on the development machines (no GPU;
 its wheels download from NVIDIA's index) so this module has never run there.
-Its tests are marked ``gpu`` and skip without TensorRT and a GPU.
+Its tests are marked ``gpu`` and skip without TensorRT and a GPU; tests/test_trt_names.py
+checks on CPU that every TensorRT name used here exists in the 10.3 and 11.x bindings.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from ..core.options import OptionError
 from ..core.paired import describe
 from ..errors import UsageError
 from ..fileio import atomic_path
+from ..train_options import TrainOptions
 from .int8 import (
     QuantizeOptions,
     QuantizeReport,
@@ -203,7 +204,8 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val, *, optio
 
             log(f"PTQ and float fallback missed the budget (best drop {report.final_drop:.2f}): QAT, {qat.epochs} "
                 "epochs")
-            done = qat_finetune(qat.checkpoint, qat.data, Path(tmp) / "qat", epochs=qat.epochs, val=qat.val,
+            done = qat_finetune(qat.checkpoint, qat.data, Path(tmp) / "qat", options=TrainOptions(epochs=qat.epochs),
+                                val=qat.val,
                                 val_split=qat.val_split, seed=qat.seed, quantize=replace(options, calib_split="train"),
                                 progress=progress, log=log)
             qat_correct = scorer.items(done.onnx)

@@ -45,6 +45,7 @@ from .calibration import (
     tensorrt_calibration_table,
 )
 from .options import DEFAULT_METHOD, METHODS, QuantizeOptions  # noqa: F401  (re-exported)
+from .ranges import calibrate, minmax_fallback
 from .selection import speed_aware_exclusions
 from .source import open_float_model
 
@@ -70,6 +71,7 @@ class QuantizeReport:
     quantized_nodes: int
     float_nodes: dict[str, int]  # op type -> count of compute nodes left in float
     excluded: list[str]
+    minmax_fallback: list[str] = field(default_factory=list)  # tensors whose histogram cannot be built: min/max
     agreement: dict = field(default_factory=dict)  # vs the float model on calibration inputs, run by ONNX Runtime
     engine_agreement: dict = field(default_factory=dict)  # engine -> the same, the INT8 file run by that engine
     placement_note: str | None = None  # why the placement asked for was not used
@@ -255,10 +257,7 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     batch = input_chw(model)[0]
     input_names = [i.name for i in graph_inputs(model)]
     reader = ArrayDataReader(calibration.inputs, input_names, batch_size=1 if batch in (1, None) or batch < 1 else batch)
-    # Calibrate in chunks (ORT's strided calibration): one chunk of activations in memory at a time.
-    # (CalibMaxIntermediateOutputs is not used: in ORT 1.31 it drops the chunks it clears.)
-    extra = {"ActivationSymmetric": options.symmetric_activations, "WeightSymmetric": options.symmetric_weights,
-             "CalibPercentile": options.percentile, "CalibStridedMinMax": calibration_stride(len(reader))}
+    extra = {"ActivationSymmetric": options.symmetric_activations, "WeightSymmetric": options.symmetric_weights}
     with tempfile.TemporaryDirectory(prefix="edgecnn-quant-") as tmp:
         source = Path(model_path)  # the float model as quantized: the file, or its normalised copy
         if normalized:
@@ -273,6 +272,11 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                 log(f"note: ONNX Runtime pre-processing skipped ({type(exc).__name__})")
                 onnx.save(model, str(pre))
             try:
+                if not ranges_cached:  # the ranges (a min/max fallback included) into ORT's calibration cache,
+                    # computed in chunks: one chunk of activations in memory at a time. (CalibMaxIntermediateOutputs
+                    # is not used: in ORT 1.31 it drops the chunks it clears.)
+                    calibrate(pre, reader, options.method, ranges_path, op_types=options.op_types,
+                              percentile=options.percentile, stride=calibration_stride(len(reader)))
                 quantize_static(
                     str(pre), str(quantized), reader, quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=options.op_types or None, per_channel=options.per_channel,
@@ -280,19 +284,14 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                     weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None,
                     calibrate_method=method, extra_options=extra, calibration_cache_path=str(ranges_path),
                 )
-            except ValueError as exc:
-                if "Too many bins" in str(exc):
-                    raise QuantizeError(
-                        f"{options.method} calibration builds histograms, and some activations of {model_path} span "
-                        "almost no range (typical of a randomly initialised network); use --method minmax "
-                        "(in a recipe: quantize.method: minmax)") from exc
-                raise QuantizeError(f"ONNX Runtime could not quantize {model_path}: {exc}") from exc
-            except (RuntimeError, KeyError) as exc:
+            except (ValueError, RuntimeError, KeyError) as exc:
                 raise QuantizeError(f"ONNX Runtime could not quantize {model_path}: {exc}") from exc
         result = onnx.load(str(quantized))
         quantized_nodes, left = _count_nodes(result)
         tensors = load_tensors_data(ranges_path)
+        fallback = minmax_fallback(tensors, options.method)
         info = {"method": options.method, "percentile": options.percentile if options.method == "percentile" else None,
+                "minmax_fallback": fallback,
                 "samples": len(calibration.inputs), "data_hash": calibration.data_hash, "calib": str(calib),
                 "per_channel": options.per_channel, "symmetric_weights": options.symmetric_weights,
                 "symmetric_activations": options.symmetric_activations,
@@ -325,6 +324,6 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
         method=options.method, samples=len(calibration.inputs), data_hash=calibration.data_hash,
         calibration_from_cache=calibration.from_cache, ranges_from_cache=ranges_cached,
         images_read=calibration.images_read, quantized_nodes=quantized_nodes, float_nodes=left,
-        excluded=exclude, agreement=agreement, seconds=time.perf_counter() - started,
+        excluded=exclude, minmax_fallback=fallback, agreement=agreement, seconds=time.perf_counter() - started,
         trt_table=table_path, speed_note=speed_note,
     )

@@ -45,13 +45,14 @@ from ..data.preprocess import torch_transform
 from ..errors import UsageError
 from ..export import export_onnx
 from ..fileio import atomic_path, sha256_file
+from ..optim import make_optimizer, make_schedule
 from ..progress import progress as bar
+from ..train_options import TrainOptions
 from ..zoo import create_model
 from ..zoo.weights import save_checkpoint
 from .int8 import quantize_int8
 from .options import QuantizeOptions
 
-QAT_LR = {"sgd": 1e-4, "adamw": 2e-5}  # fine-tuning rates (sgd 1e-3 first lost 24 points on EfficientNet-B0)
 
 
 class FoldedWeightFakeQuant(nn.Module):
@@ -329,16 +330,16 @@ def _points_of_the_export(checkpoint, model: nn.Module, data: str, options: Quan
     return points if points.weights else None
 
 
-def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.PathLike, *, epochs: int = 3,
-                 lr: float | None = None, optimizer: str = "sgd", batch_size: int = 32, val: str | None = None,
-                 val_split: float = 0.2, seed: int = 0, augment: bool = True, workers: int = 2,
+def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.PathLike, *,
+                 options: TrainOptions | None = None, val: str | None = None, val_split: float = 0.2, seed: int = 0,
                  quantize: QuantizeOptions | None = None, force: bool = False, progress: bool = True,
                  log=lambda line: None) -> QatReport:
-    """QAT of ``checkpoint`` on ``data`` for ``epochs``; writes ``qat.pt``, ``model_qat_int8.onnx`` and
-    ``qat.json`` into ``output_dir``."""
+    """QAT of ``checkpoint`` on ``data``; writes ``qat.pt``, ``model_qat_int8.onnx`` and ``qat.json`` into
+    ``output_dir``. ``options``: epochs (default 3), optimizer, rate, schedule, batch size (QAT's defaults where
+    unset: :data:`edgecnn.train_options.MODES`; an option QAT does not use is refused)."""
     started = time.perf_counter()
-    if epochs < 1:
-        raise UsageError(f"--qat needs --epochs >= 1, got {epochs}")
+    training = (options or TrainOptions(epochs=3)).for_mode("qat", Path(checkpoint).name)
+    epochs, lr, optimizer, batch_size = training.epochs, training.lr, training.optimizer, training.batch_size
     out = Path(output_dir)
     targets = {"checkpoint": out / "qat.pt", "onnx": out / "model_qat_int8.onnx", "json": out / "qat.json"}
     taken = [str(p) for p in targets.values() if p.exists()]
@@ -352,14 +353,13 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
     if list(train_images.classes) != list(loaded.labels):
         raise UsageError(f"{checkpoint} was trained on classes {loaded.labels[:4]}...; {data} holds "
                          f"{train_images.classes[:4]}...: QAT fine-tunes on the data the model was trained for")
-    lr = QAT_LR[optimizer] if lr is None else lr
     model = loaded.model
     train_loader = torch.utils.data.DataLoader(
-        TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=augment)), batch_size=batch_size,
-        shuffle=True, num_workers=workers, generator=torch.Generator().manual_seed(seed))
+        TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=training.augment)),
+        batch_size=batch_size, shuffle=True, num_workers=training.workers, generator=torch.Generator().manual_seed(seed))
     val_loader = torch.utils.data.DataLoader(
         TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False)), batch_size=batch_size * 2,
-        num_workers=workers)
+        num_workers=training.workers)
     float_top1 = _top1(model, val_loader)
     options = quantize or QuantizeOptions(calib_split="train", val_split=val_split, seed=seed)
     points = _points_of_the_export(checkpoint, model, data, options, progress, log)
@@ -374,12 +374,10 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
                     if points.unmapped else ""))
         log(f"QAT of {loaded.spec.name}: float top-1 {100 * float_top1:.2f}%, INT8 simulated {100 * before:.2f}% "
             f"before fine-tuning ({simulation.folded} BatchNorms folded into their convolutions; simulated at "
-            f"{where}); {epochs} epochs at lr {lr:g} ({optimizer}), BatchNorm statistics frozen")
-        params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True) if optimizer == "sgd" else \
-            torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-        steps = epochs * len(train_loader)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
+            f"{where}); {epochs} epochs, {training.describe('qat')}, BatchNorm statistics frozen")
+        opt = make_optimizer(training, [p for p in model.parameters() if p.requires_grad])
+        schedule = make_schedule(training, "qat", opt, epochs * len(train_loader),
+                                 round(training.warmup_epochs * len(train_loader)), log=log)
         criterion = nn.CrossEntropyLoss()
         torch.manual_seed(seed)
         history = []

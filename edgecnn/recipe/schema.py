@@ -225,9 +225,14 @@ def _check_semantics(recipe: Recipe) -> None:
     from ..zoo import get_spec
 
     try:
-        get_spec(recipe.model.arch)
+        spec = get_spec(recipe.model.arch)
     except UsageError as exc:
         raise RecipeError(f"model.arch: {exc}") from None
+    if recipe.train.enabled:  # an option the model's training does not use is refused before any work
+        try:
+            TrainOptions.of(recipe.train).for_mode(spec.task, spec.name)
+        except OptionError as exc:
+            raise RecipeError(exc.phrased(f"train.{exc.option}")) from None
     if not recipe.targets:
         raise RecipeError("targets must list at least one engine")
     for i, target in enumerate(recipe.targets):

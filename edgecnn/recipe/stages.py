@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Callable
 
@@ -62,9 +62,9 @@ def train(ctx: StageContext, model: ModelSection, data: DataSection, options: Tr
     if task == "similarity":
         _train_similarity(ctx, model, data, options)
         return
-    shared = {f.name: getattr(options, f.name) for f in fields(TrainOptions)}
     config = TrainConfig(model=model.arch, data=data.path, output=str(ctx.work / "train"), val=data.val,
-                         val_split=data.val_split, weights=model.weights, seed=data.seed, **shared)
+                         val_split=data.val_split, weights=model.weights, seed=data.seed,
+                         **asdict(TrainOptions.of(options)))
     result = run_training(config, force=True, progress=ctx.progress, log=ctx.note)
     os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
     os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
@@ -75,11 +75,9 @@ def train(ctx: StageContext, model: ModelSection, data: DataSection, options: Tr
 def _train_segmentation(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
     from ..tasks.segmentation_train import train_segmentation
 
-    result = train_segmentation(model.arch, data.path, str(ctx.work / "train"), epochs=options.epochs,
-                                tile=options.img_size, batch_size=options.batch_size, lr=options.lr or 1e-3,
-                                weight_decay=1e-4 if options.weight_decay is None else options.weight_decay,
+    result = train_segmentation(model.arch, data.path, str(ctx.work / "train"), options=TrainOptions.of(options),
                                 val=data.val, val_split=data.val_split, seed=data.seed, weights=model.weights,
-                                augment=options.augment, workers=options.workers, progress=ctx.progress, log=ctx.note)
+                                progress=ctx.progress, log=ctx.note)
     os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
     os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
     shutil.rmtree(ctx.work / "train")
@@ -89,11 +87,9 @@ def _train_segmentation(ctx: StageContext, model: ModelSection, data: DataSectio
 def _train_similarity(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
     from ..tasks.similarity_train import train_similarity
 
-    result = train_similarity(model.arch, data.path, str(ctx.work / "train"), epochs=options.epochs,
-                              img_size=options.img_size, lr=options.lr or 1e-3,
-                              weight_decay=1e-4 if options.weight_decay is None else options.weight_decay,
+    result = train_similarity(model.arch, data.path, str(ctx.work / "train"), options=TrainOptions.of(options),
                               val=data.val, val_split=data.val_split, seed=data.seed, weights=model.weights,
-                              augment=options.augment, progress=ctx.progress, log=ctx.note)
+                              progress=ctx.progress, log=ctx.note)
     os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
     os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
     shutil.rmtree(ctx.work / "train")

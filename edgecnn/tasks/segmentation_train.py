@@ -28,7 +28,9 @@ from ..data.preprocess import PreprocessSpec
 from ..data.segmentation import MaskedImages, load_masked, split_masked
 from ..errors import UsageError
 from ..fileio import atomic_path
+from ..optim import make_optimizer, make_schedule
 from ..progress import progress as bar
+from ..train_options import TrainOptions
 from ..zoo import LoadedModel, create_model
 from ..zoo.weights import save_checkpoint
 from .segmentation import evaluate_masks, image_array, mirrored
@@ -130,14 +132,17 @@ class SegmentationTrainResult:
     seconds: float = 0.0
 
 
-def train_segmentation(model_name: str, data: str, output: str, *, epochs: int = 10, tile: int | None = None,
-                       batch_size: int = 4, lr: float = 1e-3, weight_decay: float = 1e-4, val: str | None = None,
-                       val_split: float = 0.2, seed: int = 0, weights: str | None = None, repeats: int = 4,
-                       augment: bool = True, deform: bool = True, workers: int = 0, classes: list[str] | None = None,
+def train_segmentation(model_name: str, data: str, output: str, *, options: TrainOptions | None = None,
+                       val: str | None = None, val_split: float = 0.2, seed: int = 0, weights: str | None = None,
+                       repeats: int = 4, deform: bool = True, classes: list[str] | None = None,
                        progress: bool = True, log=print) -> SegmentationTrainResult:
     """Train a segmentation model (``unet``, ``unet_same``) on ``data``; best.pt / last.pt / history.json in
-    ``output``. ``tile``: the model's input side (default its own); ``repeats``: random tiles per image per epoch."""
+    ``output``. ``options``: epochs, the tile (``img_size``, default the model's own input side), batch size,
+    optimizer and schedule (an option segmentation does not use is refused); ``repeats``: random tiles per image
+    per epoch."""
     started = time.perf_counter()
+    options = (options or TrainOptions()).for_mode("segmentation", model_name)
+    epochs, batch_size, tile = options.epochs, options.batch_size, options.img_size
     probe = create_model(model_name, input_size=tile)
     if probe.spec.task != "segmentation":
         raise UsageError(f"{probe.spec.name} is a {probe.spec.task} model; segmentation training needs one of the "
@@ -155,20 +160,21 @@ def train_segmentation(model_name: str, data: str, output: str, *, epochs: int =
     model, spec = loaded.model, loaded.preprocess
     channels = loaded.input_size[0]
     tile_out = output_side(model, channels, side)
-    dataset = TileDataset(train_set, spec, side, tile_out, train=augment, seed=seed, repeats=repeats, deform=deform)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = max(1, epochs * -(-len(dataset) // batch_size))
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1) \
-        if steps >= 10 else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    dataset = TileDataset(train_set, spec, side, tile_out, train=options.augment, seed=seed, repeats=repeats,
+                          deform=deform)
+    optimizer = make_optimizer(options, model.parameters())
+    steps_per_epoch = -(-len(dataset) // batch_size)
+    schedule = make_schedule(options, "segmentation", optimizer, epochs * steps_per_epoch,
+                             round(options.warmup_epochs * steps_per_epoch), log=log)
     log(f"training {loaded.spec.name} on {len(train_set)} images with masks ({len(train_set.classes)} classes), "
         f"validating on {len(val_set)} whole images; tiles {side} -> {tile_out} px, {repeats} per image per epoch, "
-        f"{epochs} epochs")
+        f"{epochs} epochs; {options.describe('segmentation')}")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     history, best, best_epoch = [], -1.0, -1
     for epoch in range(epochs):
         dataset.epoch = epoch
-        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=options.workers,
                                              generator=torch.Generator().manual_seed(seed * 1000 + epoch))
         model.train()
         tick, loss_sum, seen = time.perf_counter(), 0.0, 0

@@ -27,7 +27,9 @@ from ..data.datasets import ImageList, TorchImageDataset, train_val
 from ..data.preprocess import torch_transform
 from ..errors import UsageError
 from ..fileio import atomic_path
+from ..optim import make_optimizer, make_schedule
 from ..progress import progress as bar
+from ..train_options import TrainOptions
 from ..zoo import create_model
 from ..zoo.weights import read_weights, save_checkpoint
 
@@ -107,13 +109,16 @@ class SimilarityTrainResult:
     seconds: float = 0.0
 
 
-def train_similarity(model_name: str, data: str, output: str, *, epochs: int = 10, img_size: int | None = None,
-                     classes_per_batch: int = 8, per_class: int = 4, lr: float = 1e-3, weight_decay: float = 1e-4,
-                     val: str | None = None, val_split: float = 0.2, seed: int = 0, weights: str | None = None,
-                     augment: bool = True, progress: bool = True, log=print) -> SimilarityTrainResult:
-    """Train ``siamese:BACKBONE`` on an ImageFolder; best.pt / last.pt / history.json in ``output``."""
+def train_similarity(model_name: str, data: str, output: str, *, options: TrainOptions | None = None,
+                     classes_per_batch: int = 8, per_class: int = 4, val: str | None = None, val_split: float = 0.2,
+                     seed: int = 0, weights: str | None = None, progress: bool = True,
+                     log=print) -> SimilarityTrainResult:
+    """Train ``siamese:BACKBONE`` on an ImageFolder; best.pt / last.pt / history.json in ``output``. ``options``:
+    epochs, input side, optimizer, schedule, augmentation (an option Siamese training does not use is refused)."""
     started = time.perf_counter()
-    loaded = create_model(model_name, input_size=img_size)
+    options = (options or TrainOptions()).for_mode("similarity", model_name)
+    epochs = options.epochs
+    loaded = create_model(model_name, input_size=options.img_size)
     if loaded.spec.task != "similarity":
         raise UsageError(f"{loaded.spec.name} is a {loaded.spec.task} model; similarity training takes "
                          "siamese:BACKBONE (e.g. siamese:resnet18)")
@@ -123,7 +128,7 @@ def train_similarity(model_name: str, data: str, output: str, *, epochs: int = 1
     model = loaded.model
     if weights:
         log(f"backbone: {load_backbone(model, weights)} tensors from {weights} (its head replaced by the embedding)")
-    train_set = TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=augment))
+    train_set = TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=options.augment))
     val_set = TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False))
     try:
         pairs = draw_pairs(val_images.labels, min(VAL_PAIRS, 4 * len(val_images)), seed)
@@ -131,11 +136,13 @@ def train_similarity(model_name: str, data: str, output: str, *, epochs: int = 1
         raise UsageError(f"validation pairs: {exc}; the validation side has {len(val_images)} images of "
                          f"{len(set(val_images.labels))} classes (more images, or a larger --val-split)") from None
     steps = max(1, len(train_images) // (classes_per_batch * per_class))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs * steps))
+    optimizer = make_optimizer(options, model.parameters())
+    schedule = make_schedule(options, "similarity", optimizer, epochs * steps, round(options.warmup_epochs * steps),
+                             log=log)
     log(f"training {loaded.spec.name} on {len(train_images)} images ({len(train_images.classes)} classes), "
         f"validating on {len(pairs)} pairs of {len(val_images)} images; {epochs} epochs of {steps} batches of "
-        f"{classes_per_batch} classes x {per_class} images, triplet loss with semi-hard negatives")
+        f"{classes_per_batch} classes x {per_class} images, triplet loss with semi-hard negatives; "
+        f"{options.describe('similarity')}")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     history, best, best_epoch, best_threshold_value = [], -1.0, -1, 0.5
@@ -143,10 +150,10 @@ def train_similarity(model_name: str, data: str, output: str, *, epochs: int = 1
         rng = np.random.default_rng([seed, epoch])
         model.train()
         tick, loss_sum = time.perf_counter(), 0.0
-        for batch in bar(class_batches(train_images.labels, classes_per_batch, per_class, steps, rng),
-                         f"epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
-            images = torch.stack([train_set[i][0] for i in batch])
-            labels = torch.tensor([train_images.labels[i] for i in batch])
+        loader = torch.utils.data.DataLoader(  # the P x K batches, drawn per epoch, loaded by options.workers
+            train_set, batch_sampler=class_batches(train_images.labels, classes_per_batch, per_class, steps, rng),
+            num_workers=options.workers)
+        for images, labels in bar(loader, f"epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
             loss = semi_hard_triplet_loss(model.embed(images), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
