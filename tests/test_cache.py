@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from edgecnn.recipe import cache as cache_module
-from edgecnn.recipe.cache import StageCache, stage_key
+from edgecnn.recipe.cache import StageCache
 
 
 def _entry(root: Path, stage="export", key="k" * 64, files=None) -> StageCache:
@@ -35,20 +35,29 @@ def _entry(root: Path, stage="export", key="k" * 64, files=None) -> StageCache:
 def test_keys_carry_edgecnn_source_and_every_library(monkeypatch):
     from importlib import metadata
 
-    versions = cache_module._versions()
+    from edgecnn.recipe.graph import Stage, stage_key
+
+    packages = ("onnxconverter-common", "openvino", "onnxruntime", "onnx", "torch", "numpy")
+    versions = cache_module.key_versions(packages)
     assert versions["edgecnn"]
-    for package in ("onnxconverter-common", "openvino", "onnxruntime", "onnx", "torch", "numpy"):
+    for package in packages:
         try:
             installed = metadata.version(package)
         except metadata.PackageNotFoundError:
+            assert versions[package] == "absent"
             continue
         assert versions[package] == installed, package
     # the test suite runs from an editable install: the source digest is part of every key
     assert cache_module._is_editable() and len(versions["edgecnn-source"]) == 20
-    before = stage_key("export", {"opset": 17}, {"model": "abc"})
+
+    def export(opset: int) -> Stage:
+        return Stage("export", lambda ctx: None, outputs=("m.onnx",), settings={"opset": opset}, libraries=packages)
+
+    before = stage_key(export(17), {"model": "abc"})
     monkeypatch.setattr(cache_module, "_source_digest", "0" * 20)  # edgecnn's code changed, same version number
-    assert stage_key("export", {"opset": 17}, {"model": "abc"}) != before
-    assert stage_key("export", {"opset": 18}, {"model": "abc"}) != stage_key("export", {"opset": 17}, {"model": "abc"})
+    assert stage_key(export(17), {"model": "abc"}) != before
+    assert stage_key(export(18), {"model": "abc"}) != stage_key(export(17), {"model": "abc"})
+    assert stage_key(export(17), {"model": "abd"}) != stage_key(export(17), {"model": "abc"})
 
 
 def test_the_source_digest_follows_the_code(tmp_path, monkeypatch):

@@ -188,14 +188,14 @@ def test_stage_cache_keeps_nothing_from_a_stage_that_crashed(tmp_path):
         with cache.produce("export", "k" * 64) as (work, record):
             (work / "model.onnx").write_bytes(b"half")
             raise KeyboardInterrupt
-    assert cache.lookup("export", "k" * 64) is None
+    assert cache.check("export", "k" * 64) == (None, None)
     assert list(tmp_path.iterdir()) == []
     with cache.produce("export", "k" * 64) as (work, record):
         (work / "model.onnx").write_bytes(b"whole")
         record["nodes"] = 3
-    entry = cache.lookup("export", "k" * 64)
-    assert entry.file("model.onnx").read_bytes() == b"whole" and entry.record["nodes"] == 3
-    assert cache.lookup("export", "j" * 64) is None
+    entry, damage = cache.check("export", "k" * 64)
+    assert damage is None and entry.file("model.onnx").read_bytes() == b"whole" and entry.record["nodes"] == 3
+    assert cache.check("export", "j" * 64) == (None, None)
 
 
 def test_pareto_front():

@@ -58,13 +58,6 @@ def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     return [i for i in model.graph.input if i.name not in initializers]
 
 
-def single_input(model: onnx.ModelProto, purpose: str = "this") -> onnx.ValueInfoProto:
-    inputs = graph_inputs(model)
-    if len(inputs) != 1:
-        raise UsageError(f"{purpose} needs a single-input image model; this one has {len(inputs)} inputs")
-    return inputs[0]
-
-
 def dims_of(value: onnx.ValueInfoProto) -> tuple[int | None, ...]:
     """Static dimensions as ints, dynamic ones (a name or nothing) as None."""
     return tuple(d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim)

@@ -32,7 +32,8 @@ from ..core.metadata import (
     read_metadata,
     write_metadata,
 )
-from ..core.onnx_io import cap_ir_version, is_classic, load_onnx, normalize
+from ..core.onnx_io import cap_ir_version, dims_of, is_classic, load_onnx, normalize
+from ..core.onnx_io import graph_inputs as fed_inputs
 from ..core.ort import make_session
 from ..core.preprocess import PreprocessSpec
 from ..errors import EdgeCNNError, UsageError
@@ -89,8 +90,7 @@ def is_quantized(model: onnx.ModelProto) -> bool:
 
 def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """The image inputs: one, or several of the same shape (a Siamese net: calibration feeds each the same images)."""
-    initializers = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
+    inputs = fed_inputs(model)
     shapes = {str(i.type.tensor_type.shape) for i in inputs}
     if not inputs or len(shapes) != 1:
         raise UsageError(f"quantization needs an image model (one input, or inputs of one shape); this one has "
@@ -107,8 +107,7 @@ def feed(names: str | list[str], batch: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def input_chw(model: onnx.ModelProto) -> tuple[int | None, ...]:
-    dims = graph_input(model).type.tensor_type.shape.dim
-    return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+    return dims_of(graph_input(model))
 
 
 def resolve_preprocess(model: onnx.ModelProto, path: str, mean=None, std=None, input_size=None,

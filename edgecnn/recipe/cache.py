@@ -35,21 +35,12 @@ from ..fileio import sha256_file
 MARKER = "stage.json"
 
 
-# every library whose version can change what a stage writes (a superset: a change re-runs, never serves stale)
-KEYED_LIBRARIES = ("torch", "torchvision", "timm", "numpy", "pillow", "onnx", "onnxsim", "onnxruntime",
-                   "onnxruntime-gpu", "onnxconverter-common", "onnx-tool", "openvino", "nncf", "tensorrt")
-
-
 def key_versions(packages: tuple[str, ...]) -> dict[str, str]:
     """What a cache key records of the software: edgecnn's version and source digest, and each package's
     version ("absent" when it is not installed, so installing it later changes the key)."""
     versions = {"edgecnn": __version__, "edgecnn-source": source_digest()}
     versions.update({package: installed_version(package) or "absent" for package in packages})
     return versions
-
-
-def _versions() -> dict:
-    return key_versions(KEYED_LIBRARIES)
 
 
 _source_digest: str | None = None
@@ -108,12 +99,6 @@ def data_digest(source: str) -> str:
     return digest.hexdigest()
 
 
-def stage_key(stage: str, settings: dict, inputs: dict[str, str] | None = None) -> str:
-    """``inputs``: name -> content digest of each input (file_digest / data_digest)."""
-    payload = {"stage": stage, "settings": settings, "inputs": inputs or {}, "versions": _versions()}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
 @dataclass
 class CacheEntry:
     path: Path
@@ -153,10 +138,6 @@ class StageCache:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def lookup(self, stage: str, key: str) -> CacheEntry | None:
-        entry, _ = self.check(stage, key)
-        return entry
 
     def check(self, stage: str, key: str) -> tuple[CacheEntry | None, str | None]:
         """(the entry, None) when it is there and intact; (None, what is wrong) when it was damaged;
