@@ -36,8 +36,9 @@ MODES = {
     "segmentation": TrainingMode("segmentation", "segmentation training", _ALL - _TASK_ONLY, "adamw",
                                  {"sgd": 0.01, "adamw": 1e-3}, {"sgd": 1e-4, "adamw": 1e-4}, "onecycle",
                                  onecycle_warmup=0.1),
-    # batches are P classes x K images per class (8 x 4): no batch size of its own
-    "similarity": TrainingMode("similarity", "Siamese training", _ALL - _TASK_ONLY - {"batch_size"},
+    # batches are P classes x K images per class (8 x 4), loaded in the training process: no batch size of its own,
+    # no loader workers
+    "similarity": TrainingMode("similarity", "Siamese training", _ALL - _TASK_ONLY - {"batch_size", "workers"},
                                "adamw", {"sgd": 0.01, "adamw": 1e-3}, {"sgd": 1e-4, "adamw": 1e-4}, "cosine"),
     # fine-tunes a trained checkpoint at its own input size with BatchNorm frozen, plain cross-entropy
     "qat": TrainingMode("qat", "QAT (--qat)", _ALL - _TASK_ONLY - {"img_size"}, "sgd", {"sgd": 1e-4, "adamw": 2e-5},

@@ -41,6 +41,7 @@ def test_the_defaults_are_the_modes_own():
     ("segmentation", {"label_smoothing": 0.0}, "label_smoothing"),
     ("similarity", {"batch_size": 64}, "batch_size"),
     ("similarity", {"bn_momentum": 0.01}, "bn_momentum"),
+    ("similarity", {"workers": 0}, "workers"),
     ("qat", {"img_size": 64}, "img_size"),
     ("qat", {"freeze": "2"}, "freeze"),
     ("classification", {"optimizer": "adamw", "momentum": 0.5}, "momentum"),
@@ -55,7 +56,7 @@ def test_an_option_the_mode_does_not_use_is_refused(mode, given, option):
 
 def test_what_a_mode_uses_is_accepted():
     TrainOptions(optimizer="sgd", momentum=0.5, schedule="cosine", warmup_epochs=1).for_mode("segmentation")
-    TrainOptions(workers=0, augment=False, img_size=32).for_mode("similarity")
+    TrainOptions(augment=False, img_size=32).for_mode("similarity")
     TrainOptions(freeze="head-only", finetune_epochs=1, finetune_lr=1e-3).for_mode("classification")
 
 
@@ -102,7 +103,7 @@ def test_one_epoch_unet_whose_step_count_broke_one_cycle(cli, tmp_path):
 
 def test_one_epoch_siamese_run(cli, tmp_path):
     result = cli("train", "siamese:mobilenet_v1_025", "--data", "synthetic:shapes:96", "-o", tmp_path / "s",
-                 "--epochs", "1", "--img-size", "32", "--workers", "0", "--no-augment")
+                 "--epochs", "1", "--img-size", "32", "--no-augment")
     assert result.exit_code == 0, result.output
     assert "adamw lr 0.001, weight decay 0.0001, cosine schedule" in result.stderr
     assert (tmp_path / "s" / "best.pt").exists()

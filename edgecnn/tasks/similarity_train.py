@@ -150,10 +150,10 @@ def train_similarity(model_name: str, data: str, output: str, *, options: TrainO
         rng = np.random.default_rng([seed, epoch])
         model.train()
         tick, loss_sum = time.perf_counter(), 0.0
-        loader = torch.utils.data.DataLoader(  # the P x K batches, drawn per epoch, loaded by options.workers
-            train_set, batch_sampler=class_batches(train_images.labels, classes_per_batch, per_class, steps, rng),
-            num_workers=options.workers)
-        for images, labels in bar(loader, f"epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
+        for batch in bar(class_batches(train_images.labels, classes_per_batch, per_class, steps, rng),
+                         f"epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
+            images = torch.stack([train_set[i][0] for i in batch])
+            labels = torch.tensor([train_images.labels[i] for i in batch])
             loss = semi_hard_triplet_loss(model.embed(images), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
