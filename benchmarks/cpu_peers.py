@@ -25,18 +25,23 @@ median p50 in ms:
   where the CPU has it, int8 placed for ONNX Runtime, int8 placed for OpenVINO: ``edgecnn quantize --for
   openvino``), i.e. what ``edgecnn profile --best`` picks when every candidate meets the accuracy budget.
 
-The last column is edgecnn best / min(ov-default, ov-nncf): at most 1.00 means edgecnn is as fast as the
-peer pipeline's best on this CPU. Writes cpu_peers.md/.json.
+The last column is edgecnn best / peer best (the faster of ov-default and ov-nncf), the median of the per-round
+ratios with its interval (:mod:`edgecnn.core.rounds`): "faster", "slower" or "a tie" when the interval holds 1.
+While the decision is a tie, the two are timed again in extra rounds, up to --max-rounds. An edgecnn file whose
+graph is NNCF's, op for op (:func:`edgecnn.core.onnx_io.graph_fingerprint`), is the same candidate: timed once.
+Writes cpu_peers.md/.json.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from _artifacts import output_folder, timing_arguments
 
 MODELS = "mobilenet_v2,resnet50,efficientnet_b0,resnet18"
+OURS_OV = "edgecnn ov int8 (--for openvino)"
 
 
 def peer_images(folder: str, count: int):
@@ -97,11 +102,14 @@ def edgecnn_artifacts(model: str, out: Path, calib: str, samples: int) -> dict[s
 
 
 def main() -> None:
-    parser = timing_arguments(__doc__, models=MODELS, rounds=3)
+    parser = timing_arguments(__doc__, models=MODELS, rounds=5)
     parser.add_argument("--samples", type=int, default=300, help="Calibration images for edgecnn's INT8 files.")
     parser.add_argument("--peer-samples", type=int, default=300, help="Calibration images for the peer NNCF run.")
+    parser.add_argument("--max-rounds", type=int, default=9, help="Extra rounds of a tied decision up to this many.")
     args = parser.parse_args()
     out = output_folder(args)
+    from edgecnn.core.onnx_io import graph_fingerprint, load_onnx
+    from edgecnn.core.rounds import paired_ratio
     from edgecnn.engines.capabilities import bf16_problem
     from edgecnn.envinfo import cpu_info, environment
     from edgecnn.profile.compare import alternating_latency
@@ -117,24 +125,43 @@ def main() -> None:
                  "ov f32": (ours["fp32"], "openvino", "fp32"),
                  "ov-default": (ours["fp32"], "openvino", default_precision),
                  "ov-qdq": (ours["int8-ort"], "openvino", "int8"), "ov-nncf": (peer, "openvino", "int8"),
-                 "edgecnn ov int8 (--for openvino)": (ours["int8-openvino"], "openvino", "int8")}
-        results = alternating_latency(peers, threads=args.threads, rounds=args.rounds,
-                                      log=lambda line: print(f"{model}: {line}", flush=True))
-        p50 = {label: r.p50_ms for label, r in results.items()}
-        edgecnn_labels = ["ort fp32", "ort int8", "ort int8 gemm", "ov f32", "ov-qdq", "edgecnn ov int8 (--for openvino)"] + \
+                 OURS_OV: (ours["int8-openvino"], "openvino", "int8")}
+        same_as_peer = graph_fingerprint(load_onnx(ours["int8-openvino"])) == graph_fingerprint(load_onnx(peer))
+        timed_labels = [label for label in peers if not (same_as_peer and label == OURS_OV)]
+        results = alternating_latency({label: peers[label] for label in timed_labels}, threads=args.threads,
+                                      rounds=args.rounds, log=lambda line: print(f"{model}: {line}", flush=True))
+        rounds = {label: list(r.rounds_p50_ms) for label, r in results.items()}
+        if same_as_peer:  # the same graph: one candidate, one set of rounds
+            rounds[OURS_OV] = rounds["ov-nncf"]
+        edgecnn_labels = ["ort fp32", "ort int8", "ort int8 gemm", "ov f32", "ov-qdq", OURS_OV] + \
             (["ov-default"] if bf16 else [])  # ov-default is edgecnn's openvino bf16 where the CPU has BF16
-        best_label = min(edgecnn_labels, key=p50.get)
+        while True:
+            p50 = {label: statistics.median(v) for label, v in rounds.items()}
+            best_label = min(edgecnn_labels, key=p50.get)
+            peer_label = min(("ov-default", "ov-nncf"), key=p50.get)
+            ratio = paired_ratio(rounds[best_label], rounds[peer_label])
+            if not ratio.tie or best_label == peer_label or ratio.rounds >= args.max_rounds:
+                break
+            extra = alternating_latency({label: peers[label] for label in {best_label, peer_label}},
+                                        threads=args.threads, rounds=1,
+                                        log=lambda line: print(f"{model} (tie, extra round): {line}", flush=True))
+            for label, r in extra.items():
+                rounds[label] += r.rounds_p50_ms
+            if same_as_peer:
+                rounds[OURS_OV] = rounds["ov-nncf"]
         row = {"model": model, **p50, "edgecnn best": p50[best_label], "edgecnn best is": best_label,
-               "ratio": p50[best_label] / min(p50["ov-default"], p50["ov-nncf"]),
-               "rounds": {label: r.rounds_p50_ms for label, r in results.items()}}
+               "peer best is": peer_label, "ratio": ratio.ratio, "ratio_interval": ratio.to_dict(),
+               "decision": ratio.describe(), "same_graph_as_nncf": same_as_peer, "rounds": rounds}
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "rounds"}), flush=True)
     columns = ["torch eager", "ort fp32", "ort int8", "ort int8 gemm", "ov f32", "ov-default", "ov-qdq", "ov-nncf", "edgecnn best"]
-    lines = ["| model | " + " | ".join(columns) + " | edgecnn best is | best / min(ov-default, ov-nncf) |",
+    lines = ["| model | " + " | ".join(columns) + " | edgecnn best is | best / peer best [interval] |",
              "|---" * (len(columns) + 3) + "|"]
     for row in rows:
         lines.append(f"| {row['model']} | " + " | ".join(f"{row[c]:.2f}" for c in columns)
-                     + f" | {row['edgecnn best is']} | {row['ratio']:.2f} |")
+                     + f" | {row['edgecnn best is']} | {row['decision']} vs {row['peer best is']}"
+                     + (" (edgecnn's --for openvino file is NNCF's graph)" if row["same_graph_as_nncf"] else "")
+                     + " |")
     env = environment(threads=args.threads)
     cpu = env["cpu"]
     text = (f"Batch 1, {args.threads} threads, p50 ms (median of {args.rounds} alternating rounds, each "
@@ -142,7 +169,7 @@ def main() -> None:
             f"CPU: {cpu['model']} (family/model {cpu.get('family_model', '?')}; ISA {' '.join(cpu['isa'])}); "
             + ", ".join(f"{k} {v}" for k, v in env["versions"].items())
             + f"\nCommand: python benchmarks/cpu_peers.py --calib {args.calib} --models {args.models} "
-              f"--rounds {args.rounds}\n\n" + "\n".join(lines) + "\n")
+              f"--rounds {args.rounds} --max-rounds {args.max_rounds}\n\n" + "\n".join(lines) + "\n")
     (out / "cpu_peers.md").write_text(text)
     (out / "cpu_peers.json").write_text(json.dumps({"rows": rows, "environment": env}, indent=1))
     print(text)

@@ -325,19 +325,25 @@ def _reset_peak() -> bool:
         return False
 
 
+SAMPLER_THREAD = "edgecnn-rss-sampler"  # the name of PeakRss's thread, where it needs one
+MEMORY_PASS_RUNS = 3  # inferences per batch in the memory pass (the first allocates, the next reuse)
+
+
 class PeakRss:
     """``with PeakRss() as peak: ...`` then ``peak.increase_bytes``: the phase's peak RSS over its start.
 
-    A thread samples the RSS every 2 ms; where the kernel's peak (VmHWM) can be reset (Linux), its
-    value after the phase is taken too (it sees spikes between samples but is updated lazily, so
-    neither source is used alone). Without /proc and psutil: ``method`` is "unavailable" and the
-    increase 0, said in the results rather than guessed.
+    Where the kernel's peak (VmHWM) can be reset (Linux), it is read after the phase and nothing runs beside the
+    phase: the kernel records a peak before memory is unmapped, so spikes between reads are not lost. Elsewhere a
+    thread (named :data:`SAMPLER_THREAD`) samples the RSS every ``interval_s``: it wakes every 2 ms, so it is
+    never running while latency is timed (memory is measured in a pass of its own). Without /proc and psutil:
+    ``method`` is "unavailable" and the increase 0, said in the results rather than guessed.
     """
 
     def __init__(self, interval_s: float = 0.002):
         self.interval_s = interval_s
         self.before_bytes = self.peak_bytes = 0
         self.method = ""
+        self._thread = None
 
     @property
     def increase_bytes(self) -> int:
@@ -348,30 +354,43 @@ class PeakRss:
 
         first = current_rss()
         if first is None:
-            self.method, self._thread = "unavailable", None
+            self.method = "unavailable"
             return self
         self.before_bytes = self.peak_bytes = first
-        self._kernel = _reset_peak() and _vm_hwm() is not None
-        self.method = "VmHWM+sampled" if self._kernel else "sampled"
+        if _reset_peak() and _vm_hwm() is not None:
+            self.method = "VmHWM"
+            return self
+        self.method = "sampled"
         self._stop = threading.Event()
 
         def sample():
             while not self._stop.wait(self.interval_s):
                 self.peak_bytes = max(self.peak_bytes, current_rss() or 0)
 
-        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread = threading.Thread(target=sample, name=SAMPLER_THREAD, daemon=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._thread is None:
+        if self.method == "unavailable":
             return
-        self._stop.set()
-        self._thread.join()
         candidates = [self.peak_bytes, current_rss() or 0]
-        if self._kernel:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            candidates.append(self.peak_bytes)
+        if self.method == "VmHWM":
             candidates.append(_vm_hwm() or 0)
         self.peak_bytes = max(candidates)
+
+
+def memory_pass(call: Callable[[], object], runs: int = MEMORY_PASS_RUNS) -> PeakRss:
+    """The peak RSS increase of ``runs`` calls, measured apart from any timing (see :class:`PeakRss`)."""
+    with PeakRss() as peak:
+        for _ in range(runs):
+            call()
+    return peak
 
 
 # ---------------------------------------------------------------- the environment block

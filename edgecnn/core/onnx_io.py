@@ -135,3 +135,37 @@ def normalize(model: onnx.ModelProto, *, fold_constants: bool = True) -> tuple[o
     except Exception as exc:
         raise UsageError(f"the normalised graph does not pass onnx.checker: {str(exc).splitlines()[0][:200]}") from None
     return copy, notes
+
+
+def graph_fingerprint(model: onnx.ModelProto) -> str:
+    """A digest of what a graph computes, blind to tensor and node names, doc strings and metadata: two files
+    with the same ops, attributes, wiring and weights (nodes in the same order) share it, so one timing serves
+    both (NNCF's file and edgecnn's placement of the same Q/DQ, for example)."""
+    import hashlib
+
+    from onnx import numpy_helper
+
+    digest = hashlib.sha256()
+    initializers = {t.name: t for t in model.graph.initializer}
+    ids: dict[str, int] = {}
+
+    def ref(name: str) -> str:
+        if not name:
+            return "-"
+        if name not in ids:
+            ids[name] = len(ids)
+            if name in initializers:
+                array = numpy_helper.to_array(initializers[name])
+                digest.update(f"w{ids[name]}:{array.dtype}:{array.shape}".encode())
+                digest.update(array.tobytes())
+        return str(ids[name])
+
+    for value in graph_inputs(model):
+        digest.update(f"in{ref(value.name)}:{value.type.SerializeToString().hex()}".encode())
+    for node in model.graph.node:
+        inputs = ",".join(ref(n) for n in node.input)
+        attributes = b"".join(a.SerializeToString() for a in sorted(node.attribute, key=lambda a: a.name))
+        digest.update(f"{node.domain}:{node.op_type}({inputs})".encode() + attributes)
+        digest.update(("->" + ",".join(ref(n) for n in node.output)).encode())
+    digest.update(("out:" + ",".join(ref(o.name) for o in model.graph.output)).encode())
+    return digest.hexdigest()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..core.device import PeakRss
+from ..core.device import PeakRss, memory_pass  # noqa: F401  (re-exported)
 
 
 def peak_rss(interval_s: float = 0.002) -> PeakRss:

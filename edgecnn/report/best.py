@@ -2,11 +2,18 @@
 
 Latency is each operating point's p50 at its smallest batch (what one request sees); the reference accuracy
 is the best FP32 score of the task's headline metric (top-1, mean IoU) measured on that device; a candidate
-qualifies when its score is at most ``max_drop`` points below it. Without accuracy figures nothing can be said to qualify, and the choice says so.
+qualifies when its score is at most ``max_drop`` points below it. Without accuracy figures nothing can be said to
+qualify, and the choice says so.
+
+Where the rows carry the p50 of each alternating round (``rounds_p50_ms``: ``profile --best``), the fastest
+candidate is held to every other qualifying one by the paired ratio of their rounds (:mod:`edgecnn.core.rounds`):
+a candidate whose interval holds 1 ties with it, and a tie is not decided by speed: the more accurate, then the
+smaller file, wins it.
 """
 
 from __future__ import annotations
 
+from ..core.rounds import paired_ratio
 from ..tasks.registry import headline_key, headline_label
 from .pareto import operating_points
 
@@ -32,12 +39,41 @@ def pick_best(rows: list[dict], max_drop: float | None = None) -> dict[str, dict
             reason = f"fastest within {budget:g} {label} points of FP32 ({100 * reference:.2f}%)"
         if not candidates:
             continue
-        best = min(candidates, key=lambda r: (r["p50_ms"], r["engine"], r["precision"]))
+        fastest = min(candidates, key=lambda r: (r["p50_ms"], r["engine"], r["precision"]))
+        best, ties = _settle_ties(fastest, candidates, key)
+        if ties:
+            reason += (f"; {_label(fastest)} is fastest but ties with " + ", ".join(
+                f"{_label(r)} ({ratio.describe()})" for r, ratio in ties) + " on speed: "
+                + ("it is" if best is fastest else f"{_label(best)} is") + " the more accurate or smaller")
         chosen[device] = {"engine": best["engine"], "precision": best["precision"], "artifact": best.get("artifact"),
                           "batch": best["batch"], "p50_ms": best["p50_ms"], "metric": key, "score": best.get(key),
                           "reference": reference, "max_drop": budget, "reason": reason,
+                          "fastest": _label(fastest), "ties": [_label(r) for r, _ in ties],
                           **({"top1": best.get(key), "reference_top1": reference} if key == "top1" else {})}
     return chosen
+
+
+def _label(row: dict) -> str:
+    return f"{row.get('artifact') or row['model']} on {row['engine']} {row['precision']}"
+
+
+def _settle_ties(fastest: dict, candidates: list[dict], key: str):
+    """(the pick, [(row, its ratio to the fastest)] for each candidate the rounds cannot tell from the fastest)."""
+    mine = fastest.get("rounds_p50_ms") or []
+    ties = []
+    for row in candidates:
+        theirs = row.get("rounds_p50_ms") or []
+        if row is fastest or not mine or not theirs:
+            continue
+        ratio = paired_ratio(theirs, mine)
+        if ratio.tie:
+            ties.append((row, ratio))
+    if not ties:
+        return fastest, []
+    group = [fastest] + [r for r, _ in ties]
+    best = min(group, key=lambda r: (-(r.get(key) or 0.0), r.get("file_size_mib") or float("inf"), r["p50_ms"]))
+    return best, ties
+
 
 
 def best_lines(best: dict[str, dict]) -> list[str]:

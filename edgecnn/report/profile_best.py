@@ -1,14 +1,21 @@
 """``edgecnn profile --best``: every engine x precision x artifact this machine can run, timed alternately
 (each measurement in its own process), accuracy measured on labelled images, and the fastest one that stays
-within the accuracy budget named (:func:`~edgecnn.report.best.pick_best`, the rule ``edgecnn run`` uses)."""
+within the accuracy budget named (:func:`~edgecnn.report.best.pick_best`, the rule ``edgecnn run`` uses).
+
+A pick the rounds cannot make (the fastest ties with another qualifying candidate: their paired ratio's interval
+holds 1) gets more rounds of the tied candidates, up to ``max_rounds``; a tie that remains is reported as one.
+ONNX files with the same graph (:func:`~edgecnn.core.onnx_io.graph_fingerprint`) are one candidate per engine."""
 
 from __future__ import annotations
 
 import importlib.util
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.device import device_label
+from ..core.onnx_io import graph_fingerprint, load_onnx
+from ..core.rounds import paired_ratio
 from ..data.datasets import load_images
 from ..engines import artifact_precision, load_runner
 from ..engines.capabilities import artifact_kind, bf16_problem
@@ -47,8 +54,22 @@ def candidates(held: dict[str, str], engines: list[str], cpu: dict) -> list[Cand
     return chosen
 
 
+def same_graphs(artifacts: list[str]) -> dict[str, str]:
+    """{artifact: the first artifact given with the same graph} for each file that repeats an earlier one."""
+    seen: dict[str, str] = {}
+    repeats = {}
+    for artifact in artifacts:
+        digest = graph_fingerprint(load_onnx(artifact))
+        if digest in seen:
+            repeats[artifact] = seen[digest]
+        else:
+            seen[digest] = artifact
+    return repeats
+
+
 def profile_best(artifacts: list[str], data, *, threads: int | None = 2, rounds: int = 3, round_s: float = 1.0,
-                 max_drop: float | None = None, engines: list[str] | None = None, log=lambda line: None) -> dict:
+                 max_drop: float | None = None, engines: list[str] | None = None, max_rounds: int | None = None,
+                 log=lambda line: None) -> dict:
     """Time and score each candidate; ``data`` (labelled images) gives the accuracy every choice is held to.
     Returns ``{"rows": [...], "best": {...} or None, "environment": {...}}``."""
     for artifact in artifacts:
@@ -56,7 +77,10 @@ def profile_best(artifacts: list[str], data, *, threads: int | None = 2, rounds:
             raise UsageError(f"--best compares ONNX files across the CPU engines; {artifact} is not one")
         if not Path(artifact).exists():
             raise UsageError(f"{artifact} does not exist")
-    held = {artifact: artifact_precision(artifact) for artifact in artifacts}
+    repeats = same_graphs(artifacts)
+    for artifact, first in repeats.items():
+        log(f"{Path(artifact).name} holds the same graph as {Path(first).name}: timed once, as {Path(first).name}")
+    held = {artifact: artifact_precision(artifact) for artifact in artifacts if artifact not in repeats}
     plan = candidates(held, engines or cpu_engines(), cpu_info())
     env = environment(threads)
     device = device_label(env)
@@ -69,24 +93,48 @@ def profile_best(artifacts: list[str], data, *, threads: int | None = 2, rounds:
                 result = evaluate(runner, images, batch_size=8)
             accuracy[c] = {"top1": result.top1, "correct": "".join("1" if x else "0" for x in result.correct)}
             log(f"{c.label}: top-1 {100 * result.top1:.2f}% on {result.images} images")
-    timed = alternating_latency({c.label: (c.artifact, c.engine, c.precision) for c in plan}, threads=threads,
-                                rounds=rounds, round_s=round_s, log=log)
-    rows = [{"device": device, "model": Path(c.artifact).stem, "engine": c.engine, "precision": c.precision,
-             "artifact": Path(c.artifact).name, "batch": 1, "p50_ms": timed[c.label].p50_ms,
-             "rounds_p50_ms": timed[c.label].rounds_p50_ms, **accuracy.get(c, {"top1": None})} for c in plan]
-    best = pick_best(rows, max_drop).get(device)
-    return {"rows": rows, "best": best, "environment": env, "rounds": rounds, "threads": threads}
+    spec = {c.label: (c.artifact, c.engine, c.precision) for c in plan}
+    timed = {label: r.rounds_p50_ms for label, r in alternating_latency(spec, threads=threads, rounds=rounds,
+                                                                        round_s=round_s, log=log).items()}
+
+    def rows_now() -> list[dict]:
+        return [{"device": device, "model": Path(c.artifact).stem, "engine": c.engine, "precision": c.precision,
+                 "artifact": Path(c.artifact).name, "batch": 1, "p50_ms": statistics.median(timed[c.label]),
+                 "rounds_p50_ms": list(timed[c.label]), "file_size_mib": Path(c.artifact).stat().st_size / 2**20,
+                 **accuracy.get(c, {"top1": None})} for c in plan]
+
+    cap = max(rounds, max_rounds if max_rounds is not None else 3 * rounds)
+    best = pick_best(rows_now(), max_drop).get(device)
+    while best and best["ties"] and len(timed[best["fastest"]]) < cap:
+        tied = [best["fastest"]] + best["ties"]  # pick_best names candidates as Candidate.label does
+        log(f"{' and '.join(tied)} tie on speed: one more round of them")
+        extra = alternating_latency({label: spec[label] for label in tied}, threads=threads, rounds=1,
+                                    round_s=round_s, log=log)
+        for label, result in extra.items():
+            timed[label] += result.rounds_p50_ms
+        best = pick_best(rows_now(), max_drop).get(device)
+    return {"rows": rows_now(), "best": best, "environment": env, "rounds": rounds, "threads": threads,
+            "same_graph": {Path(a).name: Path(b).name for a, b in repeats.items()}}
 
 
 def format_best(result: dict) -> str:
-    lines = [f"{'artifact':<36} {'engine':<9} {'precision':<9} {'p50 ms':>9} {'top-1':>8}"]
+    best = result["best"]
+    pick = next((r for r in result["rows"] if best and r["artifact"] == best["artifact"] and
+                 r["engine"] == best["engine"] and r["precision"] == best["precision"]), None)
+    lines = [f"{'artifact':<36} {'engine':<9} {'precision':<9} {'p50 ms':>9} {'top-1':>8} {'rounds':>6}  "
+             "p50 / pick's (per-round median [interval])"]
     for r in sorted(result["rows"], key=lambda r: r["p50_ms"]):
         top1 = "" if r.get("top1") is None else f"{100 * r['top1']:.2f}%"
-        lines.append(f"{r['artifact']:<36} {r['engine']:<9} {r['precision']:<9} {r['p50_ms']:>9.3f} {top1:>8}")
-    lines.append(f"(batch 1, {result['threads']} threads, median of {result['rounds']} alternating rounds, each "
-                 "in its own process)")
-    if result["best"] is None:
+        versus = "the pick" if r is pick else paired_ratio(r["rounds_p50_ms"], pick["rounds_p50_ms"]).describe() \
+            if pick else ""
+        lines.append(f"{r['artifact']:<36} {r['engine']:<9} {r['precision']:<9} {r['p50_ms']:>9.3f} {top1:>8} "
+                     f"{len(r['rounds_p50_ms']):>6}  {versus}")
+    lines.append(f"(batch 1, {result['threads']} threads, median of at least {result['rounds']} alternating rounds, "
+                 "each in its own process)")
+    for repeat, first in result.get("same_graph", {}).items():
+        lines.append(f"{repeat}: the same graph as {first}, timed as that one")
+    if best is None:
         lines.append("No candidate meets the accuracy budget.")
     else:
-        lines += best_lines({result["rows"][0]["device"]: result["best"]})
+        lines += best_lines({result["rows"][0]["device"]: best})
     return "\n".join(lines)
