@@ -32,7 +32,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgecnn.bundle.builder import TRT_REQUIREMENTS
+from edgecnn.engines.trt_engine import TRT_REQUIREMENTS
 from edgecnn.engines.trt_plan import PRECISIONS, build_plan
 from edgecnn.errors import UsageError
 

@@ -235,12 +235,13 @@ def test_every_precision_and_version_builds_from_the_onnx_its_plan_accepts(three
 def test_a_device_bundle_for_tensorrt_ships_the_onnx_and_its_build_plan(three_precisions, tmp_path):
     import json
 
-    from edgecnn.bundle.builder import TRT_REQUIREMENTS, build_bundle
+    from edgecnn.bundle.builder import build_bundle
+    from edgecnn.engines.trt_engine import TRT_REQUIREMENTS
     from edgecnn.engines.trt_plan import build_plan
 
     source = three_precisions["root"] / "int8.onnx"
     plan = build_plan(three_precisions["int8"], "int8", 10, batch=BatchSpec(1, 1, 4)).to_dict()
-    build_bundle(source, tmp_path / "b", trt_build=plan)
+    build_bundle(source, tmp_path / "b", engine="trt", device_build=plan)
     config = json.loads((tmp_path / "b" / "preprocess.json").read_text())
     assert config["engine"] == "tensorrt" and config["model"] == "model.onnx" and config["precision"] == "int8"
     assert config["trt_build"]["builder_flags"] == ["INT8", "FP16"] and config["trt_build"]["trt_major"] == 10
@@ -268,7 +269,7 @@ def test_recipe_plans_tensorrt_device_stages_without_tensorrt_here(tmp_path):
     assert stages["bundle-trt10-int8"].needs == ("artifacts/model_int8_sym.onnx",)
     assert stages["quantize-int8-symmetric"].check is None  # the device builds from it: no TensorRT needed here
     assert "quantize-int8" not in stages and "quantize-fp16" in stages
-    assert stages["bundle-trt10-int8"].settings["trt"]["batch"] == "1:1:8"
+    assert stages["bundle-trt10-int8"].settings["build"]["batch"] == "1:1:8"
     assert stages["device-orin-trt-int8"].needs == ("bundles/model_trt10_int8.tar.gz", "artifacts/model_fp32.onnx")
     assert {"device-orin-trt-fp16", "device-thor-trt-fp16"} <= set(stages)
 
@@ -291,7 +292,7 @@ def test_bundle_builds_its_engine_on_the_device(three_precisions, tmp_path):
     major = int(tensorrt.__version__.split(".")[0])
     kind = trt_source("fp16", major)
     plan = build_plan(three_precisions[kind], "fp16", major).to_dict()
-    build_bundle(three_precisions["root"] / f"{kind}.onnx", tmp_path / "b", trt_build=plan)
+    build_bundle(three_precisions["root"] / f"{kind}.onnx", tmp_path / "b", engine="trt", device_build=plan)
     done = subprocess.run([sys.executable, "infer.py", "--profile", "--min-runs", "5", "--min-time-s", "0.1",
                            "--results", str(tmp_path / "r.json")], cwd=tmp_path / "b", capture_output=True, text=True,
                           env={**__import__("os").environ, "EDGECNN_ENGINE_CACHE": str(tmp_path / "engines")})

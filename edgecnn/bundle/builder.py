@@ -30,17 +30,16 @@ from ..core.metadata import ModelMetadata
 from ..core.versions import __version__
 from ..engines import artifact_precision
 from ..engines.ort_engine import model_info_from_onnx
+from ..engines.registry import default_engine, device_engines, get_engine
+from ..engines.spec import DeviceSide, artifact_kind
 from ..errors import OutputExistsError, UsageError
 from ..fileio import sha256_file
 from .options import BundleOptions
 
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
 DEVICE_MODULE = Path(__file__).resolve().parents[1] / "core" / "device.py"
-ONNX_REQUIREMENTS = ["numpy>=1.24", "pillow>=10", "onnxruntime>=1.18"]
-# TensorRT 10.3 (JetPack 6) to 11.x, the versions tests/test_trt_names.py checks the code against; cuda-python from
-# 12.6.2 (the first on PyPI with cuda.bindings.runtime, which 13.x keeps alone); the same pins as the
-# tensorrt extra in pyproject.toml and infer.py's CUDA_PYTHON.
-TRT_REQUIREMENTS = ["numpy>=1.24", "pillow>=10", "tensorrt>=10.3,<12", "cuda-python>=12.6.2,<14"]
+# What a bundle ships for an engine (requirements, the loader infer.py runs it with, its runtime options) is
+# the engine's device side (edgecnn.engines.spec.DeviceSide), declared in its module.
 
 
 @dataclass
@@ -51,8 +50,30 @@ class BundleReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _model_config(model: Path) -> tuple[dict, list[str], list[str]]:
-    """(preprocess.json content, labels, notes) from an ONNX file's metadata or an engine's sidecar."""
+def _device_side(model: Path, engine: str | None, device_build: dict | None) -> tuple[str, DeviceSide]:
+    """The engine the bundle is for (named, else the one that runs the file) and its device side, checked
+    against the file and the build plan."""
+    kind = artifact_kind(str(model))
+    if engine is None and kind not in ("onnx", "engine"):
+        raise UsageError(f"{model}: bundle takes a .onnx model or a TensorRT .engine, got '{model.suffix or model.name}'")
+    engine = engine or default_engine(str(model))
+    side = get_engine(engine).device
+    if side is None:
+        raise UsageError(f"engine {engine} has no device side: bundles run on {', '.join(device_engines())}")
+    if kind not in side.artifacts:
+        raise UsageError(f"a bundle for {engine} ships {' or '.join(side.artifacts)} files; {model} is a {kind} file")
+    if device_build is not None and (side.plan_key is None or kind != "onnx"):
+        raise UsageError(f"a build plan goes with an ONNX model of an engine built on the device; {engine} "
+                         f"{'builds nothing there' if side.plan_key is None else 'builds from an ONNX model'}")
+    if device_build is None and side.plan_key is not None and kind != side.artifacts[0]:
+        raise UsageError(f"an {kind} model for {engine} is built on the device: give the plan to build it by")
+    return engine, side
+
+
+def _model_config(model: Path, engine: str, side: DeviceSide) -> tuple[dict, list[str], list[str]]:
+    """(preprocess.json content, labels, notes) from an ONNX file's metadata or an engine's sidecar. ``engine``
+    names the loader infer.py runs it with (preprocess.json's ``engine``), the engine its figures are reported
+    under (``results_engine``) and the options the loader applies (``runtime_options``)."""
 
     notes: list[str] = []
     if model.suffix == ".engine":
@@ -63,7 +84,6 @@ def _model_config(model: Path) -> tuple[dict, list[str], list[str]]:
         sidecar = json.loads(sidecar_path.read_text())
         meta = ModelMetadata.from_props(sidecar.get("metadata", {}))
         precision = sidecar.get("precision", "?")
-        engine = "tensorrt"
         profiles = sidecar.get("profiles", [])
         input_shape = [profiles[0]["max"][0] if profiles and profiles[0]["min"] == profiles[0]["max"] else "batch",
                        *meta.input_shape[1:]]
@@ -77,7 +97,6 @@ def _model_config(model: Path) -> tuple[dict, list[str], list[str]]:
                                  preprocess=info.preprocess, labels=info.labels, weights_sha256="",
                                  weights_source="unknown")
         precision = artifact_precision(model)
-        engine = "onnxruntime"
         input_shape = list(meta.input_shape)
     else:
         raise UsageError(f"{model}: bundle takes a .onnx model or a TensorRT .engine, got '{model.suffix or model.name}'")
@@ -85,7 +104,8 @@ def _model_config(model: Path) -> tuple[dict, list[str], list[str]]:
         raise UsageError(f"bundles run classification, segmentation and similarity models; {meta.architecture} is a "
                          f"{meta.task} model")
     config = {
-        "format": "edgecnn.bundle", "format_version": 1, "model": "model" + model.suffix, "engine": engine,
+        "format": "edgecnn.bundle", "format_version": 1, "model": "model" + model.suffix, "engine": side.loader,
+        "results_engine": engine, **({"runtime_options": dict(side.options)} if side.options else {}),
         "architecture": meta.architecture, "task": meta.task, "precision": precision,
         "input": {"name": meta.input_names[0] if meta.input_names else "input", "shape": input_shape,
                   "layout": meta.layout},
@@ -95,10 +115,10 @@ def _model_config(model: Path) -> tuple[dict, list[str], list[str]]:
     return config, list(meta.labels), notes
 
 
-def _readme(config: dict, requirements: list[str]) -> str:
+def _readme(config: dict, requirements: list[str], side: DeviceSide) -> str:
     c, h, w = config["input"]["shape"][1:]
     p = config["preprocess"]
-    runtime = "TensorRT (NVIDIA GPU, Jetson)" if config["engine"] == "tensorrt" else "ONNX Runtime (CPU)"
+    runtime = side.runtime
     lines = [
         f"# {config['architecture']} ({config['precision']}), bundled by edgecnn {config['edgecnn_version']}",
         "",
@@ -129,16 +149,8 @@ def _readme(config: dict, requirements: list[str]) -> str:
         f"`labels.txt`: {config['num_classes']} classes, one per line, in the model's output order. "
         "`manifest.sha256`: check with `infer.py --verify` or `sha256sum -c manifest.sha256`.",
     ]
-    if config.get("trt_build"):
-        plan = config["trt_build"]
-        lines += ["", f"The TensorRT engine is built on the device at the first run, from `model.onnx`, following "
-                  f"edgecnn's build plan for TensorRT {plan['trt_major']} ({plan['network']} network, builder flags: "
-                  f"{', '.join(plan['builder_flags']) or 'none'}), and kept in `~/.cache/edgecnn/engines`. "
-                  "This path was not run by edgecnn's developers (no NVIDIA GPU was available to them)."]
-    elif config["engine"] == "tensorrt":
-        lines += ["", "A TensorRT engine only runs on the GPU model and TensorRT version it was built with. "
-                  "The TensorRT path of infer.py follows the TensorRT 10 API but was not run by edgecnn's "
-                  "developers (no NVIDIA GPU was available to them)."]
+    for note in side.notes(config) if side.notes else []:  # the engine's own words (TensorRT: built where, how)
+        lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
@@ -171,12 +183,14 @@ def _archive(folder: Path, kind: str, force: bool) -> Path:
 
 
 def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive: str | None = None,
-                 force: bool = False, trt_build: dict | None = None) -> BundleReport:
+                 force: bool = False, engine: str | None = None, device_build: dict | None = None) -> BundleReport:
     """Write the bundle folder ``output`` for ``model`` (.onnx or .engine); optionally ``output``.tar.gz/.zip.
 
-    ``trt_build`` (a :class:`~edgecnn.engines.trt_plan.BuildPlan` as a dict) with an ONNX model: a TensorRT
-    bundle whose engine is built on the device (an engine only runs on the GPU and TensorRT it was built with);
-    infer.py follows the plan there and keeps the engine in ``~/.cache/edgecnn/engines``."""
+    ``engine``: the engine the bundle runs on the device (default: the one that runs the file, ONNX Runtime
+    for .onnx, TensorRT for .engine); its device side says what the bundle ships and which loader of infer.py
+    runs it. ``device_build`` with an ONNX model: the plan of an engine built on the device (TensorRT: a
+    :class:`~edgecnn.engines.trt_plan.BuildPlan` as a dict; an engine only runs on the GPU and TensorRT it was
+    built with); infer.py follows it there and keeps the engine in ``~/.cache/edgecnn/engines``."""
     model = Path(model)
     output = Path(output)
     if not model.is_file():
@@ -186,12 +200,11 @@ def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive
         raise OutputExistsError(f"{output} already exists; pass --force to replace it")
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output} is a file; give a folder name")
-    config, labels, notes = _model_config(model)
-    if trt_build is not None:
-        if model.suffix != ".onnx":
-            raise UsageError("a TensorRT build plan goes with an ONNX model (the engine is built on the device)")
-        config.update(engine="tensorrt", trt_build=trt_build)
-    requirements = TRT_REQUIREMENTS if config["engine"] == "tensorrt" else ONNX_REQUIREMENTS
+    engine, side = _device_side(model, engine, device_build)
+    config, labels, notes = _model_config(model, engine, side)
+    if device_build is not None:
+        config[side.plan_key] = device_build
+    requirements = list(side.requirements)
     output.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}-", suffix=".partial", dir=output.parent))
     try:
@@ -203,7 +216,7 @@ def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive
         shutil.copyfile(INFER_SCRIPT, work / "infer.py")
         shutil.copyfile(DEVICE_MODULE, work / "edgecnn_device.py")  # the code edgecnn itself runs, verbatim
         (work / "requirements.txt").write_text("\n".join(requirements) + "\n")
-        (work / "README.md").write_text(_readme(config, requirements))
+        (work / "README.md").write_text(_readme(config, requirements, side))
         files = {p.name: sha256_file(p) for p in sorted(work.iterdir()) if p.is_file()}
         (work / "manifest.sha256").write_text("".join(f"{digest}  {name}\n" for name, digest in files.items()))
         for path in work.iterdir():

@@ -88,7 +88,7 @@ def open_image(path: Path, quiet: bool = False) -> Image.Image | None:
 
 # ---------------------------------------------------------------- runtimes
 class OnnxModel:
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, runtime_options: dict | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -96,6 +96,9 @@ class OnnxModel:
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        level = (runtime_options or {}).get("graph_optimization_level")  # what the engine bundled for runs with
+        if level:
+            options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         inputs = self.session.get_inputs()
         self.input_name, self.input_names = inputs[0].name, [i.name for i in inputs]
@@ -254,13 +257,26 @@ def build_trt_engine(onnx_path: Path, plan: dict) -> Path:
     return engine_path
 
 
-def load_model(config: dict, folder: Path = HERE, threads: int | None = None):
-    path = folder / config["model"]
+def load_onnxruntime(path: Path, config: dict, threads: int | None = None) -> OnnxModel:
+    return OnnxModel(path, threads, config.get("runtime_options"))
+
+
+def load_tensorrt(path: Path, config: dict, threads: int | None = None) -> TensorRTModel:
     if path.suffix == ".onnx" and config.get("trt_build"):  # the engine is built here, on the device
         return TensorRTModel(build_trt_engine(path, config["trt_build"]), config)
-    if path.suffix == ".engine":
-        return TensorRTModel(path, config)
-    return OnnxModel(path, threads)
+    return TensorRTModel(path, config)
+
+
+# preprocess.json's "engine" names the loader: what the engine the bundle was made for declares (its device side)
+LOADERS = {"onnxruntime": load_onnxruntime, "tensorrt": load_tensorrt}
+
+
+def load_model(config: dict, folder: Path = HERE, threads: int | None = None):
+    loader = LOADERS.get(config.get("engine", "onnxruntime"))
+    if loader is None:
+        raise SystemExit(f"error: this bundle runs on {config['engine']}, which this infer.py has no loader for "
+                         f"({', '.join(LOADERS)}); bundle the model again with the edgecnn that made it")
+    return loader(folder / config["model"], config, threads)
 
 
 def run_batches(model, arrays: np.ndarray, batch_size: int) -> np.ndarray:
@@ -534,8 +550,8 @@ def _profile(args, config: dict, labels: list[str], model, load) -> dict:
     if env["emulated"] and "emulated" not in name:
         name += " (emulated)"
     model_file = HERE / config["model"]
-    rows = [device.results_row(device=name, model=config["architecture"], engine="trt" if config["engine"] ==
-                               "tensorrt" else "ort", precision=config["precision"], stats=stats,
+    rows = [device.results_row(device=name, model=config["architecture"], engine=config["results_engine"],
+                               precision=config["precision"], stats=stats,
                                load_rss_bytes=load.increase_bytes, run_rss_bytes=run.increase_bytes,
                                device_memory_bytes=None, accuracy=accuracy, file_size_bytes=model_file.stat().st_size,
                                artifact=config["model"], warnings=warnings) for stats in measured]

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
+from ..core.options import LiveChoice
+from ..engines.registry import builders
 from .options import force_option
+
+# the engines whose artifact is built from an ONNX (the registry's builders: TensorRT)
+engine_option = click.option("--engine", type=LiveChoice(builders), default=builders()[0], show_default=True)
 
 
 trt_version_option = click.option(
@@ -20,7 +25,7 @@ def _trt_major(choice: str | None) -> int:
 
 @click.command("check")
 @click.argument("model", type=click.Path(dir_okay=False, exists=True))
-@click.option("--engine", type=click.Choice(["trt"]), default="trt", show_default=True)
+@engine_option
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
               help="Also plan the build of this precision (default: what the ONNX holds).")
 @click.option("--batch", default="1", show_default=True, metavar="N|MIN:OPT:MAX", help="Batch or profile to plan.")
@@ -56,7 +61,7 @@ def check_command(model, engine, precision, batch, calib_table, trt_version):
 
 @click.command("build")
 @click.argument("model", type=click.Path(dir_okay=False, exists=True))
-@click.option("--engine", type=click.Choice(["trt"]), default="trt", show_default=True)
+@engine_option
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
               help="Default: what the ONNX holds (TensorRT 11 builds that; TensorRT 10 can lower an FP32 ONNX to "
                    "fp16/int8 with builder flags).")

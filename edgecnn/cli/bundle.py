@@ -5,16 +5,20 @@ from __future__ import annotations
 import click
 
 from ..bundle.options import BundleOptions
-from ..core.options import click_options
+from ..core.options import LiveChoice, click_options
+from ..engines.registry import device_engines
 from .options import force_option
 
 
 @click.command("bundle")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Bundle folder to write.")
+@click.option("--engine", type=LiveChoice(device_engines), default=None,
+              help="The engine the bundle runs on the device (its requirements and infer.py's loader come from it); "
+                   "default: the one that runs MODEL (ort for .onnx, trt for .engine).")
 @click_options(BundleOptions)
 @force_option
-def bundle_command(model, output, archive, force):
+def bundle_command(model, output, engine, archive, force):
     """Bundle MODEL (.onnx, or a TensorRT .engine) for the device.
 
     \b
@@ -27,7 +31,7 @@ def bundle_command(model, output, archive, force):
     """
     from ..bundle import build_bundle
 
-    report = build_bundle(model, output, archive=archive, force=force)
+    report = build_bundle(model, output, archive=archive, force=force, engine=engine)
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"bundle: {report.folder}/ ({len(report.files) + 1} files: {', '.join(report.files)}, manifest.sha256)")

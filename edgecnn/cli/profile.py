@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import click
 
-from ..core.options import click_options, from_kwargs
-from ..engines.capabilities import ENGINES, PRECISIONS
+from ..core.options import LiveChoice, click_options, from_kwargs
+from ..engines.registry import capability_table, cpu_onnx_engines, names
+from ..engines.spec import PRECISIONS
 from ..errors import UsageError
 from ..profile.options import ProfileOptions
 from .options import json_option
 
 
-@click.command("profile")
+class _WithCapabilityTable(click.Command):
+    """Its help ends with the capability table, read from the engine registry when the help is shown."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        super().format_epilog(ctx, formatter)
+        with formatter.section("Engines (what each can run; an engine refuses anything else before any work)"):
+            for line in capability_table():
+                formatter.write(" " * formatter.current_indent + line + "\n")
+
+
+@click.command("profile", cls=_WithCapabilityTable)
 @click.argument("artifacts", nargs=-1, required=True, metavar="ARTIFACT...")
-@click.option("--engine", type=click.Choice(list(ENGINES)), default=None,
-              help="Default: ort for .onnx, trt for .engine, torch for a zoo name or checkpoint.")
+@click.option("--engine", type=LiveChoice(names), default=None,
+              help="Default: ort for .onnx, trt for .engine, torch for a zoo name or checkpoint (the table below).")
 @click.option("--precision", type=click.Choice(list(PRECISIONS)), default=None,
               help="Check the artifact holds this precision (never converted silently); openvino also runs an FP32 "
                    "ONNX in fp16 or bf16, torch a model in bf16 (autocast); bf16 needs AVX512-BF16 or AMX.")
@@ -66,8 +77,9 @@ def _profile_best(artifacts, engine, precision, data, max_drop, rounds, settings
 
     if precision is not None:
         raise UsageError("--best tries every precision the files hold; drop --precision")
-    if engine not in (None, "ort", "openvino"):
-        raise UsageError(f"--best compares the CPU engines (ort, openvino); {engine} is not one")
+    cpu_engines = [e.name for e in cpu_onnx_engines()]
+    if engine is not None and engine not in cpu_engines:
+        raise UsageError(f"--best compares the CPU engines ({', '.join(cpu_engines)}); {engine} is not one")
     if data is None:
         raise UsageError("--best needs --data DIR (labelled images): without accuracy nothing can be held to a budget")
     result = profile_best(list(artifacts), data, threads=settings.threads or 2, rounds=rounds,

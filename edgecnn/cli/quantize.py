@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..core.options import click_options, from_kwargs
+from ..engines.registry import cpu_engine_for, get_engine
 from ..quantize.int8 import QuantizeReport
 from ..quantize.options import QuantizeOptions
 from .options import force_option, json_option
@@ -127,7 +128,7 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
                 paths = {"fp32": model, "int8": output}
                 if plain and budget.kept_float:  # the speed cost of the nodes kept in float
                     paths["int8 plain"] = plain
-                engine = "openvino" if options.placed_for == "openvino" else "ort"  # where the placement is meant to run
+                engine = cpu_engine_for(options.placed_for)  # where the placement is meant to run, on this CPU
                 payload.update(_speed(paths, threads, speed_rounds, report, engine))
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
@@ -215,10 +216,7 @@ def _print_budget(report) -> None:
         click.echo(f"           {describe(report.difference)}")
 
 
-ENGINE_NAMES = {"ort": "ONNX Runtime CPU", "openvino": "OpenVINO CPU"}
-
-
-def _speed(paths: dict, threads: int, rounds: int, report, engine: str = "ort") -> dict:
+def _speed(paths: dict, threads: int, rounds: int, report, engine: str) -> dict:
     from ..envinfo import cpu_info
     from ..quantize.speed import compare_speed, explain
 
@@ -227,7 +225,7 @@ def _speed(paths: dict, threads: int, rounds: int, report, engine: str = "ort") 
     plain_text = f", plain INT8 {latency['int8 plain']:.2f} ms" if "int8 plain" in latency else ""
     click.echo(f"latency:   FP32 {latency['fp32']:.2f} ms, INT8 {latency['int8']:.2f} ms "
                f"({latency['int8'] / latency['fp32']:.2f}x){plain_text} at batch 1, {threads} threads, "
-               f"{ENGINE_NAMES[engine]}; {cpu['model']}, VNNI {'yes' if cpu['vnni'] else 'no'}")
+               f"{get_engine(engine).title}; {cpu['model']}, VNNI {'yes' if cpu['vnni'] else 'no'}")
     for line in explain(latency["fp32"], latency["int8"], report.float_nodes, report.quantized_nodes):
         click.echo(f"note:      {line}")
     return {"latency_ms": latency, "cpu": cpu}

@@ -5,6 +5,9 @@
         widgets: int = opt(4, "How many widgets.", min=1)
         colour: str = opt("red", "Their colour.", choices=("red", "green"))
 
+``choices`` may also be a function returning them, for a domain that can grow while the program runs (the
+engines of :mod:`edgecnn.engines.registry`); it is asked each time a value is checked.
+
 From that one declaration come the library's validation (:func:`check_options`, whose
 error names the *option*), the recipe section's schema (a wrong value is refused with
 its YAML path) and the command line's click options (phrased as ``--flag``). Nothing
@@ -24,7 +27,7 @@ from ..errors import UsageError
 class Domain:
     """The values an option accepts. ``check`` returns what is wrong with a value, or None."""
 
-    choices: tuple | None = None
+    choices: tuple | Callable[[], tuple] | None = None  # a function: asked each time (a registry that can grow)
     min: float | None = None
     max: float | None = None
     min_open: bool = False  # min itself is excluded
@@ -37,17 +40,22 @@ class Domain:
             return None
         if self.check is not None:
             return self.check(value)
-        if self.choices is not None and value not in self.choices:
+        choices = self.values()
+        if choices is not None and value not in choices:
             import difflib
 
-            close = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1, cutoff=0.5)
-            return (f"must be one of {', '.join(map(str, self.choices))}, got {value!r}"
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+            return (f"must be one of {', '.join(map(str, choices))}, got {value!r}"
                     + (f"; did you mean {close[0]}?" if close else ""))
         if self.min is not None and (value < self.min or (self.min_open and value == self.min)):
             return f"must be {self.range_words()}, got {value!r}"
         if self.max is not None and (value > self.max or (self.max_open and value == self.max)):
             return f"must be {self.range_words()}, got {value!r}"
         return None
+
+    def values(self) -> tuple | None:
+        """The choices as they are now."""
+        return tuple(self.choices()) if callable(self.choices) else self.choices
 
     def range_words(self) -> str:
         if self.describe:
@@ -73,7 +81,8 @@ def opt(default: Any = MISSING, help: str = "", *, choices=None, min=None, max=N
         max_open: bool = False, check=None, describe: str | None = None, flag: str | None = None,
         metavar: str | None = None, cli: bool = True, recipe: bool = True, default_factory=MISSING) -> Any:
     """A dataclass field with its help text and domain (see the module docstring)."""
-    info = OptionInfo(help=help, domain=Domain(tuple(choices) if choices is not None else None, min, max, min_open,
+    choices = choices if choices is None or callable(choices) else tuple(choices)
+    info = OptionInfo(help=help, domain=Domain(choices, min, max, min_open,
                                                max_open, check, describe), flag=flag, metavar=metavar, cli=cli,
                       recipe=recipe)
     if default_factory is not MISSING:
@@ -202,6 +211,26 @@ def click_options(cls: type, *, skip: tuple[str, ...] = ()):
     return decorate
 
 
+def LiveChoice(values: Callable[[], tuple]):
+    """A ``click.Choice`` whose choices are ``values()`` each time they are read (help, parsing, errors): a
+    registry that grows after the command is declared (engines registered later) is seen."""
+    import click
+
+    class _LiveChoice(click.Choice):
+        def __init__(self):
+            super().__init__([str(v) for v in values()])
+
+        @property
+        def choices(self):
+            return tuple(str(v) for v in values())
+
+        @choices.setter
+        def choices(self, _value):
+            pass
+
+    return _LiveChoice()
+
+
 def _click_decls(f: dataclasses.Field, info: OptionInfo) -> list[str]:
     return [flag_name(f), f.name]
 
@@ -236,7 +265,8 @@ def _click_kwargs(f: dataclasses.Field, info: OptionInfo, annotation) -> dict:
             kwargs["show_default"] = True
         return kwargs
     if domain.choices is not None:
-        kwargs["type"] = click.Choice([str(c) for c in domain.choices])
+        kwargs["type"] = LiveChoice(domain.values) if callable(domain.choices) else \
+            click.Choice([str(c) for c in domain.choices])
     elif base is int and (domain.min is not None or domain.max is not None) and domain.check is None:
         kwargs["type"] = click.IntRange(domain.min, domain.max, min_open=domain.min_open, max_open=domain.max_open)
     elif base is float and (domain.min is not None or domain.max is not None) and domain.check is None:

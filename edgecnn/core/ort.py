@@ -6,8 +6,9 @@ import os
 
 
 def make_session(path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None,
-                 spinning: bool = True, profile_prefix: str | None = None):
-    """An ONNX Runtime session with edgecnn's settings; providers are always explicit (CPU by default)."""
+                 spinning: bool = True, profile_prefix: str | None = None, optimization: str | None = None):
+    """An ONNX Runtime session with edgecnn's settings; providers are always explicit (CPU by default).
+    ``optimization``: a ``GraphOptimizationLevel`` name (``ORT_ENABLE_BASIC``, ...); default ONNX Runtime's own."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -17,6 +18,8 @@ def make_session(path: str | os.PathLike, threads: int | None = None, providers:
         options.inter_op_num_threads = 1
     if not spinning:  # spinning threads (ORT's default) disturb other runtimes in the same process
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if optimization:
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, optimization)
     if profile_prefix:
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix

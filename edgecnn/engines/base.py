@@ -3,7 +3,7 @@
 ``runner = load_runner(artifact)`` then, as a context manager or after
 ``activate()``: ``runner.infer({name: array}) -> {name: array}``. Latency,
 accuracy and memory code is written once against this interface; engines
-differ only in their module (torch, ort, and later trt, openvino).
+differ only in their module (see :mod:`.registry`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from ..core.preprocess import PreprocessSpec
 from ..envinfo import cpu_info
 from ..errors import EngineUnavailable
-from .capabilities import bf16_problem
+from .spec import bf16_problem
 
 
 def require_bf16() -> None:

@@ -8,6 +8,8 @@ import numpy as np
 
 from ..errors import DependencyMissing, UsageError
 from .base import ModelInfo, Runner, TensorSpec, require_bf16
+from .ort_engine import model_info_from_onnx
+from .spec import Engine, LoadRequest, Placement
 
 _PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "int8": "f32"}  # int8: from the QDQ graph itself
 
@@ -89,3 +91,22 @@ class OpenVinoRunner(Runner):
                 entry["total_us"] += ms * 1000
                 entry["calls"] += 1
         return list(rows.values())
+
+
+def load(request: LoadRequest) -> OpenVinoRunner:
+    return OpenVinoRunner(request.artifact, model_info_from_onnx(request.artifact), threads=request.threads,
+                          precision=request.precision or "fp32", per_layer=request.per_layer)
+
+
+ENGINE = Engine(
+    name="openvino", title="OpenVINO CPU", artifacts=("onnx",), precisions=("fp32", "fp16", "bf16", "int8"),
+    devices=("cpu",), load=load, extra="openvino", module="openvino",
+    # fp16 and bf16 by INFERENCE_PRECISION_HINT from the FP32 ONNX; INT8 from NNCF's placement, or with an accuracy
+    # budget from ONNX Runtime's (the budget is met there)
+    sources={"fp32": "fp32", "fp16": "fp32", "bf16": "fp32", "int8": "int8_openvino"}, budget_sources={"int8": "int8"},
+    libraries=("openvino", "numpy", "pillow"), runtime_library="openvino", profiler="OpenVINO's performance counters",
+    placement=Placement(quantizer="nncf", kind="int8_openvino", help="NNCF, what OpenVINO runs fastest",
+                        budget=False, checked_on_itself=True, libraries=("nncf", "openvino")),
+    colour="#9467bd",
+)
+ENGINES = (ENGINE,)

@@ -1,4 +1,5 @@
-"""ONNX Runtime: the CPU provider (and CUDA's when present and asked for)."""
+"""ONNX Runtime on the CPU: engine ``ort``, the default for ONNX files (and the reference the others are
+checked against). Its bundles run on the device with ``infer.py``'s onnxruntime loader."""
 
 from __future__ import annotations
 
@@ -7,9 +8,29 @@ import os
 import numpy as np
 
 from ..core.metadata import read_metadata
+from ..core.onnx_io import load_onnx
 from ..core.ort import make_session
 from .base import ModelInfo, Runner, TensorSpec
+from .spec import DeviceSide, Engine, LoadRequest, Placement
 from .third_party import default_info
+
+# what a bundle's requirements.txt names for ONNX Runtime on the device
+ONNX_REQUIREMENTS = ["numpy>=1.24", "pillow>=10", "onnxruntime>=1.18"]
+
+
+def artifact_precision(path: str | os.PathLike) -> str:
+    """fp32, fp16 or int8: what an ONNX file holds (from its metadata, else from its ops)."""
+    import onnx
+
+    model = load_onnx(path, external_data=False)
+    meta = read_metadata(model)
+    if meta is not None and meta.extra.get("precision"):
+        return meta.extra["precision"]
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv") for n in model.graph.node):
+        return "int8"
+    if any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer):
+        return "fp16"
+    return "fp32"
 
 
 def model_info_from_onnx(path: str | os.PathLike, overrides: dict | None = None) -> ModelInfo:
@@ -27,17 +48,19 @@ class OrtRunner(Runner):
     engine = "ort"
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None,
-                 info: ModelInfo | None = None, spinning: bool = True):
+                 info: ModelInfo | None = None, spinning: bool = True, optimization: str | None = None):
         super().__init__(info or model_info_from_onnx(path))
         self.path = str(path)
         self.threads = threads
         self.providers = providers or ["CPUExecutionProvider"]
         self.spinning = spinning
+        self.optimization = optimization  # a GraphOptimizationLevel name; None: ONNX Runtime's default (all)
         self.session = None
         self.profile_prefix: str | None = None  # set to collect ONNX Runtime's per-node profile
 
     def activate(self) -> "OrtRunner":
-        self.session = make_session(self.path, self.threads, self.providers, self.spinning, self.profile_prefix)
+        self.session = make_session(self.path, self.threads, self.providers, self.spinning, self.profile_prefix,
+                                    self.optimization)
         self._input_names = [i.name for i in self.session.get_inputs()]
         self._output_names = [o.name for o in self.session.get_outputs()]
         return super().activate()
@@ -76,7 +99,7 @@ class OrtRunner(Runner):
 
         with tempfile.TemporaryDirectory(prefix="edgecnn-ortprof-") as tmp:
             profiled = OrtRunner(self.path, threads=self.threads, providers=self.providers, info=self.info,
-                                 spinning=self.spinning)
+                                 spinning=self.spinning, optimization=self.optimization)
             profiled.profile_prefix = str(Path(tmp) / "ort")
             with profiled:
                 for _ in range(runs):
@@ -92,3 +115,21 @@ class OrtRunner(Runner):
             entry["total_us"] += float(event.get("dur", 0))
             entry["calls"] += 1
         return list(totals.values())
+
+
+def load(request: LoadRequest) -> OrtRunner:
+    return OrtRunner(request.artifact, threads=request.threads, info=model_info_from_onnx(request.artifact))
+
+
+ENGINE = Engine(
+    name="ort", title="ONNX Runtime CPU", artifacts=("onnx",), precisions=("fp32", "fp16", "int8"),
+    devices=("cpu", "cuda"), load=load, module="onnxruntime",
+    sources={"fp32": "fp32", "fp16": "fp16", "int8": "int8"}, default_for=("onnx",),
+    libraries=("onnxruntime", "onnxruntime-gpu", "numpy", "pillow"), runtime_library="onnxruntime",
+    profiler="ONNX Runtime's profiler",
+    placement=Placement(quantizer="onnxruntime", kind="int8",
+                        help="ONNX Runtime's quantizer, UINT8 activations, speed-aware exclusions"),
+    device=DeviceSide(loader="onnxruntime", requirements=tuple(ONNX_REQUIREMENTS), runtime="ONNX Runtime (CPU)"),
+    colour="#1f77b4",
+)
+ENGINES = (ENGINE,)

@@ -20,7 +20,9 @@ from ..core.options import check_options, opt
 from ..errors import EngineUnavailable
 from .base import ModelInfo
 from .gpu_timing import time_phases
-from .ort_engine import OrtRunner
+from .ort_engine import ENGINE as ORT
+from .ort_engine import OrtRunner, artifact_precision, model_info_from_onnx
+from .spec import Engine, LoadRequest
 
 GPU_PROVIDERS = {"ort-cuda": "CUDAExecutionProvider", "ort-trt": "TensorrtExecutionProvider"}
 # onnxruntime and onnxruntime-gpu install the same module: the GPU one must be the one left
@@ -155,3 +157,24 @@ class OrtGpuRunner(OrtRunner):
                 results[name].copy_(tensor, non_blocking=True)
 
         return time_phases(stream, copy_in, compute, copy_out, runs=runs)
+
+
+def _loader(engine: str):
+    def load(request: LoadRequest) -> OrtGpuRunner:
+        return OrtGpuRunner(request.artifact, engine, request.precision or artifact_precision(request.artifact),
+                            info=model_info_from_onnx(request.artifact))
+
+    return load
+
+
+_COMMON = dict(artifacts=("onnx",), precisions=("fp32", "fp16", "int8"), devices=("cuda",), extra="ort-gpu",
+               module="onnxruntime", distribution="onnxruntime-gpu", install_hint=INSTALL_HINT, runtime_library="onnxruntime-gpu",
+               profiler="ONNX Runtime's profiler", options=OrtGpuOptions)
+ENGINES = (
+    Engine(name="ort-cuda", title="ONNX Runtime CUDA", load=_loader("ort-cuda"), sources=ORT.sources,
+           libraries=("onnxruntime-gpu", "numpy", "pillow"), colour="#17becf", **_COMMON),
+    # ONNX Runtime's TensorRT provider: FP16 by its flag from the FP32 ONNX, INT8 from symmetric Q/DQ
+    Engine(name="ort-trt", title="ONNX Runtime TensorRT", load=_loader("ort-trt"),
+           sources={"fp32": "fp32", "fp16": "fp32", "int8": "int8_sym"},
+           libraries=("onnxruntime-gpu", "tensorrt", "numpy", "pillow"), colour="#bcbd22", **_COMMON),
+)

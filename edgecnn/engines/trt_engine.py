@@ -33,13 +33,21 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.metadata import ModelMetadata
 from ..core.onnx_io import load_onnx
 from ..core.text import bounded_list
-from ..errors import EngineUnavailable, ExportError
+from ..errors import EngineUnavailable, ExportError, UsageError
 from ..fileio import atomic_path, check_output_path
 from .base import ModelInfo, Runner, TensorSpec
 from .gpu_timing import time_phases
-from .trt_plan import BatchSpec, build_plan, onnx_holds
+from .spec import Build, DeviceSide, Engine, LoadRequest, Placement, artifact_kind
+from .trt_plan import DEFAULT_TRT_MAJOR, BatchSpec, build_plan, installed_trt_major, onnx_holds, parse_batch_spec, \
+    trt_source
+
+# A bundle's requirements.txt: TensorRT 10.3 (JetPack 6) to 11.x, the versions tests/test_trt_names.py checks the
+# code against; cuda-python from 12.6.2 (the first on PyPI with cuda.bindings.runtime, which 13.x keeps alone);
+# the same pins as the tensorrt extra in pyproject.toml and infer.py's CUDA_PYTHON.
+TRT_REQUIREMENTS = ["numpy>=1.24", "pillow>=10", "tensorrt>=10.3,<12", "cuda-python>=12.6.2,<14"]
 
 
 def require_tensorrt():
@@ -256,3 +264,69 @@ class TrtRunner(Runner):
         self.context.execute_async_v3(self.stream.cuda_stream)
         self.stream.synchronize()
         return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
+
+
+def load(request: LoadRequest) -> TrtRunner:
+    require_tensorrt()
+    artifact = request.artifact
+    if artifact_kind(artifact) != "engine":
+        raise UsageError(f"the trt engine runs built engines: run 'edgecnn build {artifact} -o MODEL.engine' first")
+    sidecar = json.loads(Path(artifact + ".json").read_text()) if Path(artifact + ".json").exists() else {}
+    meta = ModelMetadata.from_props(sidecar.get("metadata", {}))
+    info = ModelInfo(meta.architecture, meta.task, meta.labels, meta.preprocess, tuple(meta.input_shape[1:]))
+    return TrtRunner(artifact, info)
+
+
+def _installed_major() -> int:
+    return installed_trt_major() or DEFAULT_TRT_MAJOR
+
+
+def _make(source, output, precision: str, batch_spec: str, log) -> dict:
+    return build_engine(source, output, precision=precision, batch=parse_batch_spec(batch_spec), force=True, log=log)
+
+
+def _device_build(precision: str, target, batches: list[int]) -> dict:
+    """A device target's build settings: the engine is built on the device by the plan made from them."""
+    return {"precision": precision, "trt_major": target.trt_version,
+            "batch": f"{min(batches)}:{min(batches)}:{max(batches)}"}
+
+
+def _device_plan(onnx_path, build: dict) -> dict:
+    return build_plan(load_onnx(onnx_path), build["precision"], build["trt_major"],
+                      batch=parse_batch_spec(build["batch"])).to_dict()
+
+
+def _readme_notes(config: dict) -> list[str]:
+    plan = config.get("trt_build")
+    if plan:
+        return [f"The TensorRT engine is built on the device at the first run, from `model.onnx`, following "
+                f"edgecnn's build plan for TensorRT {plan['trt_major']} ({plan['network']} network, builder flags: "
+                f"{', '.join(plan['builder_flags']) or 'none'}), and kept in `~/.cache/edgecnn/engines`. "
+                "This path was not run by edgecnn's developers (no NVIDIA GPU was available to them)."]
+    return ["A TensorRT engine only runs on the GPU model and TensorRT version it was built with. "
+            "The TensorRT path of infer.py follows the TensorRT 10 API but was not run by edgecnn's "
+            "developers (no NVIDIA GPU was available to them)."]
+
+
+ENGINE = Engine(
+    name="trt", title="TensorRT", artifacts=("onnx", "engine"), precisions=("fp32", "fp16", "int8"), devices=("cuda",),
+    load=load, extra="tensorrt", module="tensorrt", default_for=("engine",),
+    libraries=("tensorrt", "cuda-python", "numpy", "pillow"), runtime_library="tensorrt",
+    profiler="TensorRT's IProfiler",
+    placement=Placement(quantizer="onnxruntime", kind="int8_sym", symmetric_activations=True,
+                        help="symmetric INT8, what TensorRT reads"),
+    # the engine is built here from the ONNX this TensorRT's build plan starts from (11: strongly typed)
+    build=Build(source=lambda precision: trt_source(precision, _installed_major()),
+                outputs=lambda precision: (f"model_{precision}.engine", f"model_{precision}.engine.json"),
+                settings=lambda precision, batch: {"precision": precision, "batch": batch,
+                                                   "trt_major": _installed_major()},
+                make=_make, check=require_tensorrt),
+    # on a device: a built engine, or the ONNX its TensorRT version builds from, with the plan to build it there
+    device=DeviceSide(loader="tensorrt", requirements=tuple(TRT_REQUIREMENTS), runtime="TensorRT (NVIDIA GPU, Jetson)",
+                      artifacts=("engine", "onnx"), label="trt",
+                      source=lambda precision, target: trt_source(precision, target.trt_version),
+                      tag=lambda target: f"trt{target.trt_version}", build=_device_build, plan=_device_plan,
+                      plan_key="trt_build", notes=_readme_notes),
+    colour="#2ca02c",
+)
+ENGINES = (ENGINE,)

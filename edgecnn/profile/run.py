@@ -13,9 +13,8 @@ from pathlib import Path
 
 from ..data.datasets import DataError, ImageList, load_images
 from ..data.segmentation import MaskedImages, load_masked
-from ..engines import artifact_precision, load_runner
+from ..engines import artifact_precision, get_engine, load_runner
 from ..engines.base import Runner
-from ..engines.capabilities import GPU_ENGINES
 from ..engines.third_party import upgraded
 from ..envinfo import environment
 from ..errors import UsageError
@@ -162,7 +161,7 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
                             "correct": "".join("1" if c else "0" for c in result.correct)}
         per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings) \
             if settings.per_layer else None
-        device_memory = getattr(runner, "device_memory_bytes", None) if runner.engine == "trt" else None
+        device_memory = getattr(runner, "device_memory_bytes", None)  # what an engine on a GPU says it holds
         gpu_phases = None
         if hasattr(runner, "transfer_phases"):  # GPU engines: trtexec-style H2D / compute / D2H by CUDA events
             gpu_phases = [dict(runner.transfer_phases(random_feed(runner, batch)), batch=batch)
@@ -182,6 +181,6 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
         run_rss_bytes=run_mem.increase_bytes, device_memory_bytes=device_memory, latency=latency,
         gpu_phases=gpu_phases, executed_precision=executed,
         accuracy=accuracy, per_layer=per_layer, warnings=warnings, notes=notes,
-        settings=asdict(settings), environment={**environment(settings.threads, with_gpu=runner.engine in GPU_ENGINES),
+        settings=asdict(settings), environment={**environment(settings.threads, with_gpu=get_engine(runner.engine).gpu),
                                                 "memory_method": load_mem.method},
     )

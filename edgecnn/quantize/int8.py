@@ -36,6 +36,7 @@ from ..core.onnx_io import cap_ir_version, dims_of, is_classic, load_onnx, norma
 from ..core.onnx_io import graph_inputs as fed_inputs
 from ..core.ort import make_session
 from ..core.preprocess import PreprocessSpec
+from ..engines.registry import placement_of
 from ..errors import EdgeCNNError, UsageError
 from ..fileio import atomic_path, sha256_file
 from .calibration import (
@@ -50,6 +51,7 @@ from .ranges import calibrate, minmax_fallback
 from .selection import speed_aware_exclusions
 from .source import open_float_model
 
+QUANTIZER = "onnxruntime"  # the quantizer this module is (edgecnn.engines.spec.Placement.quantizer)
 QUANTIZED_OP_TYPES = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
                       "MatMulInteger", "DynamicQuantizeLinear", "QLinearAdd", "QLinearMul"}
 
@@ -220,9 +222,11 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     options = options or QuantizeOptions()
-    if options.placed_for == "openvino":
-        raise UsageError("a placement for OpenVINO is NNCF's: call edgecnn.quantize.quantize_placed")
-    if options.placed_for == "trt" and not options.symmetric_activations:
+    placement = placement_of(options.placed_for)
+    if placement.quantizer != QUANTIZER:
+        raise UsageError(f"a placement for {options.placed_for} is {placement.quantizer}'s: call "
+                         "edgecnn.quantize.quantize_placed")
+    if placement.symmetric_activations and not options.symmetric_activations:
         options = dataclasses.replace(options, symmetric_activations=True)  # TensorRT reads symmetric INT8 only
     started = time.perf_counter()
     model_path, output, model = open_float_model(model_path, output, force)

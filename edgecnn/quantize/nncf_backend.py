@@ -43,6 +43,7 @@ from .options import QuantizeOptions
 from .source import open_float_model
 
 
+QUANTIZER = "nncf"  # the quantizer this module is (edgecnn.engines.spec.Placement.quantizer)
 UNFAITHFUL_TOLERANCE = 0.05  # cosine / top-1 (or pixel) agreement with FP32: OpenVINO's run this far below ORT's
 
 
@@ -123,7 +124,7 @@ def quantize_for_openvino(model_path: str | os.PathLike, output: str | os.PathLi
         raise QuantizeError(f"NNCF could not quantize {model_path}: {type(exc).__name__}: {exc}") from None
     info = {"backend": f"nncf {nncf.__version__}", "preset": "performance", "samples": len(calibration.inputs),
             "data_hash": calibration.data_hash, "calib": str(calib), "excluded": list(options.exclude),
-            "source_sha256": sha256_file(model_path), "format": "QDQ", "placed_for": "openvino",
+            "source_sha256": sha256_file(model_path), "format": "QDQ", "placed_for": options.placed_for,
             "versions": library_versions()}
     base = meta or read_metadata(model)
     if base is not None:
@@ -146,4 +147,4 @@ def quantize_for_openvino(model_path: str | os.PathLike, output: str | os.PathLi
         method="nncf", samples=len(calibration.inputs), data_hash=calibration.data_hash,
         calibration_from_cache=calibration.from_cache, ranges_from_cache=False, images_read=calibration.images_read,
         quantized_nodes=quantized_nodes, float_nodes=left, excluded=list(options.exclude), agreement=agreement,
-        engine_agreement={"openvino": on_openvino}, seconds=time.perf_counter() - started)
+        engine_agreement={options.placed_for: on_openvino}, seconds=time.perf_counter() - started)

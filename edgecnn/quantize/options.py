@@ -10,10 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.options import OptionError, check_options, opt
+from ..engines.registry import default_placement, placement_of, placements
 
 METHODS = ("minmax", "entropy", "percentile")
-PLACEMENTS = ("ort", "openvino", "trt")  # the engine an INT8 model's Q/DQ placement is made for
 DEFAULT_METHOD = "percentile"
+
+
+def _placement_help() -> str:
+    """--for's help: each engine's placement in its own words (edgecnn.engines.registry.placements)."""
+    return ("The engine the Q/DQ placement is made for: "
+            + ", ".join(f"{name} ({placement_of(name).help})" for name in placements()) + ".")
 
 
 @dataclass
@@ -36,10 +42,7 @@ class QuantizeOptions:
     exclude: list[str] = opt([], "Keep these nodes in float.", metavar="NODE,...")
     speed_aware: bool = opt(True, "Keep the high-resolution stages of SiLU networks in float (faster on CPUs; "
                                   "see edgecnn/quantize/selection.py).", flag="--speed-aware/--no-speed-aware")
-    placed_for: str = opt("ort", "The engine the Q/DQ placement is made for: ort (ONNX Runtime's quantizer, UINT8 "
-                                 "activations, speed-aware exclusions), openvino (NNCF, what OpenVINO runs fastest), "
-                                 "trt (symmetric INT8, what TensorRT reads).", choices=PLACEMENTS, flag="--for",
-                          recipe=False)
+    placed_for: str = opt(default_placement(), _placement_help(), choices=placements, flag="--for", recipe=False)
     max_drop: float | None = opt(None, "Accuracy budget in points of the task's metric (top-1; mean IoU; "
                                        "verification accuracy): keep the most sensitive nodes in float until the "
                                        "drop from FP32 is within it (needs labelled validation images).",
@@ -57,6 +60,9 @@ class QuantizeOptions:
             raise OptionError("symmetric_weights", "must stay on with per-channel weights: ONNX Runtime's QLinearConv "
                                                    "takes one weight zero point per convolution (per-tensor weights: "
                                                    "--per-tensor, quantize.per_channel: false)", type(self))
-        if self.placed_for == "openvino" and self.max_drop is not None:
-            raise OptionError("max_drop", "is met on ONNX Runtime's placement (--for ort); NNCF's placement for "
-                                          "openvino has no accuracy budget in edgecnn yet", type(self))
+        placement = placement_of(self.placed_for)
+        if not placement.budget and self.max_drop is not None:
+            default = default_placement()
+            raise OptionError("max_drop", f"is met on {default}'s placement (--for {default}); {placement.quantizer}'s "
+                                          f"placement for {self.placed_for} has no accuracy budget in edgecnn yet",
+                              type(self))

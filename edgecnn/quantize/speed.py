@@ -7,9 +7,10 @@ from ..profile.compare import alternating_latency
 
 
 def compare_speed(paths: dict[str, str], threads: int = 2, rounds: int = 5, round_s: float = 1.0,
-                  engine: str = "ort") -> dict[str, float]:
-    """Median p50 latency (ms) at batch 1 of each ONNX file on ``engine`` (ONNX Runtime's CPU provider, or
-    OpenVINO for a placement made for it), measured alternately in one run, each in its own process."""
+                  engine: str | None = None) -> dict[str, float]:
+    """Median p50 latency (ms) at batch 1 of each ONNX file on ``engine`` (default: the one that runs ONNX files
+    by default, ONNX Runtime's CPU provider; OpenVINO for a placement made for it), measured alternately in one
+    run, each in its own process."""
     results = alternating_latency({label: (path, engine) for label, path in paths.items()}, threads=threads,
                                   rounds=rounds, round_s=round_s)
     return {label: r.p50_ms for label, r in results.items()}

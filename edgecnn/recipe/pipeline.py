@@ -7,7 +7,8 @@
     quantize-fp16         artifacts/model_fp16.onnx (ONNX Runtime targets)
     quantize-int8         artifacts/model_int8.onnx: QDQ, calibrated on the training side of the split
                           (with quantize.max_drop: within that accuracy budget)
-    quantize-int8-symmetric, build-trt-P    TensorRT engines (need TensorRT and an NVIDIA GPU)
+    quantize-int8-symmetric, build-trt-P    TensorRT engines (need TensorRT and an NVIDIA GPU); an engine
+                          declares what it runs for each precision and what it builds here
     profile-E-P           profiles/E-P.json: latency, memory, accuracy of precision P on engine E,
                           each in a process of its own
     report                results.json, report.md, report.html, pareto.png, latency.png
@@ -29,10 +30,8 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from ..bundle.builder import ONNX_REQUIREMENTS, TRT_REQUIREMENTS
 from ..data.datasets import is_synthetic
-from ..engines.capabilities import GPU_ENGINES
-from ..engines.trt_plan import DEFAULT_TRT_MAJOR, installed_trt_major, trt_source
+from ..engines.registry import CHECKPOINT, get_engine, placement_for_kind, placement_of
 from ..errors import EdgeCNNError
 from ..report.best import pick_best
 from ..report.differences import accuracy_differences
@@ -44,18 +43,10 @@ from .schema import Recipe, RecipeError
 
 __all__ = ["RunResult", "StageOutcome", "plan", "preflight", "run_recipe", "Pipeline"]
 
-# what each engine runs for each precision: the artifact that stage writes
-ONNX_FOR = {("ort", "fp32"): "fp32", ("ort", "fp16"): "fp16", ("ort", "int8"): "int8",
-            ("openvino", "fp32"): "fp32", ("openvino", "fp16"): "fp32", ("openvino", "bf16"): "fp32",
-            ("openvino", "int8"): "int8_openvino",  # NNCF's placement (the ORT one with quantize.max_drop)
-            ("ort-cuda", "fp32"): "fp32", ("ort-cuda", "fp16"): "fp16", ("ort-cuda", "int8"): "int8",
-            # ONNX Runtime's TensorRT provider: FP16 by its flag from the FP32 ONNX, INT8 from symmetric Q/DQ
-            ("ort-trt", "fp32"): "fp32", ("ort-trt", "fp16"): "fp32", ("ort-trt", "int8"): "int8_sym"}
+# What each engine runs for each precision, which libraries decide its results and what its bundle ships are
+# the engine's own declarations (edgecnn.engines.registry); the ONNX kinds they name are made here.
 TORCH_LIBS = ("torch", "torchvision", "timm", "numpy", "pillow")
 ONNX_LIBS = ("onnx", "onnxsim", "onnxruntime", "numpy")
-ENGINE_LIBS = {"torch": TORCH_LIBS, "ort": ("onnxruntime", "onnxruntime-gpu", "numpy", "pillow"),
-               "openvino": ("openvino", "numpy", "pillow"), "ort-cuda": ("onnxruntime-gpu", "numpy", "pillow"),
-               "ort-trt": ("onnxruntime-gpu", "tensorrt", "numpy", "pillow"), "trt": ("tensorrt", "cuda-python", "numpy", "pillow")}
 
 
 @dataclass
@@ -83,20 +74,19 @@ def _weights_source(arch: str, weights: str | None) -> str | None:
 
 
 def artifact_for(recipe: Recipe, engine: str, precision: str) -> str:
-    """The run-folder path of what ``engine`` runs for ``precision``."""
-    if engine == "torch":
-        return "artifacts/model.pt"
-    if engine == "trt":
-        return f"artifacts/model_{precision}.engine"
-    return f"artifacts/model_{onnx_kind(recipe, engine, precision)}.onnx"
+    """The run-folder path of what ``engine`` runs for ``precision``: the checkpoint, the artifact it builds here
+    (a TensorRT engine), or the ONNX it runs."""
+    declared = get_engine(engine)
+    if declared.build is not None:
+        return f"artifacts/{declared.build.outputs(precision)[0]}"
+    kind = onnx_kind(recipe, engine, precision)
+    return "artifacts/model.pt" if kind == CHECKPOINT else f"artifacts/model_{kind}.onnx"
 
 
 def onnx_kind(recipe: Recipe, engine: str, precision: str) -> str:
-    """Which ONNX (fp32, fp16, int8, int8_openvino, int8_sym) ``engine`` runs for ``precision``."""
-    kind = ONNX_FOR[(engine, precision)]
-    if kind == "int8_openvino" and recipe.quantize.max_drop is not None:
-        kind = "int8"  # an accuracy budget is met on ONNX Runtime's placement; OpenVINO runs that one
-    return kind
+    """Which ONNX (fp32, fp16, int8, int8_openvino, int8_sym) ``engine`` runs, or builds from, for ``precision``
+    (with quantize.max_drop the one the accuracy budget is met on)."""
+    return get_engine(engine).source(precision, budget=recipe.quantize.max_drop is not None)
 
 
 def plan(recipe: Recipe) -> list[Stage]:
@@ -119,11 +109,12 @@ def plan(recipe: Recipe) -> list[Stage]:
                         needs=("artifacts/model.pt",), settings=r.export, libraries=TORCH_LIBS + ONNX_LIBS))
     wanted = [(t.engine, p) for t in r.targets for p in t.precisions]
     on_devices = [(d, t, p) for d in r.devices for t in d.targets for p in t.precisions]
-    trt_major = installed_trt_major() or DEFAULT_TRT_MAJOR
-    # what TensorRT builds from (TensorRT 11 is strongly typed: FP16 engines come from the FP16 ONNX)
+    # what each target runs as it is (the checkpoint is no ONNX), and what artifacts built here are built from
+    # (TensorRT 11 is strongly typed: FP16 engines come from the FP16 ONNX)
+    run_kinds = {onnx_kind(r, *w) for w in wanted if get_engine(w[0]).build is None} - {CHECKPOINT}
+    built_from = {(engine, p): onnx_kind(r, engine, p) for engine, p in wanted if get_engine(engine).build}
     device_kinds = device_sources(on_devices)
-    kinds = {onnx_kind(r, *w) for w in wanted if w in ONNX_FOR} | device_kinds | \
-        {trt_source(p, trt_major) for engine, p in wanted if engine == "trt"}
+    kinds = run_kinds | device_kinds | set(built_from.values())
     fp32 = ("artifacts/model_fp32.onnx",)
     if "fp16" in kinds:
         stages.append(Stage("quantize-fp16", bodies.fp16, outputs=("artifacts/model_fp16.onnx",), needs=fp32,
@@ -142,38 +133,42 @@ def plan(recipe: Recipe) -> list[Stage]:
                             settings={"options": asdict(options), "data": asdict(r.data),
                                       "layer_error": bool(layer_error), "qat_epochs": qat_epochs}, data=data,
                             libraries=ONNX_LIBS + (TORCH_LIBS if qat_epochs else ())))
-    if "int8_openvino" in kinds:  # placed for OpenVINO by NNCF
-        calib, options = bodies.int8_options(r, symmetric=False, placed_for="openvino")
+    if "int8_openvino" in kinds:  # placed by NNCF for the engine whose placement it is (OpenVINO)
+        placed_for = placement_for_kind("int8_openvino")
+        calib, options = bodies.int8_options(r, symmetric=False, placed_for=placed_for)
         stages.append(Stage("quantize-int8-openvino", partial(bodies.int8, calib=calib, options=options, data=r.data,
                                                               output="model_int8_openvino.onnx"),
                             outputs=("artifacts/model_int8_openvino.onnx",), needs=fp32,
                             settings={"options": asdict(options), "data": asdict(r.data)}, data={"calib": calib},
-                            libraries=ONNX_LIBS + ("nncf", "openvino")))
-    trt_batches: dict[str, list[int]] = {}
+                            libraries=ONNX_LIBS + placement_of(placed_for).libraries))
+    builds: dict[tuple[str, str], list[int]] = {}  # (engine, precision) -> batches, for artifacts built here
     for t in r.targets:
-        if t.engine == "trt":
+        if get_engine(t.engine).build is not None:
             for p in t.precisions:
-                trt_batches.setdefault(p, []).extend(t.batches)
-    if "int8_sym" in kinds:  # TensorRT reads symmetric INT8 Q/DQ
+                builds.setdefault((t.engine, p), []).extend(t.batches)
+    if "int8_sym" in kinds:  # symmetric INT8 Q/DQ: what TensorRT reads
         calib, options = bodies.int8_options(r, symmetric=True)
-        # made here when a device builds from it, even where this machine has no TensorRT
-        only_for_trt_here = "int8_sym" not in device_kinds and ("ort-trt", "int8") not in wanted
-        needs_trt_here = bodies.require_tensorrt if only_for_trt_here else None
+        # made here when a device or an engine here runs it, even where this machine cannot build from it
+        only_to_build_here = "int8_sym" not in device_kinds and "int8_sym" not in run_kinds
+        builders = [get_engine(e).build.check for (e, _), kind in built_from.items() if kind == "int8_sym"]
         stages.append(Stage("quantize-int8-symmetric", partial(bodies.int8, calib=calib, options=options, data=r.data,
                                                                output="model_int8_sym.onnx"),
                             outputs=("artifacts/model_int8_sym.onnx",), needs=fp32, settings=options,
-                            data={"calib": calib}, libraries=ONNX_LIBS, check=needs_trt_here))
-    for precision, batches in trt_batches.items():
-        source = f"artifacts/model_{trt_source(precision, trt_major)}.onnx"
+                            data={"calib": calib}, libraries=ONNX_LIBS,
+                            check=builders[0] if only_to_build_here and builders else None))
+    for (engine, precision), batches in builds.items():
+        build = get_engine(engine).build
+        source = f"artifacts/model_{built_from[(engine, precision)]}.onnx"
         spec = f"{min(batches)}:{min(batches)}:{max(batches)}"
-        out = f"artifacts/model_{precision}.engine"
-        stages.append(Stage(f"build-trt-{precision}", partial(bodies.build_trt, source=source, precision=precision,
-                                                              batch_spec=spec, output=Path(out).name),
-                            outputs=(out, out + ".json"), needs=(source,), settings={"precision": precision,
-                                                                                     "batch": spec,
-                                                                                     "trt_major": trt_major},
-                            libraries=ENGINE_LIBS["trt"], machine=True, gpu=True, check=bodies.require_tensorrt))
+        outs = tuple(f"artifacts/{name}" for name in build.outputs(precision))
+        stages.append(Stage(f"build-{engine}-{precision}", partial(bodies.build, engine=engine, source=source,
+                                                                   precision=precision, batch_spec=spec,
+                                                                   output=Path(outs[0]).name),
+                            outputs=outs, needs=(source,), settings=build.settings(precision, spec),
+                            libraries=get_engine(engine).libraries, machine=True, gpu=get_engine(engine).gpu,
+                            check=build.check))
     for t in r.targets:
+        declared = get_engine(t.engine)
         for precision in t.precisions:
             artifact = artifact_for(r, t.engine, precision)
             needs = tuple(dict.fromkeys((artifact,) + fp32))  # the FP32 export says which size images are drawn at
@@ -187,22 +182,25 @@ def plan(recipe: Recipe) -> list[Stage]:
                                           "threads": t.threads, "profile": asdict(r.profile),
                                           "data": asdict(r.data) if data else None},
                                 data={"data": r.data.path, "val": r.data.val} if data else {},
-                                libraries=ENGINE_LIBS[t.engine], machine=True, gpu=t.engine in GPU_ENGINES))
+                                libraries=declared.libraries, machine=True, gpu=declared.gpu))
     stages += device_stages(r, on_devices)
     return stages
 
 
 def device_bundle(target, precision: str) -> tuple[str, str]:
     """(bundle stage name, bundle file) of what a device target runs: the ONNX Runtime bundle of a precision, or
-    for TensorRT the ONNX that TensorRT ``trt_version`` builds ``precision`` from (the engine is built there)."""
-    if target.engine == "trt":
-        return f"bundle-trt{target.trt_version}-{precision}", f"bundles/model_trt{target.trt_version}_{precision}.tar.gz"
+    for TensorRT the ONNX that TensorRT ``trt_version`` builds ``precision`` from (the engine is built there):
+    the engine's device side names it."""
+    side = get_engine(target.engine).device
+    tag = side.tag(target) if side.tag else ""
+    if tag:
+        return f"bundle-{tag}-{precision}", f"bundles/model_{tag}_{precision}.tar.gz"
     return f"bundle-{precision}", f"bundles/model_{precision}.tar.gz"
 
 
 def device_sources(on_devices: list) -> set[str]:
     """The ONNX kinds (fp32, fp16, int8, int8_sym) the devices' bundles are made from."""
-    return {trt_source(p, t.trt_version) if t.engine == "trt" else ONNX_FOR[("ort", p)] for _, t, p in on_devices}
+    return {get_engine(t.engine).device_source(p, t) for _, t, p in on_devices}
 
 
 def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
@@ -216,25 +214,28 @@ def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
         batches = bundles.get(name, (target, precision, []))[2] + list(target.batches)
         bundles[name] = (target, precision, batches)
     for name, (target, precision, batches) in bundles.items():
-        kind = trt_source(precision, target.trt_version) if target.engine == "trt" else ONNX_FOR[("ort", precision)]
-        source = f"artifacts/model_{kind}.onnx"
-        trt = {"precision": precision, "trt_major": target.trt_version,
-               "batch": f"{min(batches)}:{min(batches)}:{max(batches)}"} if target.engine == "trt" else None
+        declared = get_engine(target.engine)
+        source = f"artifacts/model_{declared.device_source(precision, target)}.onnx"
+        # an engine built on the device: the settings of the plan the bundle ships
+        build = declared.device.build(precision, target, batches) if declared.device.build else None
         output = device_bundle(target, precision)[1]
-        stages.append(Stage(name, partial(bodies.bundle, source=source, output=Path(output).name, trt=trt),
-                            outputs=(output,), needs=(source,), settings={"trt": trt}, libraries=("onnx",)))
+        stages.append(Stage(name, partial(bodies.bundle, source=source, output=Path(output).name,
+                                          engine=target.engine, build=build),
+                            outputs=(output,), needs=(source,), settings={"engine": target.engine, "build": build},
+                            libraries=("onnx",)))
     probes: dict[tuple, tuple[str, dict]] = {}  # one per device and runtime, however many precisions it measures
 
     def probe(device, engine: str) -> tuple[str, dict]:
         if (device.name, engine) not in probes:
-            requirements = TRT_REQUIREMENTS if engine == "trt" else ONNX_REQUIREMENTS
+            requirements = get_engine(engine).device.requirements
             probes[(device.name, engine)] = bodies.probe_device(device, "\n".join(requirements) + "\n",
                                                                 log=lambda line: None)
         return probes[(device.name, engine)]
 
     for device, target, precision in on_devices:
         data = r.data if r.profile.accuracy else None
-        label = f"trt-{precision}" if target.engine == "trt" else precision
+        prefix = get_engine(target.engine).device.label
+        label = f"{prefix}-{precision}" if prefix else precision
         bundle = device_bundle(target, precision)[1]
         stages.append(Stage(f"device-{device.name}-{label}",
                             partial(bodies.device_profile, device=device, target=target, precision=precision,
@@ -353,7 +354,7 @@ class Pipeline:
             results["layer_error"] = budget.record["layer_error"]
         placed = self.graph.entries.get("quantize-int8-openvino")
         if placed is not None and (placed.record.get("int8") or {}).get("placement_note"):
-            results["placement_notes"] = {"openvino": placed.record["int8"]["placement_note"]}
+            results["placement_notes"] = {placement_for_kind("int8_openvino"): placed.record["int8"]["placement_note"]}
         write_results(results, self.run_dir / "results.json")
         write_reports(results, self.run_dir)
 

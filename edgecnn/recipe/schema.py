@@ -18,7 +18,8 @@ import yaml
 
 from ..core.options import OptionError, check_options, opt, option_info, with_defaults
 from ..device.run import DeviceAccess
-from ..engines.capabilities import ENGINES, PRECISIONS
+from ..engines.registry import default_engine, device_engines, get_engine, names
+from ..engines.spec import PRECISIONS
 from ..engines.trt_plan import TRT_VERSIONS
 from ..errors import UsageError
 from ..export.options import ExportOptions
@@ -88,11 +89,8 @@ def _precisions(values) -> str | None:
 
 @dataclass
 class TargetSection(TargetShape):
-    engine: str = opt("ort", "The engine to profile on.", choices=tuple(ENGINES))
+    engine: str = opt(default_engine("model.onnx"), "The engine to profile on.", choices=names)
     precisions: list[str] = opt(["fp32"], "Precisions to profile on it.", check=_precisions)
-
-
-DEVICE_ENGINES = ("ort", "trt")  # what a bundle runs on a device; trt: the engine is built there, from the ONNX
 
 
 def _device_name(value) -> str | None:
@@ -104,7 +102,9 @@ def _device_name(value) -> str | None:
 
 @dataclass
 class DeviceTargetSection(TargetShape):
-    engine: str = opt("ort", "The engine the bundle runs on the device.", choices=DEVICE_ENGINES)
+    engine: str = opt(default_engine("model.onnx"), "The engine the bundle runs on the device (one with a device "
+                                                    "side; trt: the engine is built there, from the ONNX).",
+                      choices=device_engines)
     precisions: list[str] = opt(["fp32"], "Precisions to measure on the device (one bundle each).", check=_precisions)
     trt_version: int = opt(10, "trt: the TensorRT major version on the device (JetPack 6 ships 10). An engine only "
                                "runs where it was built, so the bundle ships the ONNX this version's build plan "
@@ -249,12 +249,12 @@ def _check_semantics(recipe: Recipe) -> None:
 
 def _check_target(recipe: Recipe, target: TargetSection | DeviceTargetSection, where: str) -> None:
     """The engine runs each precision; a batch above 1 has a dynamic batch axis to run on."""
-    capability = ENGINES[target.engine]
+    capability = get_engine(target.engine)
     for j, precision in enumerate(target.precisions):
         if precision not in capability.precisions:
             raise RecipeError(f"{where}.precisions[{j}]: engine {target.engine} cannot run {precision}; it "
                               f"supports {', '.join(capability.precisions)}")
-    if max(target.batches) > 1 and recipe.export.batch != "dynamic" and target.engine != "torch":
+    if max(target.batches) > 1 and recipe.export.batch != "dynamic" and capability.uses_export:
         raise RecipeError(f"{where}.batches: batch {max(target.batches)} needs export.batch: dynamic")
 
 

@@ -20,15 +20,12 @@ from typing import Callable
 
 from ..bundle.builder import build_bundle
 from ..core.metadata import read_metadata
-from ..core.onnx_io import load_onnx
 from ..data.datasets import load_images, train_val, write_image_folder
 from ..data.segmentation import load_masked, masked_validation
 from ..device.hosts import make_host
 from ..device.run import DeviceAccess, DeviceOptions, measure_on, prepare
 from ..device.run import device_identity as read_device_identity
-from ..engines.trt_engine import build_engine
-from ..engines.trt_engine import require_tensorrt as require
-from ..engines.trt_plan import build_plan, parse_batch_spec
+from ..engines.registry import default_placement, get_engine, placement_of
 from ..errors import EdgeCNNError, EngineUnavailable
 from ..profile.options import TargetShape, Timing
 from ..quantize.accuracy_aware import QatPlan, quantize_with_budget
@@ -127,8 +124,10 @@ def fp16(ctx: StageContext) -> None:
     ctx.record["fp16"] = convert_fp16(ctx.input("artifacts/model_fp32.onnx"), ctx.output("model_fp16.onnx"), force=True)
 
 
-def int8_options(recipe: Recipe, symmetric: bool, placed_for: str = "ort") -> tuple[str, QuantizeOptions]:
-    """(calibration source, the library's options) from the recipe's quantize and data sections."""
+def int8_options(recipe: Recipe, symmetric: bool, placed_for: str | None = None) -> tuple[str, QuantizeOptions]:
+    """(calibration source, the library's options) from the recipe's quantize and data sections; ``placed_for``:
+    the engine the placement is made for (default: the default ONNX engine's)."""
+    placed_for = placed_for or default_placement()
     section: QuantizeSection = recipe.quantize
     calib = section.calib or recipe.data.path
     declared = {f.name: getattr(section, f.name) for f in fields(QuantizeOptions)}
@@ -136,7 +135,8 @@ def int8_options(recipe: Recipe, symmetric: bool, placed_for: str = "ort") -> tu
     declared.update(seed=recipe.data.seed, calib_split="train" if calib == recipe.data.path and not recipe.data.val
                     else "all", val_split=recipe.data.val_split,
                     symmetric_activations=symmetric or section.symmetric_activations, placed_for=placed_for)
-    if symmetric or placed_for == "openvino":  # the TensorRT artifact: a budget for it would need TensorRT to measure
+    # the TensorRT artifact: a budget for it would need TensorRT to measure; a placement without a budget (NNCF's)
+    if symmetric or not placement_of(placed_for).budget:
         declared["max_drop"] = None
     return calib, QuantizeOptions(**declared)
 
@@ -185,13 +185,10 @@ def _int8_with_budget(ctx: StageContext, fp32: Path, calib: str, options: Quanti
             f"{'met' if budget.met else 'NOT met'} by {budget.method}){kept}")
 
 
-def build_trt(ctx: StageContext, source: str, precision: str, batch_spec: str, output: str) -> None:
-    ctx.record["sidecar"] = build_engine(ctx.input(source), ctx.output(output), precision=precision,
-                                         batch=parse_batch_spec(batch_spec), force=True, log=ctx.note)
-
-
-def require_tensorrt() -> None:
-    require()
+def build(ctx: StageContext, engine: str, source: str, precision: str, batch_spec: str, output: str) -> None:
+    """Build ``engine``'s artifact for ``precision`` from ``source`` here (a TensorRT engine: its sidecar)."""
+    ctx.record["sidecar"] = get_engine(engine).build.make(ctx.input(source), ctx.output(output), precision,
+                                                          batch_spec, ctx.note)
 
 
 def profile(ctx: StageContext, artifact: str, engine: str, precision: str, batches: list[int], threads: int | None,
@@ -220,16 +217,16 @@ def profile(ctx: StageContext, artifact: str, engine: str, precision: str, batch
 
 
 # ---------------------------------------------------------------- measuring on the device itself
-def bundle(ctx: StageContext, source: str, output: str, trt: dict | None = None) -> None:
-    """The deployable bundle of ``source`` as a reproducible .tar.gz: what devices run (and what ships). ``trt``
-    (precision, trt_major, batch): a TensorRT bundle, the engine built on the device by this plan."""
+def bundle(ctx: StageContext, source: str, output: str, engine: str, build: dict | None = None) -> None:
+    """The deployable bundle of ``source`` for ``engine`` as a reproducible .tar.gz: what devices run (and what
+    ships). ``build`` (TensorRT: precision, trt_major, batch): the artifact is built on the device, by the plan
+    the engine's device side makes from it."""
     folder = ctx.work / output.removesuffix(".tar.gz")
     plan = None
-    if trt is not None:
-        plan = build_plan(load_onnx(ctx.input(source)), trt["precision"], trt["trt_major"],
-                          batch=parse_batch_spec(trt["batch"])).to_dict()
-        ctx.record["trt_plan"] = plan
-    report = build_bundle(ctx.input(source), folder, archive="tar.gz", force=True, trt_build=plan)
+    if build is not None:
+        plan = get_engine(engine).device.plan(ctx.input(source), build)
+        ctx.record["build_plan"] = plan
+    report = build_bundle(ctx.input(source), folder, archive="tar.gz", force=True, engine=engine, device_build=plan)
     shutil.rmtree(folder)
     ctx.record["bundle"] = {"files": report.files, "notes": report.notes}
 

@@ -8,13 +8,13 @@ latency.png  p50 per engine x precision x batch as bars, whiskers to p90 and p99
 
 from __future__ import annotations
 
+from ..engines.registry import colour as engine_colour
+from ..engines.registry import engines
 from ..figures import pyplot, save_figure  # noqa: F401  (save_figure re-exported)
 from ..tasks.registry import headline_key, headline_label
 from .differences import accuracy_differences
 from .pareto import operating_points, pareto_front
 
-ENGINE_COLOURS = {"torch": "#7f7f7f", "ort": "#1f77b4", "openvino": "#9467bd", "trt": "#2ca02c", "ort-cuda": "#17becf",
-                  "ort-trt": "#bcbd22"}
 DEVICE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 PRECISION_MARKERS = {"fp32": "o", "fp16": "s", "int8": "D"}
 
@@ -61,7 +61,7 @@ def plot_pareto(rows: list[dict], title: str = ""):
                 color=colour, linewidth=1.2, zorder=2, marker="x", markersize=5, label=f"Pareto front{name}")
     for i, (r, size) in enumerate(zip(points, sizes)):
         colour = DEVICE_COLOURS[devices.index(r["device"]) % len(DEVICE_COLOURS)] if len(devices) > 1 \
-            else ENGINE_COLOURS.get(r["engine"], "#333333")
+            else engine_colour(r["engine"])
         ax.scatter(latencies[i], accuracies[i], s=40 + 900 * size / biggest, c=colour, alpha=0.55,
                    marker=PRECISION_MARKERS.get(r["precision"], "o"), edgecolors="#d62728" if i in on_front else
                    "black", linewidths=1.8 if i in on_front else 0.6, zorder=3)
@@ -97,8 +97,8 @@ def plot_pareto(rows: list[dict], title: str = ""):
         handles.append(plt.Line2D([], [], marker="|", markersize=10, linestyle="", color="#444444",
                                   label="95 % paired interval\nof the difference\nfrom FP32"))
     if len(devices) == 1:
-        handles += [plt.Line2D([], [], marker="o", linestyle="", color=c, alpha=0.7, label=e)
-                    for e, c in ENGINE_COLOURS.items() if any(r["engine"] == e for r in points)]
+        handles += [plt.Line2D([], [], marker="o", linestyle="", color=e.colour, alpha=0.7, label=e.name)
+                    for e in engines() if any(r["engine"] == e.name for r in points)]
     ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize=8, loc="upper left",
               bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
@@ -157,7 +157,7 @@ def plot_latency(rows: list[dict], title: str = ""):
     low = [0.0] * len(ordered)
     high90 = [max(0.0, r["p90_ms"] - r["p50_ms"]) for r in ordered]
     fig, ax = plt.subplots(figsize=(8, 0.9 + 0.38 * len(ordered)), dpi=110)
-    colours = [ENGINE_COLOURS.get(r["engine"], "#333333") for r in ordered]
+    colours = [engine_colour(r["engine"]) for r in ordered]
     y = list(range(len(ordered)))
     ax.barh(y, p50, color=colours, alpha=0.8, xerr=[low, high90], capsize=3, error_kw={"elinewidth": 1})
     ax.scatter([r["p99_ms"] for r in ordered], y, marker="|", s=120, color="black", zorder=3, label="p99")

@@ -8,7 +8,6 @@ ONNX files with the same graph (:func:`~edgecnn.core.onnx_io.graph_fingerprint`)
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from ..core.onnx_io import graph_fingerprint, load_onnx
 from ..core.rounds import paired_ratio
 from ..data.datasets import load_images
 from ..engines import artifact_precision, load_runner
-from ..engines.capabilities import artifact_kind, bf16_problem
+from ..engines.registry import cpu_onnx_engines, get_engine
+from ..engines.spec import artifact_kind, bf16_problem
 from ..envinfo import cpu_info, environment
 from ..errors import UsageError
 from ..evaluate import evaluate
@@ -38,18 +38,19 @@ class Candidate:
 
 
 def cpu_engines() -> list[str]:
-    """The CPU engines installed here, in the order they are tried."""
-    return ["ort"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+    """The CPU engines installed here (those that run ONNX files on the CPU), in the order they are tried."""
+    return [e.name for e in cpu_onnx_engines() if e.available()]
 
 
 def candidates(held: dict[str, str], engines: list[str], cpu: dict) -> list[Candidate]:
     """Every (artifact, engine, precision) worth timing: ``held`` maps each ONNX file to the precision it holds.
-    OpenVINO also runs an FP32 file in bf16 where the CPU has BF16 arithmetic (AVX512-BF16, AMX)."""
+    An engine that lowers an FP32 file to bf16 itself (OpenVINO) also runs it in bf16 where the CPU has BF16
+    arithmetic (AVX512-BF16, AMX)."""
     chosen = []
     for artifact, precision in held.items():
         for engine in engines:
             chosen.append(Candidate(artifact, engine, precision))
-            if engine == "openvino" and precision == "fp32" and bf16_problem(cpu) is None:
+            if precision == "fp32" and get_engine(engine).lowers("bf16") and bf16_problem(cpu) is None:
                 chosen.append(Candidate(artifact, engine, "bf16"))
     return chosen
 

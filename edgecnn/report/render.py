@@ -15,6 +15,7 @@ from tabulate import tabulate
 
 from ..core.paired import describe
 from ..core.text import bounded_list
+from ..engines.registry import runtime_libraries
 
 from ..fileio import atomic_path
 from ..quantize.accuracy_aware import calibrations_tried
@@ -77,7 +78,7 @@ def _device_rows(results: dict) -> list[list[str]]:
             name += f"; GPU {gpu.get('name')}"
         versions = env.get("versions", {})
         runtime = ", ".join(f"{k} {v}" for k, v in versions.items()
-                            if k in ("onnxruntime", "onnxruntime-gpu", "openvino", "tensorrt", "torch"))
+                            if k in runtime_libraries())
         temperature = cpu.get("temperature_c")
         arch = cpu.get("arch", "?") + (" (emulated)" if env.get("emulated") else "")
         rows.append([device, name, arch, str(cpu.get("usable_cores", "?")),
