@@ -126,10 +126,15 @@ def test_bad_training_input_is_one_line(cli, tmp_path):
 
 
 def test_ddp_with_two_processes(tmp_path):
+    import socket
+
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with socket.socket() as probe:  # a free port: a fixed one collides with another test run on the machine
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
          "-m", "edgecnn", "train", "mobilenet_v1_025", "--data", "synthetic:shapes:64", "--epochs", "1",
          "--img-size", "32", "--batch-size", "8", "--workers", "0", "-o", str(run)],
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
