@@ -46,7 +46,7 @@ from ..errors import UsageError
 from ..export import export_onnx
 from ..fileio import atomic_path, sha256_file
 from ..optim import make_optimizer, make_schedule
-from ..progress import progress as bar
+from ..tasks.loop import EpochStats, batchnorm_frozen, fit, validate_top1
 from ..train_options import TrainOptions
 from ..zoo import create_model
 from ..zoo.weights import save_checkpoint
@@ -284,23 +284,6 @@ def simulate_int8(model: nn.Module, symmetric_activations: bool = False,
     return simulation
 
 
-def _train_mode_frozen_bn(model: nn.Module) -> None:
-    model.train()
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.eval()
-
-
-@torch.no_grad()
-def _top1(model: nn.Module, loader) -> float:
-    model.eval()
-    correct = count = 0
-    for images, targets in loader:
-        correct += int((model(images).argmax(1) == targets).sum())
-        count += len(targets)
-    return correct / max(1, count)
-
-
 @dataclass
 class QatReport:
     checkpoint: str
@@ -360,12 +343,12 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
     val_loader = torch.utils.data.DataLoader(
         TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False)), batch_size=batch_size * 2,
         num_workers=training.workers)
-    float_top1 = _top1(model, val_loader)
+    float_top1 = validate_top1(model, val_loader)[1]
     options = quantize or QuantizeOptions(calib_split="train", val_split=val_split, seed=seed)
     points = _points_of_the_export(checkpoint, model, data, options, progress, log)
     simulation = simulate_int8(model, symmetric_activations=options.symmetric_activations, points=points)
     try:
-        before = _top1(model, val_loader)  # also sets each activation range from the first batch
+        before = validate_top1(model, val_loader)[1]  # also sets each activation range from the first batch
         where = ("every convolution and fully-connected layer (the export's node names could not be read)"
                  if points is None else
                  f"the export's Q/DQ places: {len(points.weights)} INT8 weights, {len(points.inputs)} layer inputs, "
@@ -381,17 +364,22 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
         criterion = nn.CrossEntropyLoss()
         torch.manual_seed(seed)
         history = []
-        for epoch in range(epochs):
-            _train_mode_frozen_bn(model)
-            for images, labels in bar(train_loader, f"QAT epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
-                logits = model(images)
-                loss = criterion(logits if isinstance(logits, torch.Tensor) else logits[0], labels)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                schedule.step()
-            history.append(_top1(model, val_loader))
-            log(f"QAT epoch {epoch + 1}/{epochs}: INT8 simulated top-1 {100 * history[-1]:.2f}%")
+
+        def train_mode() -> None:
+            model.train()
+            batchnorm_frozen(model, every=True)
+
+        def step(batch):
+            images, labels = batch
+            logits = model(images)
+            return criterion(logits if isinstance(logits, torch.Tensor) else logits[0], labels), len(labels), None
+
+        def end_epoch(stats: EpochStats) -> None:
+            history.append(validate_top1(model, val_loader)[1])
+            log(f"QAT epoch {stats.epoch + 1}/{epochs}: INT8 simulated top-1 {100 * history[-1]:.2f}%")
+
+        fit(opt, schedule, range(epochs), batches=lambda epoch: train_loader, step=step, end_epoch=end_epoch,
+            train_mode=train_mode, describe=lambda epoch: f"QAT epoch {epoch + 1}/{epochs}", progress=progress)
     finally:
         simulation.remove()
     model.eval()

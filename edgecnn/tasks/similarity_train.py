@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +25,11 @@ from ..core.device import best_threshold, cosine_similarity, draw_pairs, verific
 from ..data.datasets import ImageList, TorchImageDataset, train_val
 from ..data.preprocess import torch_transform
 from ..errors import UsageError
-from ..fileio import atomic_path
 from ..optim import make_optimizer, make_schedule
-from ..progress import progress as bar
 from ..train_options import TrainOptions
 from ..zoo import create_model
-from ..zoo.weights import read_weights, save_checkpoint
+from ..zoo.weights import read_weights
+from .loop import Best, EpochStats, fit, write_run
 
 MARGIN = 0.2
 VAL_PAIRS = 400
@@ -145,29 +143,29 @@ def train_similarity(model_name: str, data: str, output: str, *, options: TrainO
         f"{options.describe('similarity')}")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    history, best, best_epoch, best_threshold_value = [], -1.0, -1, 0.5
-    for epoch in range(epochs):
+    history, best, chosen = [], Best(), {"threshold": 0.5}
+
+    def batches(epoch: int):  # the P x K batches, drawn per epoch, loaded by options.workers
         rng = np.random.default_rng([seed, epoch])
-        model.train()
-        tick, loss_sum = time.perf_counter(), 0.0
-        loader = torch.utils.data.DataLoader(  # the P x K batches, drawn per epoch, loaded by options.workers
+        return torch.utils.data.DataLoader(
             train_set, batch_sampler=class_batches(train_images.labels, classes_per_batch, per_class, steps, rng),
             num_workers=options.workers)
-        for images, labels in bar(loader, f"epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
-            loss = semi_hard_triplet_loss(model.embed(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_sum += float(loss.detach())
+
+    def step(batch):  # the loss of a batch, not weighted by its size: the record is the mean over the batches
+        images, labels = batch
+        return semi_hard_triplet_loss(model.embed(images), labels), 1, None
+
+    def end_epoch(stats: EpochStats) -> None:
+        epoch = stats.epoch
         scores, same = pair_scores(embed_images(model, val_set), pairs)
         threshold, _ = best_threshold(scores, same)
         metrics = verification_metrics(scores, same, threshold)
-        record = {"epoch": epoch + 1, "loss": loss_sum / steps, **metrics, "seconds": time.perf_counter() - tick}
+        record = {"epoch": epoch + 1, "loss": stats.loss_sum / steps, **metrics,
+                  "seconds": time.perf_counter() - stats.started}
         history.append(record)
-        improved = metrics["roc_auc"] > best
+        improved = best.offer(metrics["roc_auc"], epoch)
         if improved:
-            best, best_epoch, best_threshold_value = metrics["roc_auc"], epoch, threshold
+            chosen["threshold"] = threshold
         log(f"epoch {epoch + 1}/{epochs}: loss {record['loss']:.4f} | val ROC-AUC {metrics['roc_auc']:.4f}, "
             f"accuracy {100 * metrics['accuracy']:.2f}% at threshold {threshold:.3f}, TAR@FAR1e-2 "
             f"{100 * metrics['tar_at_far']:.1f}%{' *' if improved else ''} | {record['seconds']:.1f} s")
@@ -175,13 +173,13 @@ def train_similarity(model_name: str, data: str, output: str, *, options: TrainO
                       preprocess=loaded.preprocess.to_dict(), threshold=threshold,
                       metrics={"val_roc_auc": metrics["roc_auc"], "val_accuracy": metrics["accuracy"],
                                "epoch": epoch + 1})
-        if improved:
-            save_checkpoint(out / "best.pt", model, **common)
-        save_checkpoint(out / "last.pt", model, **common)
-        with atomic_path(out / "history.json", force=True) as tmp:
-            tmp.write_text(json.dumps({"history": history, "best_roc_auc": best, "best_epoch": best_epoch + 1,
-                                       "threshold": best_threshold_value}, indent=1))
-    return SimilarityTrainResult(str(out), best, best_epoch, best_threshold_value, history,
+        write_run(out, model, improved=improved, checkpoint=common,
+                  history={"history": history, "best_roc_auc": best.score, "best_epoch": best.epoch + 1,
+                           "threshold": chosen["threshold"]})
+
+    fit(optimizer, schedule, range(epochs), batches=batches, step=step, end_epoch=end_epoch, train_mode=model.train,
+        describe=lambda epoch: f"epoch {epoch + 1}/{epochs}", progress=progress)
+    return SimilarityTrainResult(str(out), best.score, best.epoch, chosen["threshold"], history,
                                  time.perf_counter() - started)
 
 
