@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -32,31 +32,13 @@ from .data.datasets import TorchImageDataset, is_synthetic, train_val
 from .data.preprocess import torch_transform
 from .core.options import OptionError
 from .optim import make_optimizer, make_schedule
-from .train_options import OPTIMIZERS, SCHEDULES, TrainOptions, freeze_problem  # noqa: F401
+from .train_options import OPTIMIZERS, SCHEDULES, TrainConfig, TrainOptions, freeze_problem  # noqa: F401
 from .errors import UsageError
 from .zoo import LoadedModel, create_model, get_spec
 from .zoo.heads import get_submodule
 from .tasks.loop import Best, EpochStats, batchnorm_frozen, fit, validate_top1, write_run
+from .tasks.registry import CLASSIFICATION
 from .zoo.weights import read_weights
-
-@dataclass(kw_only=True)
-class TrainConfig(TrainOptions):
-    """A training run: the model, the data, where checkpoints go, and the options."""
-
-    model: str
-    data: str
-    output: str
-    val: str | None = None
-    val_split: float = 0.2
-    weights: str | None = None
-    seed: int = 0
-    synthetic_size: int | None = None  # images in synthetic:shapes (default 1200)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
 
 @dataclass
 class EpochRecord:
@@ -80,6 +62,19 @@ class TrainResult:
     world_size: int = 1
     seconds: float = 0.0
     skipped: str | None = None
+
+    def summary(self) -> str | None:
+        """The line ``edgecnn train`` ends with (None when no epoch ran)."""
+        if not self.history:
+            return None
+        speeds = sorted(h.images_per_s for h in self.history)
+        return (f"best val top-1 {100 * self.best_top1:.2f}% (epoch {self.best_epoch + 1}); training throughput "
+                f"{speeds[len(speeds) // 2]:.1f} images/s (median of epochs); {self.seconds:.1f} s; checkpoints in "
+                f"{self.output}")
+
+    def record(self) -> dict:
+        """What a recipe's train stage records."""
+        return {"best_top1": self.best_top1, "best_epoch": self.best_epoch + 1, "seconds": self.seconds}
 
 
 # ---------------------------------------------------------------- freezing
@@ -197,7 +192,8 @@ class RunDirError(UsageError):
 
 def train(config: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
           log: Callable[[str], None] = print, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
-    """Train ``config.model`` on ``config.data``; checkpoints go to ``config.output``."""
+    """Train ``config.model`` on ``config.data``; checkpoints go to ``config.output``. The classification task's
+    trainer (:attr:`edgecnn.tasks.registry.Task.trainer`)."""
     started = time.perf_counter()
     out_dir = Path(config.output)
     last_path = out_dir / "last.pt"
@@ -216,9 +212,9 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
         raise RunDirError(f"{out_dir} already holds a run; pass --resume to continue it or --force to start over")
     dist = setup_distributed()
     spec = get_spec(config.model)
-    if spec.task != "classification":
-        raise UsageError(f"train supports classification models; {spec.name} is a {spec.task} model")
-    mode = "classification"
+    if spec.task != CLASSIFICATION.name:
+        raise UsageError(f"train supports {CLASSIFICATION.name} models; {spec.name} is a {spec.task} model")
+    mode = CLASSIFICATION.training
     config = config.for_mode(mode, spec.name)
 
     # data: synthetic images are drawn at the resize size of the model's preprocessing
@@ -272,7 +268,7 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
             else str(dist.device)
         log(f"training {spec.name} on {len(train_images)} images ({len(classes)} classes), validating on "
             f"{len(val_images)}; {total_epochs} epochs, {where}" + (f"; resuming at epoch {start_epoch + 1}" if resume else "")
-            + f"; {config.describe('classification')}")
+            + f"; {config.describe(mode)}")
 
     best = Best(state.get("best_top1", -1.0), state.get("best_epoch", -1))
     epoch_base = 0

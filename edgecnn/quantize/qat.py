@@ -47,7 +47,8 @@ from ..export import export_onnx
 from ..fileio import atomic_path, sha256_file
 from ..optim import make_optimizer, make_schedule
 from ..tasks.loop import EpochStats, batchnorm_frozen, fit, validate_top1
-from ..train_options import TrainOptions
+from ..tasks.registry import get_task, names_where
+from ..train_options import QAT, TrainOptions
 from ..zoo import create_model
 from ..zoo.weights import save_checkpoint
 from .int8 import quantize_int8
@@ -319,9 +320,9 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
                  log=lambda line: None) -> QatReport:
     """QAT of ``checkpoint`` on ``data``; writes ``qat.pt``, ``model_qat_int8.onnx`` and ``qat.json`` into
     ``output_dir``. ``options``: epochs (default 3), optimizer, rate, schedule, batch size (QAT's defaults where
-    unset: :data:`edgecnn.train_options.MODES`; an option QAT does not use is refused)."""
+    unset: :data:`edgecnn.train_options.QAT`; an option QAT does not use is refused)."""
     started = time.perf_counter()
-    training = (options or TrainOptions(epochs=3)).for_mode("qat", Path(checkpoint).name)
+    training = (options or TrainOptions(epochs=3)).for_mode(QAT, Path(checkpoint).name)
     epochs, lr, optimizer, batch_size = training.epochs, training.lr, training.optimizer, training.batch_size
     out = Path(output_dir)
     targets = {"checkpoint": out / "qat.pt", "onnx": out / "model_qat_int8.onnx", "json": out / "qat.json"}
@@ -329,8 +330,8 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
     if taken and not force:
         raise UsageError(f"{taken[0]} exists; pass --force to replace it")
     loaded = create_model(str(checkpoint))
-    if loaded.spec.task != "classification":
-        raise UsageError(f"QAT supports classification models; {loaded.spec.name} is a {loaded.spec.task} model")
+    if not get_task(loaded.spec.task).qat:
+        raise UsageError(f"QAT supports {names_where('qat')} models; {loaded.spec.name} is a {loaded.spec.task} model")
     train_images, val_images = train_val(data, val=val, val_split=val_split, image_size=loaded.preprocess.resize,
                                          seed=seed, progress=progress)
     if list(train_images.classes) != list(loaded.labels):
@@ -357,9 +358,9 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
                     if points.unmapped else ""))
         log(f"QAT of {loaded.spec.name}: float top-1 {100 * float_top1:.2f}%, INT8 simulated {100 * before:.2f}% "
             f"before fine-tuning ({simulation.folded} BatchNorms folded into their convolutions; simulated at "
-            f"{where}); {epochs} epochs, {training.describe('qat')}, BatchNorm statistics frozen")
+            f"{where}); {epochs} epochs, {training.describe(QAT)}, BatchNorm statistics frozen")
         opt = make_optimizer(training, [p for p in model.parameters() if p.requires_grad])
-        schedule = make_schedule(training, "qat", opt, epochs * len(train_loader),
+        schedule = make_schedule(training, QAT, opt, epochs * len(train_loader),
                                  round(training.warmup_epochs * len(train_loader)), log=log)
         criterion = nn.CrossEntropyLoss()
         torch.manual_seed(seed)

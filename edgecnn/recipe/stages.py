@@ -36,6 +36,7 @@ from ..quantize.fp16 import convert_fp16
 from ..quantize.layer_error import layer_error_report
 from ..quantize.options import QuantizeOptions
 from ..quantize.placed import quantize_placed
+from ..tasks.registry import of_model
 from ..train import TrainConfig, TrainOptions
 from .graph import StageContext
 from .schema import (
@@ -52,49 +53,15 @@ UNAVAILABLE_EXIT = 3  # profile_worker's exit code for an engine that is not on 
 
 
 def train(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
-    from ..train import train as run_training
-    from ..zoo import get_spec
-
-    task = get_spec(model.arch).task
-    if task == "segmentation":
-        _train_segmentation(ctx, model, data, options)
-        return
-    if task == "similarity":
-        _train_similarity(ctx, model, data, options)
-        return
+    """The model's task trains it (its registry entry's trainer); model.pt and history.json are its best epoch's."""
     config = TrainConfig(model=model.arch, data=data.path, output=str(ctx.work / "train"), val=data.val,
                          val_split=data.val_split, weights=model.weights, seed=data.seed,
                          **asdict(TrainOptions.of(options)))
-    result = run_training(config, force=True, progress=ctx.progress, log=ctx.note)
+    result = of_model(model.arch).function("trainer")(config, force=True, progress=ctx.progress, log=ctx.note)
     os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
     os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
     shutil.rmtree(ctx.work / "train")  # last.pt (optimizer state) is not needed downstream
-    ctx.record.update(best_top1=result.best_top1, best_epoch=result.best_epoch + 1, seconds=result.seconds)
-
-
-def _train_segmentation(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
-    from ..tasks.segmentation_train import train_segmentation
-
-    result = train_segmentation(model.arch, data.path, str(ctx.work / "train"), options=TrainOptions.of(options),
-                                val=data.val, val_split=data.val_split, seed=data.seed, weights=model.weights,
-                                progress=ctx.progress, log=ctx.note)
-    os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
-    os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
-    shutil.rmtree(ctx.work / "train")
-    ctx.record.update(best_mean_iou=result.best_mean_iou, best_epoch=result.best_epoch + 1, seconds=result.seconds)
-
-
-def _train_similarity(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
-    from ..tasks.similarity_train import train_similarity
-
-    result = train_similarity(model.arch, data.path, str(ctx.work / "train"), options=TrainOptions.of(options),
-                              val=data.val, val_split=data.val_split, seed=data.seed, weights=model.weights,
-                              progress=ctx.progress, log=ctx.note)
-    os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
-    os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
-    shutil.rmtree(ctx.work / "train")
-    ctx.record.update(best_roc_auc=result.best_roc_auc, threshold=result.threshold, best_epoch=result.best_epoch + 1,
-                      seconds=result.seconds)
+    ctx.record.update(result.record())
 
 
 def checkpoint_without_training(ctx: StageContext, model: ModelSection, data: DataSection, img_size: int | None) -> None:

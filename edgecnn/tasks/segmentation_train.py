@@ -27,9 +27,10 @@ from ..data.preprocess import PreprocessSpec
 from ..data.segmentation import MaskedImages, load_masked, split_masked
 from ..errors import UsageError
 from ..optim import make_optimizer, make_schedule
-from ..train_options import TrainOptions
+from ..train_options import TrainConfig, TrainOptions
 from ..zoo import LoadedModel, create_model
 from .loop import Best, EpochStats, fit, write_run
+from .registry import SEGMENTATION
 from .segmentation import evaluate_masks, image_array, mirrored
 
 
@@ -128,6 +129,15 @@ class SegmentationTrainResult:
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
+    def summary(self) -> str:
+        """The line ``edgecnn train`` ends with."""
+        return (f"best val mean IoU {100 * self.best_mean_iou:.2f}% (epoch {self.best_epoch + 1}); "
+                f"{self.seconds:.1f} s; checkpoints in {self.output}")
+
+    def record(self) -> dict:
+        """What a recipe's train stage records."""
+        return {"best_mean_iou": self.best_mean_iou, "best_epoch": self.best_epoch + 1, "seconds": self.seconds}
+
 
 def train_segmentation(model_name: str, data: str, output: str, *, options: TrainOptions | None = None,
                        val: str | None = None, val_split: float = 0.2, seed: int = 0, weights: str | None = None,
@@ -138,10 +148,10 @@ def train_segmentation(model_name: str, data: str, output: str, *, options: Trai
     optimizer and schedule (an option segmentation does not use is refused); ``repeats``: random tiles per image
     per epoch."""
     started = time.perf_counter()
-    options = (options or TrainOptions()).for_mode("segmentation", model_name)
+    options = (options or TrainOptions()).for_mode(SEGMENTATION.training, model_name)
     epochs, batch_size, tile = options.epochs, options.batch_size, options.img_size
     probe = create_model(model_name, input_size=tile)
-    if probe.spec.task != "segmentation":
+    if probe.spec.task != SEGMENTATION.name:
         raise UsageError(f"{probe.spec.name} is a {probe.spec.task} model; segmentation training needs one of the "
                          "segmentation models (unet, unet_same)")
     side = probe.input_size[1]
@@ -161,11 +171,11 @@ def train_segmentation(model_name: str, data: str, output: str, *, options: Trai
                           deform=deform)
     optimizer = make_optimizer(options, model.parameters())
     steps_per_epoch = -(-len(dataset) // batch_size)
-    schedule = make_schedule(options, "segmentation", optimizer, epochs * steps_per_epoch,
+    schedule = make_schedule(options, SEGMENTATION.training, optimizer, epochs * steps_per_epoch,
                              round(options.warmup_epochs * steps_per_epoch), log=log)
     log(f"training {loaded.spec.name} on {len(train_set)} images with masks ({len(train_set.classes)} classes), "
         f"validating on {len(val_set)} whole images; tiles {side} -> {tile_out} px, {repeats} per image per epoch, "
-        f"{epochs} epochs; {options.describe('segmentation')}")
+        f"{epochs} epochs; {options.describe(SEGMENTATION.training)}")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     history, best = [], Best()
@@ -204,4 +214,15 @@ def train_segmentation(model_name: str, data: str, output: str, *, options: Trai
     return result
 
 
-__all__ = ["train_segmentation", "evaluate_masks", "segmentation_loss", "augment", "elastic", "random_tile"]
+def train_task(config: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
+               log=print) -> SegmentationTrainResult:
+    """The segmentation task's trainer (:attr:`edgecnn.tasks.registry.Task.trainer`): a run starts over (the task
+    is not ``resumable``; ``force`` is implied)."""
+    if resume:
+        raise UsageError(f"{SEGMENTATION.training.words} starts over: it does not resume")
+    return train_segmentation(config.model, config.data, config.output, options=TrainOptions.of(config),
+                              val=config.val, val_split=config.val_split, seed=config.seed, weights=config.weights,
+                              progress=progress, log=log)
+
+
+__all__ = ["train_segmentation", "train_task", "evaluate_masks", "segmentation_loss", "augment", "elastic", "random_tile"]

@@ -26,10 +26,11 @@ from ..data.datasets import ImageList, TorchImageDataset, train_val
 from ..data.preprocess import torch_transform
 from ..errors import UsageError
 from ..optim import make_optimizer, make_schedule
-from ..train_options import TrainOptions
+from ..train_options import TrainConfig, TrainOptions
 from ..zoo import create_model
 from ..zoo.weights import read_weights
 from .loop import Best, EpochStats, fit, write_run
+from .registry import SIMILARITY
 
 MARGIN = 0.2
 VAL_PAIRS = 400
@@ -106,6 +107,16 @@ class SimilarityTrainResult:
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
+    def summary(self) -> str:
+        """The line ``edgecnn train`` ends with."""
+        return (f"best val ROC-AUC {self.best_roc_auc:.4f} (epoch {self.best_epoch + 1}), threshold "
+                f"{self.threshold:.3f} stored in the checkpoint; {self.seconds:.1f} s; checkpoints in {self.output}")
+
+    def record(self) -> dict:
+        """What a recipe's train stage records."""
+        return {"best_roc_auc": self.best_roc_auc, "threshold": self.threshold, "best_epoch": self.best_epoch + 1,
+                "seconds": self.seconds}
+
 
 def train_similarity(model_name: str, data: str, output: str, *, options: TrainOptions | None = None,
                      classes_per_batch: int = 8, per_class: int = 4, val: str | None = None, val_split: float = 0.2,
@@ -114,10 +125,10 @@ def train_similarity(model_name: str, data: str, output: str, *, options: TrainO
     """Train ``siamese:BACKBONE`` on an ImageFolder; best.pt / last.pt / history.json in ``output``. ``options``:
     epochs, input side, optimizer, schedule, augmentation (an option Siamese training does not use is refused)."""
     started = time.perf_counter()
-    options = (options or TrainOptions()).for_mode("similarity", model_name)
+    options = (options or TrainOptions()).for_mode(SIMILARITY.training, model_name)
     epochs = options.epochs
     loaded = create_model(model_name, input_size=options.img_size)
-    if loaded.spec.task != "similarity":
+    if loaded.spec.task != SIMILARITY.name:
         raise UsageError(f"{loaded.spec.name} is a {loaded.spec.task} model; similarity training takes "
                          "siamese:BACKBONE (e.g. siamese:resnet18)")
     train_images, val_images = train_val(data, val=val, val_split=val_split, image_size=loaded.preprocess.resize,
@@ -135,12 +146,12 @@ def train_similarity(model_name: str, data: str, output: str, *, options: TrainO
                          f"{len(set(val_images.labels))} classes (more images, or a larger --val-split)") from None
     steps = max(1, len(train_images) // (classes_per_batch * per_class))
     optimizer = make_optimizer(options, model.parameters())
-    schedule = make_schedule(options, "similarity", optimizer, epochs * steps, round(options.warmup_epochs * steps),
+    schedule = make_schedule(options, SIMILARITY.training, optimizer, epochs * steps, round(options.warmup_epochs * steps),
                              log=log)
     log(f"training {loaded.spec.name} on {len(train_images)} images ({len(train_images.classes)} classes), "
         f"validating on {len(pairs)} pairs of {len(val_images)} images; {epochs} epochs of {steps} batches of "
         f"{classes_per_batch} classes x {per_class} images, triplet loss with semi-hard negatives; "
-        f"{options.describe('similarity')}")
+        f"{options.describe(SIMILARITY.training)}")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     history, best, chosen = [], Best(), {"threshold": 0.5}
@@ -181,6 +192,17 @@ def train_similarity(model_name: str, data: str, output: str, *, options: TrainO
         describe=lambda epoch: f"epoch {epoch + 1}/{epochs}", progress=progress)
     return SimilarityTrainResult(str(out), best.score, best.epoch, chosen["threshold"], history,
                                  time.perf_counter() - started)
+
+
+def train_task(config: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
+               log=print) -> SimilarityTrainResult:
+    """The similarity task's trainer (:attr:`edgecnn.tasks.registry.Task.trainer`): a run starts over (the task
+    is not ``resumable``; ``force`` is implied)."""
+    if resume:
+        raise UsageError(f"{SIMILARITY.training.words} starts over: it does not resume")
+    return train_similarity(config.model, config.data, config.output, options=TrainOptions.of(config), val=config.val,
+                            val_split=config.val_split, seed=config.seed, weights=config.weights, progress=progress,
+                            log=log)
 
 
 def verification_of(model: nn.Module, images: ImageList, preprocess, threshold: float, seed: int = 0) -> dict:
