@@ -246,7 +246,8 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
         if speed_note:
             log(f"note: {speed_note}")
     calibration = load_calibration_set(calib, preprocess, chw, samples=options.samples, seed=options.seed,
-                                       split=options.calib_split, val_split=options.val_split, progress=progress)
+                                       split=options.calib_split, val_split=options.val_split, progress=progress,
+                                       task=meta.task if meta else None)
     log(f"calibration: {len(calibration.inputs)} samples from {calib}"
         + (" (cached tensors, no image read)" if calibration.from_cache else f" ({calibration.images_read} images read)"))
     model_hash = source_sha256[:16]

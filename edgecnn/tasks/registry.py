@@ -1,9 +1,25 @@
-"""Tasks as data: what a task reads, how it trains, how it is scored, and what its headline figure is.
+"""Tasks as data: a task is one registry entry, and the code that handles a task calls its entry.
 
-The pipeline, the report, the Pareto plot and "pick for me" ask a task for its headline metric (top-1 for a
-classifier, mean IoU for a segmentation model) instead of assuming top-1. Each task names, as dotted paths
-(resolved when used, so that this module sits low in edgecnn's layers), the functions that do its work. A task
-added later (detection) is one more entry here plus the functions it names.
+Each entry names, as dotted paths (resolved when called, :meth:`Task.function`, so that this module sits low in
+edgecnn's layers while the functions it names live where their layer is), the functions that do the task's work:
+
+==================  ===================================================================================
+reader, split       a data source as the task's dataset, and its training split (:mod:`.data`)
+held_out            the validation side its training held out (what a recipe measures accuracy on)
+trainer             ``(TrainConfig, *, resume, force, progress, log)``: one loop for every task (:mod:`.loop`)
+evaluator           ``(runner, dataset)`` -> metrics, through any engine
+eval_report         ``edgecnn eval``: (text, JSON payload)
+profile_accuracy    a results row's accuracy figures (``edgecnn profile --data``)
+comparison          ``edgecnn compare``: the task's own figures (masks' IoU, a paired top-1 difference)
+scorer              the accuracy budget's scorer (:mod:`edgecnn.quantize.task_scores`)
+calibration         the inputs quantization calibrates on, cut from the chosen images
+==================  ===================================================================================
+
+and as data: its training options and defaults (``training``), its headline metric, whether its output's argmax
+is a class (``class_scores``), its ONNX input and output names, the handler the bundle's ``infer.py`` runs
+(recorded in the bundle's config) and the usage lines of the bundle's README. Outside ``edgecnn/tasks`` no code
+compares task names: it asks the entry (``tests/test_task_ownership.py`` checks). A task added later (detection)
+is one more entry here plus the functions it names.
 """
 
 from __future__ import annotations
@@ -19,50 +35,84 @@ class Task:
     name: str
     headline: str  # the results row key of the figure a model of this task is judged by (a fraction, higher better)
     headline_label: str  # how the report names it
-    reader: str  # data source -> the task's dataset
+    metrics: tuple[str, ...]
+    # what it reads
+    reader: str  # (source, *, resize, side, labels, seed, progress) -> the task's dataset
+    split: str  # (dataset, val_split, seed) -> (training side, validation side)
+    held_out: str  # (source, *, val, val_split, resize, side, seed) -> the validation side
+    # how it trains
     loss: str
     training: TrainingMode  # the training options it takes, and its defaults
     trainer: str  # (TrainConfig, *, resume, force, progress, log) -> a result with summary() and record()
+    # how it is scored
     evaluator: str  # (runner, dataset) -> metrics, through any engine
-    calibration: str  # what quantization calibrates on
+    eval_report: str  # (runner, dataset, *, model, batch_size, other, threads, progress) -> (text, payload)
+    profile_accuracy: str  # (runner, source or dataset, batch_size) -> (results-row accuracy or None, warnings)
+    comparison: str | None  # (Comparison, out_a, out_b, runners, labels) -> None: adds the task's figures
+    scorer: str  # (val, preprocess, labels, model_path, input_side) -> the accuracy budget's scorer
+    # how it is quantized and shipped
+    calibration: str  # (images, chosen, preprocess, side, samples, seed, progress) -> calibration inputs
+    calibration_data: str  # what quantization calibrates on, in words
     bundle_output: str  # what infer.py writes for an image
-    metrics: tuple[str, ...]
+    class_scores: bool = True  # its output's argmax is a class (top-1 agreement means something)
     resumable: bool = False  # its trainer continues an interrupted run (edgecnn train --resume)
     qat: bool = False  # quantization-aware training fine-tunes its models
 
     def function(self, role: str):
-        """The function named for ``role`` (reader, trainer, evaluator)."""
+        """The function named for ``role`` (reader, trainer, evaluator, ...)."""
         module, _, name = getattr(self, role).rpartition(".")
         return getattr(importlib.import_module(module), name)
 
 
 CLASSIFICATION = Task(
-    name="classification", headline="top1", headline_label="top-1",
-    reader="edgecnn.data.datasets.load_images", loss="cross-entropy with label smoothing",
+    name="classification", headline="top1", headline_label="top-1", metrics=("top1", "top5"),
+    reader="edgecnn.tasks.data.read_classes", split="edgecnn.tasks.data.split_classes",
+    held_out="edgecnn.tasks.data.held_out_classes",
+    loss="cross-entropy with label smoothing",
     training=TrainingMode("classification", "classifier training", EVERY_OPTION, "sgd", {"sgd": 0.05, "adamw": 1e-3},
                           {"sgd": 5e-4, "adamw": 0.05}, "onecycle"),
-    trainer="edgecnn.train.train", evaluator="edgecnn.evaluate.evaluate",
-    calibration="the images of an ImageFolder (training side of the split)",
-    bundle_output="the top-k classes with probabilities", metrics=("top1", "top5"), resumable=True, qat=True)
+    trainer="edgecnn.train.train",
+    evaluator="edgecnn.evaluate.evaluate", eval_report="edgecnn.evaluate.classification_report",
+    profile_accuracy="edgecnn.evaluate.classification_accuracy",
+    comparison="edgecnn.profile.compare_outputs.compare_classes",
+    scorer="edgecnn.quantize.task_scores.classification_scorer",
+    calibration="edgecnn.quantize.calibration.whole_images",
+    calibration_data="the images of an ImageFolder (training side of the split)",
+    bundle_output="the top-k classes with probabilities", resumable=True, qat=True)
 SEGMENTATION = Task(
     name="segmentation", headline="mean_iou", headline_label="mean IoU",
-    reader="edgecnn.data.segmentation.load_masked", loss="cross-entropy + soft Dice (binary masks)",
+    metrics=("mean_iou", "mean_dice", "pixel_accuracy"),
+    reader="edgecnn.tasks.data.read_masked", split="edgecnn.tasks.data.split_masks",
+    held_out="edgecnn.tasks.data.held_out_masks",
+    loss="cross-entropy + soft Dice (binary masks)",
     training=TrainingMode("segmentation", "segmentation training", EVERY_OPTION - CLASSIFIER_ONLY, "adamw",
                           {"sgd": 0.01, "adamw": 1e-3}, {"sgd": 1e-4, "adamw": 1e-4}, "onecycle", onecycle_warmup=0.1),
     trainer="edgecnn.tasks.segmentation_train.train_task",
-    evaluator="edgecnn.evaluate.evaluate_segmentation",
-    calibration="the images (not the masks) of image/ + label/ folders (training side of the split)",
-    bundle_output="NAME_mask.png and NAME_overlay.png", metrics=("mean_iou", "mean_dice", "pixel_accuracy"))
+    evaluator="edgecnn.evaluate.evaluate_segmentation", eval_report="edgecnn.evaluate.segmentation_report",
+    profile_accuracy="edgecnn.evaluate.segmentation_accuracy",
+    comparison="edgecnn.profile.compare_outputs.compare_masks",
+    scorer="edgecnn.quantize.task_scores.segmentation_scorer",
+    calibration="edgecnn.quantize.calibration.segmentation_tiles",
+    calibration_data="input tiles of the images (not the masks) of image/ + label/ folders, at their own "
+                     "resolution (training side of the split)",
+    bundle_output="NAME_mask.png and NAME_overlay.png")
 SIMILARITY = Task(
     name="similarity", headline="verification_accuracy", headline_label="verification accuracy",
-    reader="edgecnn.data.datasets.load_images", loss="triplet loss with semi-hard negatives (FaceNet)",
+    metrics=("verification_accuracy", "roc_auc"),
+    reader="edgecnn.tasks.data.read_classes", split="edgecnn.tasks.data.split_classes",
+    held_out="edgecnn.tasks.data.held_out_classes",
+    loss="triplet loss with semi-hard negatives (FaceNet)",
     # batches are P classes x K images per class (8 x 4): no batch size of its own
     training=TrainingMode("similarity", "Siamese training", EVERY_OPTION - CLASSIFIER_ONLY - {"batch_size"}, "adamw",
                           {"sgd": 0.01, "adamw": 1e-3}, {"sgd": 1e-4, "adamw": 1e-4}, "cosine"),
-    trainer="edgecnn.tasks.similarity_train.train_task", evaluator="edgecnn.evaluate.evaluate_similarity",
-    calibration="the images of an ImageFolder (both inputs see the same image)",
+    trainer="edgecnn.tasks.similarity_train.train_task",
+    evaluator="edgecnn.evaluate.evaluate_similarity", eval_report="edgecnn.evaluate.similarity_report",
+    profile_accuracy="edgecnn.evaluate.similarity_accuracy", comparison=None,
+    scorer="edgecnn.quantize.task_scores.similarity_scorer",
+    calibration="edgecnn.quantize.calibration.whole_images",
+    calibration_data="the images of an ImageFolder (both inputs see the same image)",
     bundle_output="the similarity of two images and the same/different decision at the stored threshold",
-    metrics=("verification_accuracy", "roc_auc"))
+    class_scores=False)
 
 TASKS = {task.name: task for task in (CLASSIFICATION, SEGMENTATION, SIMILARITY)}
 DEFAULT = CLASSIFICATION  # the task of a model that names none (an ONNX file without edgecnn metadata)
@@ -72,6 +122,12 @@ def get_task(name: str) -> Task:
     if name not in TASKS:
         raise KeyError(f"no task {name!r}; tasks: {', '.join(TASKS)}")
     return TASKS[name]
+
+
+def task_of(name: str | None) -> Task:
+    """The entry of a model's recorded task; a model that records none, or one this registry does not know (an
+    ONNX file without edgecnn metadata), is read as the default task's (what a classifier's code expects)."""
+    return TASKS.get(name or "", DEFAULT)
 
 
 def of_model(model: str) -> Task:
