@@ -37,6 +37,7 @@ from ..core.ort import make_session
 from ..core.preprocess import PreprocessSpec
 from ..errors import EdgeCNNError, UsageError
 from ..fileio import atomic_path, sha256_file
+from ..tasks.registry import DEFAULT
 from .calibration import (
     ArrayDataReader,
     cache_dir,
@@ -299,7 +300,7 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                 "activation_type": "int8" if options.symmetric_activations else "uint8", "weight_type": "int8",
                 "op_types": options.op_types, "excluded": exclude, "speed_aware": speed_note, "source_sha256": source_sha256,
                 "format": "QDQ", "versions": library_versions()}
-        base = meta or ModelMetadata(architecture=Path(model_path).stem, task="classification",
+        base = meta or ModelMetadata(architecture=Path(model_path).stem, task=DEFAULT.name,
                                      input_names=[input_name], output_names=[o.name for o in model.graph.output],
                                      input_shape=[batch or "batch", *chw], layout="NCHW", preprocess=preprocess,
                                      labels=[], weights_sha256="", weights_source="")

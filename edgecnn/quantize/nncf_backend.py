@@ -29,6 +29,7 @@ from ..core.metadata import library_versions, read_metadata, write_metadata
 from ..core.onnx_io import cap_ir_version, load_onnx
 from ..errors import DependencyMissing, UsageError
 from ..fileio import atomic_path, sha256_file
+from ..tasks.registry import task_of
 from .calibration import load_calibration_set
 from .int8 import (
     QuantizeError,
@@ -67,7 +68,7 @@ def openvino_agreement(float_path: str, quant_path: str, inputs, input_name, tas
     except Exception as exc:  # one line, not OpenVINO's traceback
         raise QuantizeError(f"OpenVINO cannot run the INT8 file of {Path(float_path).name}: "
                             f"{type(exc).__name__}: {exc}") from None
-    if task == "similarity":  # an embedding's largest dimension means nothing
+    if not task_of(task).class_scores:  # an embedding's largest dimension means nothing
         result.pop("top1_agreement", None)
     return result
 

@@ -54,9 +54,19 @@ class Task:
     calibration: str  # (images, chosen, preprocess, side, samples, seed, progress) -> calibration inputs
     calibration_data: str  # what quantization calibrates on, in words
     bundle_output: str  # what infer.py writes for an image
+    bundle_handler: str  # what the bundle's infer.py runs (its HANDLERS; recorded in the bundle's preprocess.json)
+    bundle_usage: tuple[str, ...]  # the bundle README's infer.py lines (arguments and comment)
+    io_names: tuple[tuple[str, ...], tuple[str, ...]] | None = None  # ONNX inputs and outputs; None: see io()
     class_scores: bool = True  # its output's argmax is a class (top-1 agreement means something)
     resumable: bool = False  # its trainer continues an interrupted run (edgecnn train --resume)
     qat: bool = False  # quantization-aware training fine-tunes its models
+
+    def io(self, num_inputs: int = 1) -> tuple[list[str], list[str]]:
+        """The input and output names of its models' ONNX graphs (and the torch runner's): its own, else ``input``
+        (``input_0``, ``input_1``, ... for several) and ``logits``."""
+        if self.io_names:
+            return list(self.io_names[0]), list(self.io_names[1])
+        return ["input"] if num_inputs == 1 else [f"input_{i}" for i in range(num_inputs)], ["logits"]
 
     def function(self, role: str):
         """The function named for ``role`` (reader, trainer, evaluator, ...)."""
@@ -78,7 +88,10 @@ CLASSIFICATION = Task(
     scorer="edgecnn.quantize.task_scores.classification_scorer",
     calibration="edgecnn.quantize.calibration.whole_images",
     calibration_data="the images of an ImageFolder (training side of the split)",
-    bundle_output="the top-k classes with probabilities", resumable=True, qat=True)
+    bundle_output="the top-k classes with probabilities", bundle_handler="classify",
+    bundle_usage=("photo.jpg photos/ --top-k 3",
+                  "photos/ --json --batch 8  # one JSON line per image, logits included"),
+    resumable=True, qat=True)
 SEGMENTATION = Task(
     name="segmentation", headline="mean_iou", headline_label="mean IoU",
     metrics=("mean_iou", "mean_dice", "pixel_accuracy"),
@@ -95,7 +108,9 @@ SEGMENTATION = Task(
     calibration="edgecnn.quantize.calibration.segmentation_tiles",
     calibration_data="input tiles of the images (not the masks) of image/ + label/ folders, at their own "
                      "resolution (training side of the split)",
-    bundle_output="NAME_mask.png and NAME_overlay.png")
+    bundle_output="NAME_mask.png and NAME_overlay.png", bundle_handler="segment",
+    bundle_usage=("scan.png scans/ --out masks/  # NAME_mask.png + NAME_overlay.png per image",
+                  "--profile --data labelled/     # labelled/image + labelled/label: mean IoU"))
 SIMILARITY = Task(
     name="similarity", headline="verification_accuracy", headline_label="verification accuracy",
     metrics=("verification_accuracy", "roc_auc"),
@@ -112,7 +127,10 @@ SIMILARITY = Task(
     calibration="edgecnn.quantize.calibration.whole_images",
     calibration_data="the images of an ImageFolder (both inputs see the same image)",
     bundle_output="the similarity of two images and the same/different decision at the stored threshold",
-    class_scores=False)
+    bundle_handler="verify",
+    bundle_usage=("a.jpg b.jpg                    # similarity and same/different decision",
+                  "--enroll people/ --identify visitor.jpg  # against a gallery"),
+    io_names=(("input_a", "input_b"), ("embedding_a", "embedding_b", "similarity")), class_scores=False)
 
 TASKS = {task.name: task for task in (CLASSIFICATION, SEGMENTATION, SIMILARITY)}
 DEFAULT = CLASSIFICATION  # the task of a model that names none (an ONNX file without edgecnn metadata)
