@@ -13,9 +13,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .core.device import cosine_similarity, draw_pairs, segmentation_metrics, verification_metrics
+from .core.paired import describe, paired_difference
 from .core.preprocess import preprocess_numpy
 from .core.text import bounded_list
-from .data.datasets import DataError, ImageList
+from .data.datasets import DataError, ImageList, load_images
+from .data.segmentation import MaskedImages, load_masked
+from .engines import load_runner
 from .engines.base import Runner
 from .progress import progress as bar
 from .tasks.segmentation import image_confusions
@@ -222,3 +225,77 @@ def similarity_pairs(runner: Runner, images: ImageList, seed: int = 0,
         raise DataError(f"{images.source}: {exc}") from None
     first, second, same = zip(*pairs)
     return cosine_similarity(vectors[list(first)], vectors[list(second)]), np.asarray(same, dtype=bool)
+
+
+# ---------------------------------------------------------------- per task: what `edgecnn eval` and profile report
+# (named by each task's registry entry, :mod:`edgecnn.tasks.registry`: ``eval_report`` and ``profile_accuracy``)
+def classification_report(runner: Runner, images: ImageList, *, model: str, batch_size: int = 32,
+                          other: str | None = None, threads: int | None = None,
+                          progress: bool = True) -> tuple[str, dict]:
+    """Top-1 / top-5, per class and the confusion matrix, as text and JSON; with ``other`` (a second model), also
+    its top-1, the two models' agreement and OTHER's paired difference."""
+    result = evaluate(runner, images, batch_size=batch_size, progress=progress)
+    lines, payload = [format_eval(result)], {"result": result.to_dict()}
+    if other:
+        other_result = evaluate(load_runner(other, threads=threads), images, batch_size=batch_size, progress=progress)
+        agree = agreement(result, other_result)
+        lines.append(f"\ncompared with {other}: top-1 {100 * other_result.top1:.2f}%; the two agree on "
+                     f"{100 * agree:.2f}% of {result.images} images")
+        difference = paired_difference(result.correct, other_result.correct)
+        lines.append(describe(difference, "MODEL", "OTHER"))
+        payload.update(compare=other_result.to_dict(), agreement=agree, difference=difference)
+    return "\n".join(lines), payload
+
+
+def segmentation_report(runner: Runner, data, *, model: str, batch_size: int = 32, other: str | None = None,
+                        threads: int | None = None, progress: bool = True) -> tuple[str, dict]:
+    """Pixel accuracy, IoU / Dice per class and mean IoU on whole images, as text and JSON."""
+    with runner:
+        result = evaluate_segmentation(runner, data, progress=progress)
+    return format_segmentation(result), {"result": result}
+
+
+def similarity_report(runner: Runner, images: ImageList, *, model: str, batch_size: int = 32,
+                      other: str | None = None, threads: int | None = None, progress: bool = True) -> tuple[str, dict]:
+    """Verification on pairs at the model's threshold (a checkpoint's own, else its metadata's), as text and JSON."""
+    threshold = None
+    if str(model).endswith((".pt", ".pth")):
+        from .zoo.weights import read_weights
+
+        threshold = read_weights(model).checkpoint.get("threshold")
+    result = evaluate_similarity(runner, images, threshold=threshold)
+    text = (f"{result['model']} on {result['engine']}: {result['pairs']} pairs of {result['images']} images "
+            f"({result['same_pairs']} same, {result['different_pairs']} different): verification accuracy "
+            f"{100 * result['accuracy']:.2f}% at threshold {result['threshold']:.4f}, ROC-AUC "
+            f"{result['roc_auc']:.4f}, TAR {100 * result['tar_at_far']:.1f}% at FAR {result['far']:g}")
+    return text, {"result": result}
+
+
+def classification_accuracy(runner: Runner, data, batch_size: int) -> tuple[dict | None, list[str]]:
+    """A results row's accuracy: top-1 / top-5 on labelled images (``data``: a source or an ImageList), and per image
+    right or wrong; (None, the warning) when the model does not know the images' classes."""
+    images = data if isinstance(data, ImageList) else load_images(data, image_size=runner.info.preprocess.resize)
+    try:
+        result = evaluate(runner, images, batch_size=batch_size)
+    except DataError as exc:  # e.g. the model's classes are not the data's: keep the latency figures
+        return None, [f"accuracy not measured: {exc}"]
+    return {"top1": result.top1, "top5": result.top5, "images": result.images,
+            "data": str(images.source if isinstance(data, ImageList) else data),
+            "correct": "".join("1" if c else "0" for c in result.correct)}, []
+
+
+def segmentation_accuracy(runner: Runner, data, batch_size: int) -> tuple[dict | None, list[str]]:
+    """A results row's accuracy: mean IoU, Dice and pixel accuracy on whole images with masks."""
+    masked = data if isinstance(data, MaskedImages) else load_masked(
+        data, image_size=runner.info.input_size[1], classes=list(runner.info.labels) or None)
+    scores = evaluate_segmentation(runner, masked)
+    return {k: scores[k] for k in ("mean_iou", "mean_dice", "pixel_accuracy", "images", "data", "iou", "dice")}, []
+
+
+def similarity_accuracy(runner: Runner, data, batch_size: int) -> tuple[dict | None, list[str]]:
+    """A results row's accuracy: verification accuracy, ROC-AUC and TAR on pairs drawn from labelled images."""
+    images = data if isinstance(data, ImageList) else load_images(data, image_size=runner.info.preprocess.resize)
+    scores = evaluate_similarity(runner, images)
+    return {"verification_accuracy": scores["accuracy"], "roc_auc": scores["roc_auc"],
+            "tar_at_far": scores["tar_at_far"], "pairs": scores["pairs"], "images": scores["images"],
+            "data": str(images.source)}, []

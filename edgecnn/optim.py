@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from .train_options import MODES, TrainOptions
+from .train_options import TrainingMode, TrainOptions
 
 
 def make_optimizer(options: TrainOptions, params, lr: float | None = None) -> torch.optim.Optimizer:
@@ -27,13 +27,13 @@ def onecycle_fits(total_steps: int, warmup_share: float) -> bool:
     return warmup_end >= 1 and (total_steps - 1) - warmup_end >= 1
 
 
-def make_schedule(options: TrainOptions, mode: str, optimizer: torch.optim.Optimizer, total_steps: int,
+def make_schedule(options: TrainOptions, mode: TrainingMode, optimizer: torch.optim.Optimizer, total_steps: int,
                   warmup_steps: int = 0, log=None) -> torch.optim.lr_scheduler.LRScheduler:
     """The schedule of ``options.schedule`` over ``total_steps`` optimizer steps (stepped once per step).
     Cosine: linear warm-up from lr/10 over ``warmup_steps``, then cosine decay to zero. A one-cycle run too short
     for its two phases decays by cosine instead, and ``log`` says so."""
     total = max(1, int(total_steps))
-    share = MODES[mode].onecycle_warmup
+    share = mode.onecycle_warmup
     if options.schedule == "onecycle":
         if onecycle_fits(total, share):
             peaks = [group["lr"] for group in optimizer.param_groups]

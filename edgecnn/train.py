@@ -18,11 +18,10 @@ and writes the checkpoints.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -33,32 +32,13 @@ from .data.datasets import TorchImageDataset, is_synthetic, train_val
 from .data.preprocess import torch_transform
 from .core.options import OptionError
 from .optim import make_optimizer, make_schedule
-from .train_options import OPTIMIZERS, SCHEDULES, TrainOptions, freeze_problem  # noqa: F401
+from .train_options import OPTIMIZERS, SCHEDULES, TrainConfig, TrainOptions, freeze_problem  # noqa: F401
 from .errors import UsageError
-from .fileio import atomic_path
-from .progress import progress as bar
 from .zoo import LoadedModel, create_model, get_spec
 from .zoo.heads import get_submodule
-from .zoo.weights import read_weights, save_checkpoint
-
-@dataclass(kw_only=True)
-class TrainConfig(TrainOptions):
-    """A training run: the model, the data, where checkpoints go, and the options."""
-
-    model: str
-    data: str
-    output: str
-    val: str | None = None
-    val_split: float = 0.2
-    weights: str | None = None
-    seed: int = 0
-    synthetic_size: int | None = None  # images in synthetic:shapes (default 1200)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
+from .tasks.loop import Best, EpochStats, batchnorm_frozen, fit, validate_top1, write_run
+from .tasks.registry import CLASSIFICATION
+from .zoo.weights import read_weights
 
 @dataclass
 class EpochRecord:
@@ -82,6 +62,19 @@ class TrainResult:
     world_size: int = 1
     seconds: float = 0.0
     skipped: str | None = None
+
+    def summary(self) -> str | None:
+        """The line ``edgecnn train`` ends with (None when no epoch ran)."""
+        if not self.history:
+            return None
+        speeds = sorted(h.images_per_s for h in self.history)
+        return (f"best val top-1 {100 * self.best_top1:.2f}% (epoch {self.best_epoch + 1}); training throughput "
+                f"{speeds[len(speeds) // 2]:.1f} images/s (median of epochs); {self.seconds:.1f} s; checkpoints in "
+                f"{self.output}")
+
+    def record(self) -> dict:
+        """What a recipe's train stage records."""
+        return {"best_top1": self.best_top1, "best_epoch": self.best_epoch + 1, "seconds": self.seconds}
 
 
 # ---------------------------------------------------------------- freezing
@@ -142,15 +135,6 @@ def freeze_stages(loaded: LoadedModel | None, mode: str, check_only: bool = Fals
     return [n for n, _ in all_stages[:count]]
 
 
-def _frozen_bn_to_eval(model: nn.Module) -> None:
-    """BatchNorm layers whose parameters are frozen keep their running statistics."""
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            params = list(module.parameters(recurse=False))
-            if params and not any(p.requires_grad for p in params):
-                module.eval()
-
-
 # ---------------------------------------------------------------- distributed
 @dataclass
 class Dist:
@@ -202,26 +186,14 @@ def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 100_003 + epoch)
 
 
-@torch.no_grad()
-def _validate(model: nn.Module, loader, device, criterion) -> tuple[float, float]:
-    model.eval()
-    loss_sum, correct, count = 0.0, 0, 0
-    for images, targets in loader:
-        images, targets = images.to(device), targets.to(device)
-        logits = model(images)
-        loss_sum += float(criterion(logits, targets)) * len(targets)
-        correct += int((logits.argmax(1) == targets).sum())
-        count += len(targets)
-    return loss_sum / max(1, count), correct / max(1, count)
-
-
 class RunDirError(UsageError):
     pass
 
 
 def train(config: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
           log: Callable[[str], None] = print, on_step: Callable[[int, int], None] | None = None) -> TrainResult:
-    """Train ``config.model`` on ``config.data``; checkpoints go to ``config.output``."""
+    """Train ``config.model`` on ``config.data``; checkpoints go to ``config.output``. The classification task's
+    trainer (:attr:`edgecnn.tasks.registry.Task.trainer`)."""
     started = time.perf_counter()
     out_dir = Path(config.output)
     last_path = out_dir / "last.pt"
@@ -240,9 +212,10 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
         raise RunDirError(f"{out_dir} already holds a run; pass --resume to continue it or --force to start over")
     dist = setup_distributed()
     spec = get_spec(config.model)
-    if spec.task != "classification":
-        raise UsageError(f"train supports classification models; {spec.name} is a {spec.task} model")
-    config = config.for_mode("classification", spec.name)
+    if spec.task != CLASSIFICATION.name:
+        raise UsageError(f"train supports {CLASSIFICATION.name} models; {spec.name} is a {spec.task} model")
+    mode = CLASSIFICATION.training
+    config = config.for_mode(mode, spec.name)
 
     # data: synthetic images are drawn at the resize size of the model's preprocessing
     probe = create_model(config.model, input_size=config.img_size) if config.img_size else None
@@ -287,8 +260,6 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
     phases = [p for p in phases if p[1] > 0]
     total_epochs = sum(p[1] for p in phases)
     history = [EpochRecord(**h) for h in state.get("history", [])]
-    best_top1 = state.get("best_top1", -1.0)
-    best_epoch = state.get("best_epoch", -1)
     start_epoch = state.get("epoch", -1) + 1
     if resume:
         model.load_state_dict(read_weights(last_path).state_dict)
@@ -297,8 +268,9 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
             else str(dist.device)
         log(f"training {spec.name} on {len(train_images)} images ({len(classes)} classes), validating on "
             f"{len(val_images)}; {total_epochs} epochs, {where}" + (f"; resuming at epoch {start_epoch + 1}" if resume else "")
-            + f"; {config.describe('classification')}")
+            + f"; {config.describe(mode)}")
 
+    best = Best(state.get("best_top1", -1.0), state.get("best_epoch", -1))
     epoch_base = 0
     for phase, n_epochs, lr, freeze in phases:
         phase_epochs = range(epoch_base, epoch_base + n_epochs)
@@ -318,62 +290,54 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
         steps_per_epoch = math.ceil(len(train_ds) / (config.batch_size * dist.world_size))
         optimizer = make_optimizer(config, params, lr)
         warmup = round(config.warmup_epochs * steps_per_epoch) if phase == "train" else 0  # first phase only
-        schedule = make_schedule(config, "classification", optimizer, steps_per_epoch * n_epochs, warmup,
+        schedule = make_schedule(config, mode, optimizer, steps_per_epoch * n_epochs, warmup,
                                  log=log if dist.main else None)
         if resume and state.get("phase") == phase and start_epoch in phase_epochs:
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
-        for epoch in phase_epochs:
-            if epoch < start_epoch:
-                continue
+
+        def batches(epoch: int):
             generator = _seed_epoch(config.seed, epoch)
             if sampler is not None:
                 sampler.set_epoch(epoch)
-            loader = torch.utils.data.DataLoader(
+            return torch.utils.data.DataLoader(
                 train_ds, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
                 num_workers=config.workers, generator=generator, drop_last=False,
                 persistent_workers=False)
+
+        def train_mode(net=net) -> None:
             net.train()
-            _frozen_bn_to_eval(model)
-            tick = time.perf_counter()
-            loss_sum, correct, seen = 0.0, 0, 0
-            iterator = bar(loader, f"epoch {epoch + 1}/{total_epochs} {phase}", "batch",
-                           enabled=progress and dist.main)
-            for step, (images, targets) in enumerate(iterator):
-                images, targets = images.to(dist.device), targets.to(dist.device)
-                loss, logits = _loss(net(images), targets, criterion)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                loss_sum += float(loss.detach()) * len(targets)
-                correct += int((logits.argmax(1) == targets).sum())
-                seen += len(targets)
-                if not iterator.disable:
-                    iterator.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}%")
-                if on_step:
-                    on_step(epoch, step)
-            train_seconds = time.perf_counter() - tick
-            images_per_s = seen * dist.world_size / max(train_seconds, 1e-9)
+            batchnorm_frozen(model)
+
+        def step(batch, net=net):
+            images, targets = (t.to(dist.device) for t in batch)
+            loss, logits = _loss(net(images), targets, criterion)
+            return loss, len(targets), int((logits.argmax(1) == targets).sum())
+
+        def end_epoch(stats: EpochStats, phase=phase, optimizer=optimizer, schedule=schedule) -> None:
+            images_per_s = stats.seen * dist.world_size / max(stats.seconds, 1e-9)
             if dist.main:
-                val_loss, val_top1 = _validate(model, val_loader, dist.device, val_criterion)
-                record = EpochRecord(epoch=epoch, phase=phase, lr=float(schedule.get_last_lr()[0]),
-                                     train_loss=loss_sum / max(1, seen), train_top1=correct / max(1, seen),
-                                     val_loss=val_loss, val_top1=val_top1, images_per_s=images_per_s,
-                                     seconds=time.perf_counter() - tick)
+                val_loss, val_top1 = validate_top1(model, val_loader, dist.device, val_criterion)
+                record = EpochRecord(epoch=stats.epoch, phase=phase, lr=float(schedule.get_last_lr()[0]),
+                                     train_loss=stats.loss, train_top1=stats.top1, val_loss=val_loss,
+                                     val_top1=val_top1, images_per_s=images_per_s,
+                                     seconds=time.perf_counter() - stats.started)
                 history.append(record)
-                improved = val_top1 > best_top1
-                if improved:
-                    best_top1, best_epoch = val_top1, epoch
-                log(f"epoch {epoch + 1}/{total_epochs} {phase}: loss {record.train_loss:.4f} "
+                improved = best.offer(val_top1, stats.epoch)
+                log(f"epoch {stats.epoch + 1}/{total_epochs} {phase}: loss {record.train_loss:.4f} "
                     f"train top-1 {100 * record.train_top1:.1f}% | val loss {val_loss:.4f} top-1 "
                     f"{100 * val_top1:.2f}%{' *' if improved else ''} | {images_per_s:.1f} img/s, "
                     f"{record.seconds:.1f} s")
-                _write_epoch(out_dir, loaded, config, classes, record, history, improved, best_top1, best_epoch,
-                             phase, optimizer, schedule)
+                _write_epoch(out_dir, loaded, config, classes, record, history, improved, best, phase, optimizer,
+                             schedule)
             if dist.enabled:
                 torch.distributed.barrier()
-    result = TrainResult(output=str(out_dir), best_top1=best_top1, best_epoch=best_epoch, history=history,
+
+        fit(optimizer, schedule, range(max(start_epoch, phase_epochs.start), phase_epochs.stop), batches=batches,
+            step=step, end_epoch=end_epoch, train_mode=train_mode,
+            describe=lambda epoch, phase=phase: f"epoch {epoch + 1}/{total_epochs} {phase}",
+            progress=progress and dist.main, show_accuracy=True, on_step=on_step)
+    result = TrainResult(output=str(out_dir), best_top1=best.score, best_epoch=best.epoch, history=history,
                          world_size=dist.world_size, seconds=time.perf_counter() - started,
                          skipped=train_images.skipped_message())
     if dist.enabled and torch.distributed.is_initialized():
@@ -382,21 +346,17 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
 
 
 def _write_epoch(out_dir: Path, loaded: LoadedModel, config: TrainConfig, classes, record: EpochRecord, history,
-                 improved: bool, best_top1: float, best_epoch: int, phase: str, optimizer, schedule) -> None:
+                 improved: bool, best: Best, phase: str, optimizer, schedule) -> None:
     metrics = {"val_top1": record.val_top1, "val_loss": record.val_loss, "train_top1": record.train_top1,
                "train_loss": record.train_loss, "epoch": record.epoch + 1, "images_per_s": record.images_per_s}
     common = dict(arch=loaded.spec.name, classes=list(classes), input_size=loaded.input_size,
-                  preprocess=loaded.preprocess.to_dict())
+                  preprocess=loaded.preprocess.to_dict(), metrics=metrics)
     training = {"epoch": record.epoch, "phase": phase, "optimizer": optimizer.state_dict(),
                 "schedule": schedule.state_dict(), "history": [asdict(h) for h in history],
-                "best_top1": best_top1, "best_epoch": best_epoch, "config": asdict(config)}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if improved:
-        save_checkpoint(out_dir / "best.pt", loaded.model, metrics=metrics, **common)
-    save_checkpoint(out_dir / "last.pt", loaded.model, metrics=metrics, training=training, **common)
-    with atomic_path(out_dir / "history.json", force=True) as tmp:
-        tmp.write_text(json.dumps({"config": asdict(config), "history": [asdict(h) for h in history],
-                                   "best_top1": best_top1, "best_epoch": best_epoch + 1}, indent=1))
+                "best_top1": best.score, "best_epoch": best.epoch, "config": asdict(config)}
+    write_run(out_dir, loaded.model, improved=improved, checkpoint=common, training=training,
+              history={"config": asdict(config), "history": [asdict(h) for h in history], "best_top1": best.score,
+                       "best_epoch": best.epoch + 1})
 
 
 __all__ = ["TrainConfig", "TrainResult", "train", "freeze_stages", "stages"]

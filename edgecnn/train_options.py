@@ -1,5 +1,9 @@
 """The options of training, declared once (see :mod:`edgecnn.core.options`): ``edgecnn train``'s flags
-and a recipe's ``train:`` keys. Kept apart from :mod:`edgecnn.train` so that reading them needs no PyTorch."""
+and a recipe's ``train:`` keys. Kept apart from :mod:`edgecnn.train` so that reading them needs no PyTorch.
+
+What a kind of training takes of them, and its defaults, is a :class:`TrainingMode`: each task's is part of its
+registry entry (``edgecnn.tasks.registry``, :attr:`Task.training`), QAT's is :data:`QAT` here.
+"""
 
 from __future__ import annotations
 
@@ -25,34 +29,24 @@ class TrainingMode:
     schedule: str
     onecycle_warmup: float = 0.25  # the one-cycle schedule's warm-up share of the steps
 
+    def defaults(self) -> str:
+        """Its defaults in words (``edgecnn train --help`` lists every mode's)."""
 
-_ALL = frozenset(("epochs", "img_size", "batch_size", "lr", "optimizer", "schedule", "warmup_epochs", "weight_decay",
-                  "momentum", "bn_momentum", "label_smoothing", "freeze", "finetune_epochs", "finetune_lr", "augment",
-                  "workers"))
-_TASK_ONLY = frozenset(("bn_momentum", "label_smoothing", "freeze", "finetune_epochs", "finetune_lr"))
-MODES = {
-    "classification": TrainingMode("classification", "classifier training", _ALL, "sgd", {"sgd": 0.05, "adamw": 1e-3},
-                                   {"sgd": 5e-4, "adamw": 0.05}, "onecycle"),
-    "segmentation": TrainingMode("segmentation", "segmentation training", _ALL - _TASK_ONLY, "adamw",
-                                 {"sgd": 0.01, "adamw": 1e-3}, {"sgd": 1e-4, "adamw": 1e-4}, "onecycle",
-                                 onecycle_warmup=0.1),
-    # batches are P classes x K images per class (8 x 4), loaded in the training process: no batch size of its own,
-    # no loader workers
-    "similarity": TrainingMode("similarity", "Siamese training", _ALL - _TASK_ONLY - {"batch_size", "workers"},
-                               "adamw", {"sgd": 0.01, "adamw": 1e-3}, {"sgd": 1e-4, "adamw": 1e-4}, "cosine"),
-    # fine-tunes a trained checkpoint at its own input size with BatchNorm frozen, plain cross-entropy
-    "qat": TrainingMode("qat", "QAT (--qat)", _ALL - _TASK_ONLY - {"img_size"}, "sgd", {"sgd": 1e-4, "adamw": 2e-5},
-                        {"sgd": 0.0, "adamw": 0.0}, "cosine"),
-}
-# rates QAT fine-tunes at: sgd 1e-3 first lost 24 points on EfficientNet-B0
+        def by_optimizer(table: dict[str, float]) -> str:
+            return " / ".join(f"{o} {table[o]:g}" for o in OPTIMIZERS)
+
+        return (f"{self.optimizer}; lr {by_optimizer(self.lr)}; weight decay {by_optimizer(self.weight_decay)}; "
+                f"{self.schedule} schedule")
 
 
-def _defaults_by_mode(key: str) -> str:
-    def value(mode: TrainingMode):
-        table = getattr(mode, key)
-        return table if isinstance(table, str) else " / ".join(f"{o} {table[o]:g}" for o in OPTIMIZERS)
-
-    return "; ".join(f"{name} {value(mode)}" for name, mode in MODES.items())
+EVERY_OPTION = frozenset(("epochs", "img_size", "batch_size", "lr", "optimizer", "schedule", "warmup_epochs",
+                          "weight_decay", "momentum", "bn_momentum", "label_smoothing", "freeze", "finetune_epochs",
+                          "finetune_lr", "augment", "workers"))
+CLASSIFIER_ONLY = frozenset(("bn_momentum", "label_smoothing", "freeze", "finetune_epochs", "finetune_lr"))
+# fine-tunes a trained checkpoint at its own input size with BatchNorm frozen, plain cross-entropy; rates QAT
+# fine-tunes at: sgd 1e-3 first lost 24 points on EfficientNet-B0
+QAT = TrainingMode("qat", "QAT (--qat)", EVERY_OPTION - CLASSIFIER_ONLY - {"img_size"}, "sgd",
+                   {"sgd": 1e-4, "adamw": 2e-5}, {"sgd": 0.0, "adamw": 0.0}, "cosine")
 
 
 def freeze_problem(value) -> str | None:
@@ -62,6 +56,9 @@ def freeze_problem(value) -> str | None:
     return f"must be none, head-only or a number of stages to freeze (0, 1, 2, ...), got {value!r}"
 
 
+_BY_MODE = "the task's own, or QAT's: 'edgecnn train --help' lists them"
+
+
 @dataclass
 class TrainOptions:
     """How to train: declared once for ``edgecnn train``'s flags and a recipe's ``train:`` keys."""
@@ -69,14 +66,12 @@ class TrainOptions:
     epochs: int = opt(10, "Epochs of the first phase (with freeze applied).", min=0)
     img_size: int | None = opt(None, "Input side (default: the model's own).", min=8)
     batch_size: int = opt(32, "Images per step (per process under DDP).", min=1)
-    lr: float | None = opt(None, f"Peak learning rate (default, by task and optimizer: {_defaults_by_mode('lr')}).",
-                           min=0.0, min_open=True)
-    optimizer: str | None = opt(None, f"Momentum SGD (Nesterov) or AdamW (default: {_defaults_by_mode('optimizer')}).",
-                                choices=OPTIMIZERS)
-    schedule: str | None = opt(None, "One-cycle (warm-up then cosine decay) or cosine decay (default: "
-                                     f"{_defaults_by_mode('schedule')}).", choices=SCHEDULES)
+    lr: float | None = opt(None, f"Peak learning rate (default: {_BY_MODE}, by optimizer).", min=0.0, min_open=True)
+    optimizer: str | None = opt(None, f"Momentum SGD (Nesterov) or AdamW (default: {_BY_MODE}).", choices=OPTIMIZERS)
+    schedule: str | None = opt(None, f"One-cycle (warm-up then cosine decay) or cosine decay (default: {_BY_MODE}).",
+                               choices=SCHEDULES)
     warmup_epochs: float = opt(0.0, "Cosine schedule: linear warm-up over this many epochs first.", min=0.0)
-    weight_decay: float | None = opt(None, f"Weight decay (default: {_defaults_by_mode('weight_decay')}).", min=0.0)
+    weight_decay: float | None = opt(None, f"Weight decay (default: {_BY_MODE}, by optimizer).", min=0.0)
     momentum: float = opt(0.9, "SGD momentum (sgd only).", min=0.0, max=1.0, max_open=True)
     bn_momentum: float | None = opt(None, "Override every BatchNorm layer's running-statistics momentum (PyTorch's "
                                            "convention: weight of the new batch; torchvision's MobileNetV3 and "
@@ -107,16 +102,17 @@ class TrainOptions:
         """The training options set to something other than their declared default."""
         return [f.name for f in fields(TrainOptions) if getattr(self, f.name) != _default_of(f)]
 
-    def for_mode(self, mode: str, what: str = "") -> "TrainOptions":
-        """A copy with the defaults of ``mode`` (classification, segmentation, similarity, qat) filled in; an option
-        given that ``mode`` does not use is refused (``what``: the model, for the message)."""
-        spec = MODES[mode]
+    def for_mode(self, mode: TrainingMode, what: str = "") -> "TrainOptions":
+        """A copy with the defaults of ``mode`` (a task's :attr:`~edgecnn.tasks.registry.Task.training`, or
+        :data:`QAT`) filled in; an option given that ``mode`` does not use is refused (``what``: the model, for the
+        message)."""
+        spec = mode
         owner = type(self)
         subject = f"{spec.words}{f' ({what})' if what else ''}"
         for name in self.given():
             if name not in spec.takes:
                 raise OptionError(name, f"is not used by {subject}: drop it", owner)
-        if mode == "qat" and self.epochs < 1:
+        if spec is QAT and self.epochs < 1:
             raise OptionError("epochs", f"must be at least 1 for {subject}, got {self.epochs}", owner)
         optimizer = self.optimizer or spec.optimizer
         schedule = self.schedule or spec.schedule
@@ -133,9 +129,9 @@ class TrainOptions:
                        finetune_lr=(lr / 10 if self.finetune_lr is None else self.finetune_lr)
                        if self.finetune_epochs else None)
 
-    def describe(self, mode: str) -> str:
+    def describe(self, mode: TrainingMode) -> str:
         """The optimisation settings a run of ``mode`` uses, for the first line of its log (after :meth:`for_mode`)."""
-        spec = MODES[mode]
+        spec = mode
         parts = [f"{self.optimizer} lr {self.lr:g}", f"weight decay {self.weight_decay:g}"]
         if self.optimizer == "sgd":
             parts.append(f"momentum {self.momentum:g}")
@@ -144,6 +140,26 @@ class TrainOptions:
         if "finetune_epochs" in spec.takes and self.finetune_epochs:
             parts.append(f"fine-tune lr {self.finetune_lr:g}")
         return ", ".join(parts)
+
+
+@dataclass(kw_only=True)
+class TrainConfig(TrainOptions):
+    """A training run: the model, the data, where checkpoints go, and the options (what every task's trainer
+    takes, :attr:`edgecnn.tasks.registry.Task.trainer`)."""
+
+    model: str
+    data: str
+    output: str
+    val: str | None = None
+    val_split: float = 0.2
+    weights: str | None = None
+    seed: int = 0
+    synthetic_size: int | None = None  # images in synthetic:shapes (default 1200)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def _field(name: str):

@@ -12,7 +12,10 @@ import torch
 from conftest import one_line_error
 from edgecnn.core.options import OptionError
 from edgecnn.optim import make_optimizer, make_schedule, onecycle_fits
-from edgecnn.train_options import MODES, TrainOptions
+from edgecnn.tasks.registry import training_modes
+from edgecnn.train_options import TrainOptions
+
+MODES = training_modes()  # each task's training (its registry entry) and QAT's
 
 
 def test_every_mode_names_only_real_options():
@@ -22,17 +25,17 @@ def test_every_mode_names_only_real_options():
 
 
 def test_the_defaults_are_the_modes_own():
-    classifier, unet, siamese, qat = (TrainOptions().for_mode(m) for m in ("classification", "segmentation",
-                                                                            "similarity", "qat"))
+    classifier, unet, siamese, qat = (TrainOptions().for_mode(MODES[m]) for m in ("classification", "segmentation",
+                                                                                   "similarity", "qat"))
     assert (classifier.optimizer, classifier.lr, classifier.weight_decay, classifier.schedule) == \
         ("sgd", 0.05, 5e-4, "onecycle")
     assert (unet.optimizer, unet.lr, unet.weight_decay) == ("adamw", 1e-3, 1e-4)
     assert (siamese.optimizer, siamese.lr, siamese.schedule) == ("adamw", 1e-3, "cosine")
     assert (qat.optimizer, qat.lr, qat.weight_decay, qat.schedule) == ("sgd", 1e-4, 0.0, "cosine")
-    assert TrainOptions(optimizer="adamw").for_mode("qat").lr == 2e-5
-    assert TrainOptions(optimizer="adamw").for_mode("classification").weight_decay == 0.05
-    assert TrainOptions(lr=0.3).for_mode("qat").lr == 0.3  # what is given is kept
-    assert "sgd lr 0.0001" in qat.describe("qat") and "cosine schedule" in qat.describe("qat")
+    assert TrainOptions(optimizer="adamw").for_mode(MODES["qat"]).lr == 2e-5
+    assert TrainOptions(optimizer="adamw").for_mode(MODES["classification"]).weight_decay == 0.05
+    assert TrainOptions(lr=0.3).for_mode(MODES["qat"]).lr == 0.3  # what is given is kept
+    assert "sgd lr 0.0001" in qat.describe(MODES["qat"]) and "cosine schedule" in qat.describe(MODES["qat"])
 
 
 @pytest.mark.parametrize("mode, given, option", [
@@ -50,14 +53,14 @@ def test_the_defaults_are_the_modes_own():
 ])
 def test_an_option_the_mode_does_not_use_is_refused(mode, given, option):
     with pytest.raises(OptionError) as caught:
-        TrainOptions(**given).for_mode(mode, "m")
+        TrainOptions(**given).for_mode(MODES[mode], "m")
     assert caught.value.option == option
 
 
 def test_what_a_mode_uses_is_accepted():
-    TrainOptions(optimizer="sgd", momentum=0.5, schedule="cosine", warmup_epochs=1).for_mode("segmentation")
-    TrainOptions(augment=False, img_size=32).for_mode("similarity")
-    TrainOptions(freeze="head-only", finetune_epochs=1, finetune_lr=1e-3).for_mode("classification")
+    TrainOptions(optimizer="sgd", momentum=0.5, schedule="cosine", warmup_epochs=1).for_mode(MODES["segmentation"])
+    TrainOptions(augment=False, img_size=32).for_mode(MODES["similarity"])
+    TrainOptions(freeze="head-only", finetune_epochs=1, finetune_lr=1e-3).for_mode(MODES["classification"])
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
@@ -65,10 +68,10 @@ def test_what_a_mode_uses_is_accepted():
 def test_every_schedule_runs_any_number_of_steps(mode, schedule):
     """OneCycleLR divides by each phase's length: 10 to 19 steps at a 0.1 warm-up share was a ZeroDivisionError."""
     for total in range(1, 61):
-        options = TrainOptions(schedule=schedule, warmup_epochs=0.5 if schedule == "cosine" else 0.0).for_mode(mode)
+        options = TrainOptions(schedule=schedule, warmup_epochs=0.5 if schedule == "cosine" else 0.0).for_mode(MODES[mode])
         weight = torch.nn.Parameter(torch.zeros(1))
         optimizer = make_optimizer(options, [weight])
-        scheduler = make_schedule(options, mode, optimizer, total, warmup_steps=total // 2)
+        scheduler = make_schedule(options, MODES[mode], optimizer, total, warmup_steps=total // 2)
         rates = []
         for _ in range(total):
             optimizer.step()

@@ -34,6 +34,7 @@ from ..engines.registry import default_engine, device_engines, get_engine
 from ..engines.spec import DeviceSide, artifact_kind
 from ..errors import OutputExistsError, UsageError
 from ..fileio import sha256_file
+from ..tasks.registry import TASKS
 from .options import BundleOptions
 
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
@@ -100,13 +101,14 @@ def _model_config(model: Path, engine: str, side: DeviceSide) -> tuple[dict, lis
         input_shape = list(meta.input_shape)
     else:
         raise UsageError(f"{model}: bundle takes a .onnx model or a TensorRT .engine, got '{model.suffix or model.name}'")
-    if meta.task not in ("classification", "segmentation", "similarity"):
-        raise UsageError(f"bundles run classification, segmentation and similarity models; {meta.architecture} is a "
-                         f"{meta.task} model")
+    if meta.task not in TASKS:
+        raise UsageError(f"bundles run {', '.join(list(TASKS)[:-1])} and {list(TASKS)[-1]} models; "
+                         f"{meta.architecture} is a {meta.task} model")
     config = {
         "format": "edgecnn.bundle", "format_version": 1, "model": "model" + model.suffix, "engine": side.loader,
         "results_engine": engine, **({"runtime_options": dict(side.options)} if side.options else {}),
-        "architecture": meta.architecture, "task": meta.task, "precision": precision,
+        "architecture": meta.architecture, "task": meta.task,
+        "handler": TASKS[meta.task].bundle_handler, "precision": precision,
         "input": {"name": meta.input_names[0] if meta.input_names else "input", "shape": input_shape,
                   "layout": meta.layout},
         "preprocess": meta.preprocess.to_dict(), "num_classes": len(meta.labels), "edgecnn_version": __version__,
@@ -128,14 +130,7 @@ def _readme(config: dict, requirements: list[str], side: DeviceSide) -> str:
         "```bash",
         "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
         ".venv/bin/python infer.py --verify                 # every file matches manifest.sha256",
-        *((".venv/bin/python infer.py scan.png scans/ --out masks/  # NAME_mask.png + NAME_overlay.png per image",
-           ".venv/bin/python infer.py --profile --data labelled/     # labelled/image + labelled/label: mean IoU")
-          if config["task"] == "segmentation" else
-          (".venv/bin/python infer.py a.jpg b.jpg                    # similarity and same/different decision",
-           ".venv/bin/python infer.py --enroll people/ --identify visitor.jpg  # against a gallery")
-          if config["task"] == "similarity" else
-          (".venv/bin/python infer.py photo.jpg photos/ --top-k 3",
-           ".venv/bin/python infer.py photos/ --json --batch 8  # one JSON line per image, logits included")),
+        *(f".venv/bin/python infer.py {usage}" for usage in TASKS[config["task"]].bundle_usage),
         ".venv/bin/python infer.py --bench 200 --threads 4  # latency p50/p90/p99",
         "```",
         "",

@@ -528,14 +528,8 @@ def _profile(args, config: dict, labels: list[str], model, load) -> dict:
             warnings.append(f"batch {batch}: latency varies by {100 * stats['cv']:.1f}% (coefficient of "
                             "variation > 5%): the device is busy or throttling; figures are noisy")
     accuracy = None
-    if args.data and config.get("task") == "similarity":
-        accuracy, notes = folder_verification(model, Path(args.data), config)
-        warnings += notes
-    elif args.data and config.get("task") == "segmentation":
-        accuracy, notes = folder_segmentation(model, Path(args.data), labels, config)
-        warnings += notes
-    elif args.data:
-        accuracy, notes = folder_accuracy(model, Path(args.data), labels, config["preprocess"], max(batches))
+    if args.data:  # the task's figures: top-1, mean IoU, verification accuracy
+        accuracy, notes = handler(config)["accuracy"](model, Path(args.data), labels, config, max(batches))
         warnings += notes
     if load.method == "unavailable":
         warnings.append("memory not measured: no /proc and no psutil on this device")
@@ -680,58 +674,89 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, model, config: dict, labels: list[str]) -> int:
     """Classify, segment, identify or benchmark with a loaded model (main's work after loading)."""
-    spec = config["preprocess"]
     if model.fixed_batch and args.batch != model.fixed_batch:
         print(f"note: this model has a fixed batch of {model.fixed_batch}; using it", file=sys.stderr)
         args.batch = model.fixed_batch
-    if config.get("task") == "similarity":
-        return similarity_main(args, model, config) or _bench(args, model, config)
-    if args.images and config.get("task") == "segmentation":
-        segment, shown = segmenter(model, config), 0
-        for path in collect_images(args.images):
-            image = open_image(path)
-            if image is None:
-                continue
-            mask = segment(image).argmax(0)
-            mask_path, overlay_path = write_mask(mask, image, max(len(labels), 2), Path(args.out), path.stem)
-            share = {labels[i] if i < len(labels) else str(i): float(np.mean(mask == i))
-                     for i in range(max(len(labels), 2))}
-            if args.json:
-                print(json.dumps({"image": str(path), "mask": str(mask_path), "overlay": str(overlay_path),
-                                  "pixels": share}))
-            else:
-                print(f"{path}: {mask_path} (" + ", ".join(f"{k} {100 * v:.1f}%" for k, v in share.items()) + ")")
-            shown += 1
-        if not shown:
-            print("error: no images to segment", file=sys.stderr)
-            return 2
-    elif args.images:
-        paths, arrays = [], []
-        for path in collect_images(args.images):
-            image = open_image(path)
-            if image is None:
-                continue
-            try:
-                arrays.append(preprocess(image, spec))
-            except ValueError as exc:
-                print(f"skipped {path}: {exc}", file=sys.stderr)
-                continue
-            paths.append(path)
-        if not paths:
-            print("error: no images to classify", file=sys.stderr)
-            return 2
-        logits = run_batches(model, np.stack(arrays).astype(np.float32), args.batch)
-        probabilities = softmax(logits.astype(np.float64))
-        k = min(args.top_k, logits.shape[1])
-        for path, row, probs in zip(paths, logits, probabilities):
-            order = np.argsort(-row, kind="stable")[:k]
-            top = [{"index": int(i), "label": labels[i] if i < len(labels) else str(int(i)),
-                    "probability": float(probs[i])} for i in order]
-            if args.json:
-                print(json.dumps({"image": str(path), "top": top, "logits": [float(v) for v in row]}))
-            else:
-                print(f"{path}: " + ", ".join(f"{t['label']} {100 * t['probability']:.1f}%" for t in top))
-    return _bench(args, model, config) if args.bench else 0
+    return handler(config)["run"](args, model, config, labels) or _bench(args, model, config)
+
+
+def classify_main(args, model, config: dict, labels: list[str]) -> int:
+    """The top-k classes of every image given (a JSON line each with --json)."""
+    if not args.images:
+        return 0
+    paths, arrays = [], []
+    for path in collect_images(args.images):
+        image = open_image(path)
+        if image is None:
+            continue
+        try:
+            arrays.append(preprocess(image, config["preprocess"]))
+        except ValueError as exc:
+            print(f"skipped {path}: {exc}", file=sys.stderr)
+            continue
+        paths.append(path)
+    if not paths:
+        print("error: no images to classify", file=sys.stderr)
+        return 2
+    logits = run_batches(model, np.stack(arrays).astype(np.float32), args.batch)
+    probabilities = softmax(logits.astype(np.float64))
+    k = min(args.top_k, logits.shape[1])
+    for path, row, probs in zip(paths, logits, probabilities):
+        order = np.argsort(-row, kind="stable")[:k]
+        top = [{"index": int(i), "label": labels[i] if i < len(labels) else str(int(i)),
+                "probability": float(probs[i])} for i in order]
+        if args.json:
+            print(json.dumps({"image": str(path), "top": top, "logits": [float(v) for v in row]}))
+        else:
+            print(f"{path}: " + ", ".join(f"{t['label']} {100 * t['probability']:.1f}%" for t in top))
+    return 0
+
+
+def segment_main(args, model, config: dict, labels: list[str]) -> int:
+    """NAME_mask.png and NAME_overlay.png for every image given, and the share of pixels of each class."""
+    if not args.images:
+        return 0
+    segment, shown = segmenter(model, config), 0
+    for path in collect_images(args.images):
+        image = open_image(path)
+        if image is None:
+            continue
+        mask = segment(image).argmax(0)
+        mask_path, overlay_path = write_mask(mask, image, max(len(labels), 2), Path(args.out), path.stem)
+        share = {labels[i] if i < len(labels) else str(i): float(np.mean(mask == i))
+                 for i in range(max(len(labels), 2))}
+        if args.json:
+            print(json.dumps({"image": str(path), "mask": str(mask_path), "overlay": str(overlay_path),
+                              "pixels": share}))
+        else:
+            print(f"{path}: {mask_path} (" + ", ".join(f"{k} {100 * v:.1f}%" for k, v in share.items()) + ")")
+        shown += 1
+    if not shown:
+        print("error: no images to segment", file=sys.stderr)
+        return 2
+    return 0
+
+
+# What each task's bundle does, by the handler its preprocess.json names (edgecnn writes it from the task's
+# registry entry: this script imports nothing of edgecnn's). run: the images given; accuracy: --profile --data.
+HANDLERS = {
+    "classify": {"run": classify_main,
+                 "accuracy": lambda model, root, labels, config, batch: folder_accuracy(
+                     model, root, labels, config["preprocess"], batch)},
+    "segment": {"run": segment_main,
+                "accuracy": lambda model, root, labels, config, batch: folder_segmentation(model, root, labels, config)},
+    "verify": {"run": lambda args, model, config, labels: similarity_main(args, model, config),
+               "accuracy": lambda model, root, labels, config, batch: folder_verification(model, root, config)},
+}
+
+
+def handler(config: dict) -> dict:
+    """The handler the bundle's config names (a config without one: a classifier's)."""
+    name = config.get("handler", "classify")
+    if name not in HANDLERS:
+        raise SystemExit(f"error: this bundle's preprocess.json names the handler {name!r}, which this infer.py does "
+                         f"not have ({', '.join(HANDLERS)}); bundle the model again with the edgecnn that made it")
+    return HANDLERS[name]
 
 
 def _bench(args, model, config: dict) -> int:

@@ -134,6 +134,7 @@ def compare_command(a, b, engine, samples, data, per_layer, top, json_out):
     from ..engines.third_party import upgraded
     from ..fileio import atomic_path
     from ..profile.compare_outputs import compare_runners, comparison_inputs
+    from ..tasks.registry import task_of
 
     engines = (engine or "").split(",") if engine else [None, None]
     engines = engines * 2 if len(engines) == 1 else engines
@@ -148,7 +149,7 @@ def compare_command(a, b, engine, samples, data, per_layer, top, json_out):
     result = compare_runners(runners[0], runners[1], inputs, (a, b), labels)
     agreement = "n/a" if result.top1_agreement is None else f"{100 * result.top1_agreement:.1f}%"
     what = "pixels given the same class" if result.mask_iou is not None else "top-1 agreement"
-    if result.top1_agreement is None and runners[0].info.task == "similarity":
+    if result.top1_agreement is None and not task_of(runners[0].info.task).class_scores:
         what, agreement = "embedding cosine is the agreement of a Siamese net:", "see cosine"
     masks = "" if result.mask_iou is None else f", mask IoU {100 * result.mask_iou:.2f}%"
     click.echo(f"{result.samples} inputs: max abs error {result.max_abs_error:.4g}, mean abs error "

@@ -161,19 +161,14 @@ def _print_report(report, trt_table) -> None:
 def _validation_images(model, val, val_split, options):
     """--val (its --val-split validation side) as the model's task reads it: class folders, or images with masks."""
     from ..core.onnx_io import load_onnx
-    from ..data.datasets import load_images, stratified_split
-    from ..data.segmentation import load_masked, split_masked
     from ..quantize.int8 import input_chw, resolve_preprocess
+    from ..tasks.registry import task_of
 
     graph = load_onnx(model, external_data=False)
     preprocess, _, meta = resolve_preprocess(graph, model)
-    if meta is not None and meta.task == "segmentation":
-        masked = load_masked(val, image_size=input_chw(graph)[-1], seed=options.seed)
-        return split_masked(masked, val_split, options.seed)[1] if val_split else masked
-    images = load_images(val, image_size=preprocess.resize, seed=options.seed)
-    if val_split:
-        images = images.subset(stratified_split(images.labels, val_split, options.seed)[1])
-    return images
+    task = task_of(meta.task if meta else None)
+    data = task.function("reader")(val, resize=preprocess.resize, side=input_chw(graph)[-1], seed=options.seed)
+    return task.function("split")(data, val_split, options.seed)[1] if val_split else data
 
 
 def _accuracy(model, output, images) -> dict:
@@ -185,7 +180,7 @@ def _accuracy(model, output, images) -> dict:
 
     graph = load_onnx(model, external_data=False)
     preprocess, _, meta = resolve_preprocess(graph, model)
-    scorer = task_score(meta.task if meta else "classification", images, preprocess, meta.labels if meta else None,
+    scorer = task_score(meta.task if meta else None, images, preprocess, meta.labels if meta else None,
                         model, input_chw(graph)[-1])
     fp32_items, int8_items = scorer.items(model), scorer.items(output)
     fp32, int8 = scorer.value(fp32_items), scorer.value(int8_items)

@@ -5,10 +5,17 @@ from __future__ import annotations
 import click
 
 from ..core.options import click_options, from_kwargs
-from ..train_options import TrainOptions
+from ..tasks.registry import names_where, of_model, training_modes
+from ..train_options import TrainConfig, TrainOptions
 
 
-@click.command("train")
+def _defaults() -> str:
+    """The defaults of every kind of training, for the command's help (each task's and QAT's)."""
+    return "\b\nDefaults by task (and QAT), where they differ:\n" + "\n".join(
+        f"  {name}: {mode.defaults()}" for name, mode in training_modes().items())
+
+
+@click.command("train", epilog=_defaults())
 @click.argument("model")
 @click.option("--data", required=True, metavar="DIR|synthetic:shapes",
               help="ImageFolder directory (one sub-folder per class) or synthetic:shapes[:N].")
@@ -34,29 +41,20 @@ def train_command(model, data, output, val, val_split, weights, seed, resume, fo
     Multi-process:     torchrun --nproc_per_node 2 -m edgecnn train ...
     QAT:               edgecnn train run/best.pt --qat --epochs 3 --data DIR -o qat/
     """
-    from ..train import TrainConfig, train
+    from ..errors import UsageError
 
     if qat:
         _qat(model, data, output, val, val_split, weights, seed, resume, force, option_values)
         return
-    from ..zoo import get_spec
-
-    task = "classification" if model.endswith((".pt", ".pth")) else get_spec(model).task
-    if task == "segmentation":
-        _segmentation(model, data, output, val, val_split, weights, seed, resume, option_values)
-        return
-    if task == "similarity":
-        _similarity(model, data, output, val, val_split, weights, seed, resume, option_values)
-        return
-
+    task = of_model(model)
+    if resume and not task.resumable:
+        raise UsageError(f"--resume is for {names_where('resumable')} runs; {task.name} training starts over")
     config = from_kwargs(TrainConfig, option_values, model=model, data=data, output=output, val=val,
                          val_split=val_split, weights=weights, seed=seed)
-    result = train(config, resume=resume, force=force, log=lambda line: click.echo(line, err=True))
-    if result.history:
-        speeds = sorted(h.images_per_s for h in result.history)
-        click.echo(f"best val top-1 {100 * result.best_top1:.2f}% (epoch {result.best_epoch + 1}); "
-                   f"training throughput {speeds[len(speeds) // 2]:.1f} images/s (median of epochs); "
-                   f"{result.seconds:.1f} s; checkpoints in {result.output}")
+    result = task.function("trainer")(config, resume=resume, force=force, log=lambda line: click.echo(line, err=True))
+    summary = result.summary()
+    if summary:
+        click.echo(summary)
 
 
 def _qat(checkpoint, data, output, val, val_split, weights, seed, resume, force, option_values) -> None:
@@ -71,29 +69,3 @@ def _qat(checkpoint, data, output, val, val_split, weights, seed, resume, force,
                f"before and {100 * report.simulated_top1[-1]:.2f}% after {report.epochs} epochs; {report.onnx} "
                f"(agreement with the QAT float model: cosine {report.quantize['agreement']['cosine']:.4f}); "
                f"{report.seconds:.0f} s")
-
-
-def _task_arguments(task, model, data, output, val, val_split, weights, seed, resume, option_values) -> dict:
-    """The keyword arguments every task's trainer takes, from the flags ``edgecnn train`` declares once."""
-    from ..errors import UsageError
-
-    if resume:
-        raise UsageError(f"--resume is for classification runs; {task} training starts over")
-    return dict(options=from_kwargs(TrainOptions, option_values), val=val, val_split=val_split, seed=seed,
-                weights=weights, log=lambda line: click.echo(line, err=True))
-
-
-def _segmentation(model, data, output, *args) -> None:
-    from ..tasks.segmentation_train import train_segmentation
-
-    result = train_segmentation(model, data, output, **_task_arguments("segmentation", model, data, output, *args))
-    click.echo(f"best val mean IoU {100 * result.best_mean_iou:.2f}% (epoch {result.best_epoch + 1}); "
-               f"{result.seconds:.1f} s; checkpoints in {result.output}")
-
-
-def _similarity(model, data, output, *args) -> None:
-    from ..tasks.similarity_train import train_similarity
-
-    result = train_similarity(model, data, output, **_task_arguments("similarity", model, data, output, *args))
-    click.echo(f"best val ROC-AUC {result.best_roc_auc:.4f} (epoch {result.best_epoch + 1}), threshold "
-               f"{result.threshold:.3f} stored in the checkpoint; {result.seconds:.1f} s; checkpoints in {result.output}")

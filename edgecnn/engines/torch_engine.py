@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..tasks.registry import get_task
 from .base import ModelInfo, Runner, TensorSpec, require_bf16
 from .spec import CHECKPOINT, Engine, LoadRequest
 
@@ -26,13 +27,10 @@ class TorchRunner(Runner):
         self.model = loaded.model.eval()
         self.threads = threads
         self.precision = precision
-        if loaded.spec.task == "similarity":
-            self._inputs, self._outputs = ["input_a", "input_b"], ["embedding_a", "embedding_b", "similarity"]
-            checkpoint = loaded.weights.checkpoint if loaded.weights else {}
-            if "threshold" in (checkpoint or {}):  # chosen on validation pairs in training, as the ONNX carries it
-                self.info.extra["threshold"] = float(checkpoint["threshold"])
-        else:
-            self._inputs, self._outputs = ["input"], ["logits"]
+        self._inputs, self._outputs = get_task(loaded.spec.task).io()  # the names its ONNX export has
+        checkpoint = loaded.weights.checkpoint if loaded.weights else {}
+        if "threshold" in (checkpoint or {}):  # a Siamese net's, chosen on validation pairs in training, as the ONNX
+            self.info.extra["threshold"] = float(checkpoint["threshold"])  # carries it
 
     @property
     def input_specs(self) -> list[TensorSpec]:

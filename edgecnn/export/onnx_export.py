@@ -25,6 +25,7 @@ from ..core.metadata import ModelMetadata, library_versions, write_metadata
 from ..core.options import OptionError
 from ..errors import ExportError
 from ..fileio import atomic_path, check_output_path
+from ..tasks.registry import get_task
 from ..zoo import LoadedModel
 from .options import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, parse_batch_value
 from .patches import patch_for_export
@@ -35,10 +36,8 @@ DYNAMIC_VERIFY_BATCHES = (1, 4)
 
 
 def io_names(task: str, num_inputs: int) -> tuple[list[str], list[str]]:
-    if task == "similarity":
-        return ["input_a", "input_b"], ["embedding_a", "embedding_b", "similarity"]
-    inputs = ["input"] if num_inputs == 1 else [f"input_{i}" for i in range(num_inputs)]
-    return inputs, ["logits"]
+    """The graph's input and output names: the task's (its registry entry)."""
+    return get_task(task).io(num_inputs)
 
 
 def parse_batch(value: str | int) -> int | None:

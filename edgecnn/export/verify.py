@@ -21,6 +21,7 @@ import torch
 from ..core.compare import compare_outputs
 from ..core.ort import make_session
 from ..errors import VerificationError
+from ..tasks.registry import DEFAULT, task_of
 
 
 @dataclass
@@ -72,7 +73,7 @@ def verify_onnx(
     input_shape: tuple[int, int, int],
     *,
     num_inputs: int = 1,
-    task: str = "classification",
+    task: str = DEFAULT.name,
     batch_sizes: tuple[int, ...] = (1,),
     samples: int = 3,
     rtol: float = 1e-3,
@@ -103,7 +104,7 @@ def verify_onnx(
                     return result
                 refs[i].append(r)
                 outs[i].append(g)
-    classify = task in ("classification", "segmentation")
+    classify = task_of(task).class_scores  # an argmax of the outputs is a class (not of embeddings)
     for i, name in enumerate(output_names):
         ref = np.concatenate(refs[i])
         got = np.concatenate(outs[i])

@@ -16,6 +16,7 @@ from ..data.segmentation import is_masked_source, load_masked
 from ..engines.base import Runner
 from ..errors import UsageError
 from ..evaluate import DataError, class_mapping
+from ..tasks.registry import task_of
 from ..tasks.segmentation import mask_iou
 
 
@@ -52,13 +53,26 @@ def compare_runners(a: Runner, b: Runner, inputs: np.ndarray, names: tuple[str, 
             outs_b.append(b.infer_array(chunk))
     out_a, out_b = np.concatenate(outs_a), np.concatenate(outs_b)
     result = Comparison(a=names[0], b=names[1], **compare_outputs(out_a, out_b))
-    if a.info.task == "similarity":  # embeddings: their cosine is the agreement; an argmax means nothing
+    task = task_of(a.info.task)
+    if not task.class_scores:  # embeddings: their cosine is the agreement; an argmax means nothing
         result.top1_agreement = None
-    if a.info.task == "segmentation" and out_a.ndim == 4:
-        result.mask_iou = mask_iou(out_a.argmax(1), out_b.argmax(1), out_a.shape[1])
-    if labels is not None and a.info.task == "classification" and out_a.ndim == 2:
-        result.difference = _top1_difference(out_a, out_b, (a, b), labels)
+    if task.comparison:  # the task's own figures: masks' IoU, top-1 difference on labelled images
+        task.function("comparison")(result, out_a, out_b, (a, b), labels)
     return result
+
+
+def compare_masks(result: Comparison, out_a: np.ndarray, out_b: np.ndarray, runners: tuple[Runner, Runner],
+                  labels: "LabelledInputs | None") -> None:
+    """Segmentation models: the mean IoU of B's masks against A's."""
+    if out_a.ndim == 4:
+        result.mask_iou = mask_iou(out_a.argmax(1), out_b.argmax(1), out_a.shape[1])
+
+
+def compare_classes(result: Comparison, out_a: np.ndarray, out_b: np.ndarray, runners: tuple[Runner, Runner],
+                    labels: "LabelledInputs | None") -> None:
+    """Classifiers on labelled images: B's top-1 difference from A's, paired."""
+    if labels is not None and out_a.ndim == 2:
+        result.difference = _top1_difference(out_a, out_b, runners, labels)
 
 
 def _top1_difference(out_a: np.ndarray, out_b: np.ndarray, runners: tuple[Runner, Runner],

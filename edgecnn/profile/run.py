@@ -11,15 +11,13 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..data.datasets import DataError, ImageList, load_images
-from ..data.segmentation import MaskedImages, load_masked
 from ..engines import artifact_precision, get_engine, load_runner
 from ..engines.base import Runner
 from ..engines.third_party import upgraded
 from ..envinfo import environment
 from ..errors import UsageError
-from ..evaluate import evaluate, evaluate_segmentation, evaluate_similarity
 from ..fileio import atomic_path
+from ..tasks.registry import task_of
 from .latency import LatencyStats, measure_latency, random_feed
 from .memory import memory_pass, peak_rss
 from .options import ProfileOptions, ProfileSettings  # noqa: F401  (re-exported)
@@ -134,31 +132,9 @@ def profile(artifact: str, engine: str | None = None, *, precision: str | None =
                 warnings.append(f"batch {batch}: latency varies by {100 * stats.cv:.1f}% (coefficient of "
                                 "variation > 5%): the machine is busy or the run too short; figures are noisy")
         accuracy = None
-        if data is not None and runner.info.task == "segmentation":  # whole images with masks: mean IoU
-            masked = data if isinstance(data, MaskedImages) else load_masked(
-                data, image_size=runner.info.input_size[1], classes=list(runner.info.labels) or None)
-            scores = evaluate_segmentation(runner, masked)
-            accuracy = {k: scores[k] for k in ("mean_iou", "mean_dice", "pixel_accuracy", "images", "data", "iou",
-                                               "dice")}
-        elif data is not None and runner.info.task == "similarity":  # pairs drawn from labelled images
-            images = data if isinstance(data, ImageList) else \
-                load_images(data, image_size=runner.info.preprocess.resize)
-            scores = evaluate_similarity(runner, images)
-            accuracy = {"verification_accuracy": scores["accuracy"], "roc_auc": scores["roc_auc"],
-                        "tar_at_far": scores["tar_at_far"], "pairs": scores["pairs"], "images": scores["images"],
-                        "data": str(images.source)}
-        elif data is not None:
-
-            images = data if isinstance(data, ImageList) else \
-                load_images(data, image_size=runner.info.preprocess.resize)
-            try:
-                result = evaluate(runner, images, batch_size=max(settings.batches))
-            except DataError as exc:  # e.g. the model's classes are not the data's: keep the latency figures
-                warnings.append(f"accuracy not measured: {exc}")
-            else:
-                accuracy = {"top1": result.top1, "top5": result.top5, "images": result.images,
-                            "data": str(images.source if isinstance(data, ImageList) else data),
-                            "correct": "".join("1" if c else "0" for c in result.correct)}
+        if data is not None:  # the task's figures: top-1, mean IoU on images with masks, verification on pairs
+            accuracy, notes = task_of(runner.info.task).function("profile_accuracy")(runner, data, max(settings.batches))
+            warnings += notes
         per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings) \
             if settings.per_layer else None
         device_memory = getattr(runner, "device_memory_bytes", None)  # what an engine on a GPU says it holds

@@ -27,6 +27,7 @@ from ..core.options import OptionError
 from ..core.paired import describe
 from ..errors import UsageError
 from ..fileio import atomic_path
+from ..tasks.registry import DEFAULT, get_task
 from ..train_options import TrainOptions
 from .int8 import (
     QuantizeOptions,
@@ -140,7 +141,7 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val, *, optio
     preprocess_, _, meta = resolve_preprocess(graph, model_path)
     preprocess = preprocess or preprocess_
     labels = labels or (meta.labels if meta else None)
-    task = meta.task if meta else "classification"
+    task = meta.task if meta else DEFAULT.name
     scorer = task_score(task, val, preprocess, labels, model_path, input_chw(graph)[-1])
     name = scorer.metric
     options = replace(options, max_drop=None)
@@ -197,7 +198,7 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val, *, optio
                 if drop <= max_drop:
                     break
         if report.final_drop > max_drop and qat is not None and qat.epochs > 0:
-            if task != "classification":
+            if not get_task(task).qat:
                 raise UsageError(f"quantization-aware training fine-tunes classifiers; {model_path} is a {task} "
                                  "model (PTQ and float fallback are its budget's steps)")
             from .qat import qat_finetune

@@ -8,9 +8,10 @@ Runtime computes are cached per model hash + data hash + method (ORT's own
 therefore reads no image: it reuses the tensors, and an identical re-run reuses
 the ranges too.
 
-Segmentation data (``image/`` + ``label/``) gives tiles of the model's input size cut at random places of
-the images at their own resolution (the masks are never read): what a U-Net sees when it predicts a whole
-image tile by tile.
+What a model is calibrated on is its task's (the registry entry's ``calibration``): a segmentation model
+gets tiles of its input size cut at random places of the images at their own resolution (the masks are never
+read): what a U-Net sees when it predicts a whole image tile by tile; a classifier or a Siamese net, the whole
+preprocessed images. Without a task, the data decides: segmentation data (``image/`` + ``label/``) gives tiles.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..data.datasets import (  # noqa: F401  (pick re-exported)
 from ..data.segmentation import is_masked_source, load_masked, masked_split_indices
 from ..fileio import atomic_path
 from ..progress import progress as bar
+from ..tasks.registry import TASKS, get_task
 from ..tasks.segmentation import image_array, input_tile
 
 DEFAULT_CACHE_DIR = Path("calib") / "cache"
@@ -99,13 +101,16 @@ class CalibrationSet:
 
 def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: tuple[int, int, int], *,
                          samples: int, seed: int, split: str = "all", val_split: float = 0.2,
-                         progress: bool = True) -> CalibrationSet:
+                         progress: bool = True, task: str | None = None) -> CalibrationSet:
     """``split="train"`` keeps only the training side of the stratified split (see ``edgecnn train``),
-    so calibration never sees the validation images."""
+    so calibration never sees the validation images. ``task``: the model's (its metadata's), whose registry entry
+    says what calibration cuts from the images; None: tiles for segmentation data, whole images otherwise."""
     data_hash = data_fingerprint(source, seed)
     if split != "all":
         data_hash = hashlib.sha256(f"{data_hash}|{split}|{val_split}".encode()).hexdigest()[:16]
-    tiles = is_masked_source(source)  # segmentation data: tiles at the images' own resolution, as the model sees them
+    sample = get_task(task).function("calibration") if task in TASKS else \
+        segmentation_tiles if is_masked_source(source) else whole_images
+    tiles = sample is segmentation_tiles  # tiles at the images' own resolution, as the model sees them
     key = hashlib.sha256(f"{data_hash}|{preprocess.to_json()}|{samples}|{seed}{'|tiles' if tiles else ''}"
                          .encode()).hexdigest()[:20]
     path = cache_dir() / f"inputs-{key}.npy"
@@ -121,10 +126,13 @@ def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: t
         train_idx, val_idx = stratified_split(images.labels, val_split, seed)
         images = images.subset(train_idx if split == "train" else val_idx)
     chosen = pick(len(images), samples, seed)
-    if tiles:
-        inputs = _segmentation_tiles(images, chosen, preprocess, input_shape[-1], samples, seed, progress)
-        return _cached(path, inputs, input_shape, source, data_hash, chosen, seed, preprocess)
+    inputs = sample(images, chosen, preprocess, input_shape[-1], samples, seed, progress)
+    return _cached(path, inputs, input_shape, source, data_hash, chosen, seed, preprocess)
 
+
+def whole_images(images: ImageList, chosen: list[int], preprocess: PreprocessSpec, side: int, samples: int,
+                 seed: int, progress: bool) -> np.ndarray:
+    """The chosen images, each preprocessed whole (resize, crop): what a classifier sees."""
     arrays = []
     for i in bar(chosen, "calibration images", "image", enabled=progress):
         image = images.image(i)
@@ -132,11 +140,11 @@ def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: t
         if image.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "F", "1") and channels not in (1, 3, 4):
             raise DataError(f"{images.names[i]} has {channels} channels; calibration needs RGB or greyscale images")
         arrays.append(preprocess_numpy(image, preprocess))
-    return _cached(path, np.stack(arrays).astype(np.float32), input_shape, source, data_hash, chosen, seed, preprocess)
+    return np.stack(arrays).astype(np.float32)
 
 
-def _segmentation_tiles(images: ImageList, chosen: list[int], preprocess: PreprocessSpec, side: int, samples: int,
-                        seed: int, progress: bool) -> np.ndarray:
+def segmentation_tiles(images: ImageList, chosen: list[int], preprocess: PreprocessSpec, side: int, samples: int,
+                       seed: int, progress: bool) -> np.ndarray:
     """``samples`` input tiles of ``side`` px at random places of the chosen images (in turn), each image at its
     own resolution: a U-Net predicts whole images tile by tile, so a resized whole image is not what it sees."""
     arrays, tiles = {}, []

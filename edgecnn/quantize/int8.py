@@ -39,6 +39,7 @@ from ..core.preprocess import PreprocessSpec
 from ..engines.registry import placement_of
 from ..errors import EdgeCNNError, UsageError
 from ..fileio import atomic_path, sha256_file
+from ..tasks.registry import DEFAULT
 from .calibration import (
     ArrayDataReader,
     cache_dir,
@@ -249,7 +250,8 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
         if speed_note:
             log(f"note: {speed_note}")
     calibration = load_calibration_set(calib, preprocess, chw, samples=options.samples, seed=options.seed,
-                                       split=options.calib_split, val_split=options.val_split, progress=progress)
+                                       split=options.calib_split, val_split=options.val_split, progress=progress,
+                                       task=meta.task if meta else None)
     log(f"calibration: {len(calibration.inputs)} samples from {calib}"
         + (" (cached tensors, no image read)" if calibration.from_cache else f" ({calibration.images_read} images read)"))
     model_hash = source_sha256[:16]
@@ -301,7 +303,7 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                 "activation_type": "int8" if options.symmetric_activations else "uint8", "weight_type": "int8",
                 "op_types": options.op_types, "excluded": exclude, "speed_aware": speed_note, "source_sha256": source_sha256,
                 "format": "QDQ", "versions": library_versions()}
-        base = meta or ModelMetadata(architecture=Path(model_path).stem, task="classification",
+        base = meta or ModelMetadata(architecture=Path(model_path).stem, task=DEFAULT.name,
                                      input_names=[input_name], output_names=[o.name for o in model.graph.output],
                                      input_shape=[batch or "batch", *chw], layout="NCHW", preprocess=preprocess,
                                      labels=[], weights_sha256="", weights_source="")

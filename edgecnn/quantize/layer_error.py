@@ -182,8 +182,9 @@ def layer_error_report(float_path: str | os.PathLike, qdq_path: str | os.PathLik
     """Per-layer errors of ``qdq_path`` against ``float_path`` on ``samples`` of ``images`` (through the model's own
     preprocessing, the calibration cache), written to ``json_path`` and a PNG beside it; the rows, worst first."""
     model = load_onnx(float_path, external_data=False)
-    preprocess, chw, _ = resolve_preprocess(model, str(float_path))
-    inputs = load_calibration_set(images, preprocess, chw, samples=samples, seed=seed, progress=False).inputs
+    preprocess, chw, meta = resolve_preprocess(model, str(float_path))
+    inputs = load_calibration_set(images, preprocess, chw, samples=samples, seed=seed, progress=False,
+                                  task=meta.task if meta else None).inputs
     rows = layer_errors(float_path, qdq_path, inputs, samples=samples)
     write_layer_report(rows, json_path)
     return rows

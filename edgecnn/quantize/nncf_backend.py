@@ -29,6 +29,7 @@ from ..core.metadata import library_versions, read_metadata, write_metadata
 from ..core.onnx_io import cap_ir_version, load_onnx
 from ..errors import DependencyMissing, UsageError
 from ..fileio import atomic_path, sha256_file
+from ..tasks.registry import task_of
 from .calibration import load_calibration_set
 from .int8 import (
     QuantizeError,
@@ -68,7 +69,7 @@ def openvino_agreement(float_path: str, quant_path: str, inputs, input_name, tas
     except Exception as exc:  # one line, not OpenVINO's traceback
         raise QuantizeError(f"OpenVINO cannot run the INT8 file of {Path(float_path).name}: "
                             f"{type(exc).__name__}: {exc}") from None
-    if task == "similarity":  # an embedding's largest dimension means nothing
+    if not task_of(task).class_scores:  # an embedding's largest dimension means nothing
         result.pop("top1_agreement", None)
     return result
 
@@ -79,7 +80,8 @@ def openvino_check(float_path: str, quant_path: str, calib: str, options: Quanti
     model = load_onnx(float_path, external_data=False)
     preprocess, chw, meta = resolve_preprocess(model, float_path, mean, std, input_size)
     inputs = load_calibration_set(calib, preprocess, chw, samples=options.samples, seed=options.seed,
-                                  split=options.calib_split, val_split=options.val_split, progress=False).inputs
+                                  split=options.calib_split, val_split=options.val_split, progress=False,
+                                  task=meta.task if meta else None).inputs
     return openvino_agreement(float_path, quant_path, inputs, graph_input(model).name, meta.task if meta else None)
 
 
@@ -113,7 +115,8 @@ def quantize_for_openvino(model_path: str | os.PathLike, output: str | os.PathLi
     preprocess, chw, meta = resolve_preprocess(model, model_path, mean, std, input_size)
     input_name = graph_input(model).name
     calibration = load_calibration_set(calib, preprocess, chw, samples=options.samples, seed=options.seed,
-                                       split=options.calib_split, val_split=options.val_split, progress=progress)
+                                       split=options.calib_split, val_split=options.val_split, progress=progress,
+                                       task=meta.task if meta else None)
     log(f"calibration: {len(calibration.inputs)} samples from {calib} (NNCF, placed for OpenVINO)")
     dataset = nncf.Dataset(list(calibration.inputs), lambda x: {input_name: x[None]})
     ignored = nncf.IgnoredScope(names=list(options.exclude), validate=False) if options.exclude else None

@@ -46,8 +46,9 @@ from ..errors import UsageError
 from ..export import export_onnx
 from ..fileio import atomic_path, sha256_file
 from ..optim import make_optimizer, make_schedule
-from ..progress import progress as bar
-from ..train_options import TrainOptions
+from ..tasks.loop import EpochStats, batchnorm_frozen, fit, validate_top1
+from ..tasks.registry import get_task, names_where
+from ..train_options import QAT, TrainOptions
 from ..zoo import create_model
 from ..zoo.weights import save_checkpoint
 from .int8 import quantize_int8
@@ -284,23 +285,6 @@ def simulate_int8(model: nn.Module, symmetric_activations: bool = False,
     return simulation
 
 
-def _train_mode_frozen_bn(model: nn.Module) -> None:
-    model.train()
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.eval()
-
-
-@torch.no_grad()
-def _top1(model: nn.Module, loader) -> float:
-    model.eval()
-    correct = count = 0
-    for images, targets in loader:
-        correct += int((model(images).argmax(1) == targets).sum())
-        count += len(targets)
-    return correct / max(1, count)
-
-
 @dataclass
 class QatReport:
     checkpoint: str
@@ -336,9 +320,9 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
                  log=lambda line: None) -> QatReport:
     """QAT of ``checkpoint`` on ``data``; writes ``qat.pt``, ``model_qat_int8.onnx`` and ``qat.json`` into
     ``output_dir``. ``options``: epochs (default 3), optimizer, rate, schedule, batch size (QAT's defaults where
-    unset: :data:`edgecnn.train_options.MODES`; an option QAT does not use is refused)."""
+    unset: :data:`edgecnn.train_options.QAT`; an option QAT does not use is refused)."""
     started = time.perf_counter()
-    training = (options or TrainOptions(epochs=3)).for_mode("qat", Path(checkpoint).name)
+    training = (options or TrainOptions(epochs=3)).for_mode(QAT, Path(checkpoint).name)
     epochs, lr, optimizer, batch_size = training.epochs, training.lr, training.optimizer, training.batch_size
     out = Path(output_dir)
     targets = {"checkpoint": out / "qat.pt", "onnx": out / "model_qat_int8.onnx", "json": out / "qat.json"}
@@ -346,8 +330,8 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
     if taken and not force:
         raise UsageError(f"{taken[0]} exists; pass --force to replace it")
     loaded = create_model(str(checkpoint))
-    if loaded.spec.task != "classification":
-        raise UsageError(f"QAT supports classification models; {loaded.spec.name} is a {loaded.spec.task} model")
+    if not get_task(loaded.spec.task).qat:
+        raise UsageError(f"QAT supports {names_where('qat')} models; {loaded.spec.name} is a {loaded.spec.task} model")
     train_images, val_images = train_val(data, val=val, val_split=val_split, image_size=loaded.preprocess.resize,
                                          seed=seed, progress=progress)
     if list(train_images.classes) != list(loaded.labels):
@@ -360,12 +344,12 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
     val_loader = torch.utils.data.DataLoader(
         TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False)), batch_size=batch_size * 2,
         num_workers=training.workers)
-    float_top1 = _top1(model, val_loader)
+    float_top1 = validate_top1(model, val_loader)[1]
     options = quantize or QuantizeOptions(calib_split="train", val_split=val_split, seed=seed)
     points = _points_of_the_export(checkpoint, model, data, options, progress, log)
     simulation = simulate_int8(model, symmetric_activations=options.symmetric_activations, points=points)
     try:
-        before = _top1(model, val_loader)  # also sets each activation range from the first batch
+        before = validate_top1(model, val_loader)[1]  # also sets each activation range from the first batch
         where = ("every convolution and fully-connected layer (the export's node names could not be read)"
                  if points is None else
                  f"the export's Q/DQ places: {len(points.weights)} INT8 weights, {len(points.inputs)} layer inputs, "
@@ -374,24 +358,29 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
                     if points.unmapped else ""))
         log(f"QAT of {loaded.spec.name}: float top-1 {100 * float_top1:.2f}%, INT8 simulated {100 * before:.2f}% "
             f"before fine-tuning ({simulation.folded} BatchNorms folded into their convolutions; simulated at "
-            f"{where}); {epochs} epochs, {training.describe('qat')}, BatchNorm statistics frozen")
+            f"{where}); {epochs} epochs, {training.describe(QAT)}, BatchNorm statistics frozen")
         opt = make_optimizer(training, [p for p in model.parameters() if p.requires_grad])
-        schedule = make_schedule(training, "qat", opt, epochs * len(train_loader),
+        schedule = make_schedule(training, QAT, opt, epochs * len(train_loader),
                                  round(training.warmup_epochs * len(train_loader)), log=log)
         criterion = nn.CrossEntropyLoss()
         torch.manual_seed(seed)
         history = []
-        for epoch in range(epochs):
-            _train_mode_frozen_bn(model)
-            for images, labels in bar(train_loader, f"QAT epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
-                logits = model(images)
-                loss = criterion(logits if isinstance(logits, torch.Tensor) else logits[0], labels)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                schedule.step()
-            history.append(_top1(model, val_loader))
-            log(f"QAT epoch {epoch + 1}/{epochs}: INT8 simulated top-1 {100 * history[-1]:.2f}%")
+
+        def train_mode() -> None:
+            model.train()
+            batchnorm_frozen(model, every=True)
+
+        def step(batch):
+            images, labels = batch
+            logits = model(images)
+            return criterion(logits if isinstance(logits, torch.Tensor) else logits[0], labels), len(labels), None
+
+        def end_epoch(stats: EpochStats) -> None:
+            history.append(validate_top1(model, val_loader)[1])
+            log(f"QAT epoch {stats.epoch + 1}/{epochs}: INT8 simulated top-1 {100 * history[-1]:.2f}%")
+
+        fit(opt, schedule, range(epochs), batches=lambda epoch: train_loader, step=step, end_epoch=end_epoch,
+            train_mode=train_mode, describe=lambda epoch: f"QAT epoch {epoch + 1}/{epochs}", progress=progress)
     finally:
         simulation.remove()
     model.eval()

@@ -23,6 +23,7 @@ from ..data.segmentation import MaskedImages
 from ..engines import load_runner
 from ..errors import UsageError
 from ..evaluate import class_mapping, model_threshold, segmentation_confusions, similarity_pairs
+from ..tasks.registry import task_of
 from ..tasks.segmentation import image_array, input_tile
 
 RANKING_SAMPLES = 16
@@ -117,13 +118,24 @@ class SimilarityScore:
         return paired_difference(a, b, unit="pairs")
 
 
-def task_score(task: str, val, preprocess, labels: list[str] | None, model_path: str, input_side: int):
-    """The scorer of ``task`` on ``val`` (class folders; segmentation: images with masks)."""
-    if task == "segmentation":
-        if not isinstance(val, MaskedImages):
-            raise UsageError(f"{model_path} segments images: its accuracy is measured on images with masks "
-                             "(image/ + label/ folders), not class folders")
-        return SegmentationScore(val, preprocess, input_side)
-    if task == "similarity":
-        return SimilarityScore(val, preprocess, model_path)
+def classification_scorer(val: ImageList, preprocess, labels: list[str] | None, model_path: str,
+                          input_side: int) -> ClassificationScore:
     return ClassificationScore(val, preprocess, labels, model_path)
+
+
+def segmentation_scorer(val, preprocess, labels: list[str] | None, model_path: str,
+                        input_side: int) -> SegmentationScore:
+    if not isinstance(val, MaskedImages):
+        raise UsageError(f"{model_path} segments images: its accuracy is measured on images with masks "
+                         "(image/ + label/ folders), not class folders")
+    return SegmentationScore(val, preprocess, input_side)
+
+
+def similarity_scorer(val: ImageList, preprocess, labels: list[str] | None, model_path: str,
+                      input_side: int) -> SimilarityScore:
+    return SimilarityScore(val, preprocess, model_path)
+
+
+def task_score(task: str, val, preprocess, labels: list[str] | None, model_path: str, input_side: int):
+    """The scorer of ``task`` on ``val`` (class folders; segmentation: images with masks): its registry entry's."""
+    return task_of(task).function("scorer")(val, preprocess, labels, model_path, input_side)

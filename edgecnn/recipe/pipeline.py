@@ -36,6 +36,7 @@ from ..errors import EdgeCNNError
 from ..report.best import pick_best
 from ..report.differences import accuracy_differences
 from ..report.results import build_results, merge_results, write_results
+from ..tasks.registry import of_model
 from . import stages as bodies
 from .cache import StageCache
 from .graph import GraphRun, Stage, StageOutcome
@@ -254,12 +255,11 @@ def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
 def preflight(recipe: Recipe) -> None:
     """Refuse, before any work or folder is made, a recipe whose files are not there (paths: YAML paths)."""
 
-    from ..zoo import get_spec
-
-    task = get_spec(recipe.model.arch).task
-    if task != "classification" and recipe.quantize.qat_epochs:
+    task = of_model(recipe.model.arch)
+    if not task.qat and recipe.quantize.qat_epochs:
         raise RecipeError("quantize.qat_epochs: quantization-aware training fine-tunes classifiers; "
-                          f"{recipe.model.arch} is a {task} model (its accuracy budget tries PTQ, then float fallback)")
+                          f"{recipe.model.arch} is a {task.name} model (its accuracy budget tries PTQ, then float "
+                          "fallback)")
     checks = [("data.path", recipe.data.path), ("data.val", recipe.data.val), ("quantize.calib", recipe.quantize.calib),
               ("model.weights", recipe.model.weights)]
     for where, value in checks:

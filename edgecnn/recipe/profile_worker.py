@@ -15,10 +15,9 @@ from __future__ import annotations
 import json
 import sys
 
-from ..data.datasets import train_val
-from ..data.segmentation import masked_validation
 from ..errors import DependencyMissing, EdgeCNNError, EngineUnavailable
 from ..profile.run import ProfileSettings, profile
+from ..tasks.registry import task_of
 
 UNAVAILABLE_EXIT = 3
 
@@ -28,12 +27,10 @@ def run(args: dict) -> None:
                                warmup_s=args["warmup_s"], min_runs=args["min_runs"], min_time_s=args["min_time_s"])
     images = None
     val = args.get("val")
-    if val and val.get("task") == "segmentation":  # the validation side segmentation training held out
-        images = masked_validation(val["source"], val=val.get("val"), val_split=val["val_split"],
-                                   image_size=int(val["input_side"]), seed=val["seed"])
-    elif val:
-        images = train_val(val["source"], val=val.get("val"), val_split=val["val_split"], image_size=val["image_size"],
-                           seed=val["seed"])[1]
+    if val:  # the validation side the model's task's training held out
+        images = task_of(val.get("task")).function("held_out")(
+            val["source"], val=val.get("val"), val_split=val["val_split"], resize=val["image_size"],
+            side=val.get("input_side"), seed=val["seed"])
     result = profile(args["artifact"], args["engine"], precision=args["precision"], settings=settings, data=images)
     result.write_json(args["output"])
 

@@ -25,6 +25,7 @@ from ..errors import UsageError
 from ..export.options import ExportOptions
 from ..profile.options import TargetShape, Timing
 from ..quantize.options import QuantizeOptions
+from ..tasks.registry import get_task
 from ..train_options import TrainOptions
 
 
@@ -230,7 +231,7 @@ def _check_semantics(recipe: Recipe) -> None:
         raise RecipeError(f"model.arch: {exc}") from None
     if recipe.train.enabled:  # an option the model's training does not use is refused before any work
         try:
-            TrainOptions.of(recipe.train).for_mode(spec.task, spec.name)
+            TrainOptions.of(recipe.train).for_mode(get_task(spec.task).training, spec.name)
         except OptionError as exc:
             raise RecipeError(exc.phrased(f"train.{exc.option}")) from None
     if not recipe.targets:

@@ -20,8 +20,7 @@ from typing import Callable
 
 from ..bundle.builder import build_bundle
 from ..core.metadata import read_metadata
-from ..data.datasets import load_images, train_val, write_image_folder
-from ..data.segmentation import load_masked, masked_validation
+from ..data.datasets import write_image_folder
 from ..device.hosts import make_host
 from ..device.run import DeviceAccess, DeviceOptions, measure_on, prepare
 from ..device.run import device_identity as read_device_identity
@@ -33,6 +32,7 @@ from ..quantize.fp16 import convert_fp16
 from ..quantize.layer_error import layer_error_report
 from ..quantize.options import QuantizeOptions
 from ..quantize.placed import quantize_placed
+from ..tasks.registry import DEFAULT, get_task, of_model, task_of
 from ..train import TrainConfig, TrainOptions
 from .graph import StageContext
 from .schema import (
@@ -49,49 +49,15 @@ UNAVAILABLE_EXIT = 3  # profile_worker's exit code for an engine that is not on 
 
 
 def train(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
-    from ..train import train as run_training
-    from ..zoo import get_spec
-
-    task = get_spec(model.arch).task
-    if task == "segmentation":
-        _train_segmentation(ctx, model, data, options)
-        return
-    if task == "similarity":
-        _train_similarity(ctx, model, data, options)
-        return
+    """The model's task trains it (its registry entry's trainer); model.pt and history.json are its best epoch's."""
     config = TrainConfig(model=model.arch, data=data.path, output=str(ctx.work / "train"), val=data.val,
                          val_split=data.val_split, weights=model.weights, seed=data.seed,
                          **asdict(TrainOptions.of(options)))
-    result = run_training(config, force=True, progress=ctx.progress, log=ctx.note)
+    result = of_model(model.arch).function("trainer")(config, force=True, progress=ctx.progress, log=ctx.note)
     os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
     os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
     shutil.rmtree(ctx.work / "train")  # last.pt (optimizer state) is not needed downstream
-    ctx.record.update(best_top1=result.best_top1, best_epoch=result.best_epoch + 1, seconds=result.seconds)
-
-
-def _train_segmentation(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
-    from ..tasks.segmentation_train import train_segmentation
-
-    result = train_segmentation(model.arch, data.path, str(ctx.work / "train"), options=TrainOptions.of(options),
-                                val=data.val, val_split=data.val_split, seed=data.seed, weights=model.weights,
-                                progress=ctx.progress, log=ctx.note)
-    os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
-    os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
-    shutil.rmtree(ctx.work / "train")
-    ctx.record.update(best_mean_iou=result.best_mean_iou, best_epoch=result.best_epoch + 1, seconds=result.seconds)
-
-
-def _train_similarity(ctx: StageContext, model: ModelSection, data: DataSection, options: TrainOptions) -> None:
-    from ..tasks.similarity_train import train_similarity
-
-    result = train_similarity(model.arch, data.path, str(ctx.work / "train"), options=TrainOptions.of(options),
-                              val=data.val, val_split=data.val_split, seed=data.seed, weights=model.weights,
-                              progress=ctx.progress, log=ctx.note)
-    os.replace(ctx.work / "train" / "best.pt", ctx.output("model.pt"))
-    os.replace(ctx.work / "train" / "history.json", ctx.output("history.json"))
-    shutil.rmtree(ctx.work / "train")
-    ctx.record.update(best_roc_auc=result.best_roc_auc, threshold=result.threshold, best_epoch=result.best_epoch + 1,
-                      seconds=result.seconds)
+    ctx.record.update(result.record())
 
 
 def checkpoint_without_training(ctx: StageContext, model: ModelSection, data: DataSection, img_size: int | None) -> None:
@@ -100,10 +66,8 @@ def checkpoint_without_training(ctx: StageContext, model: ModelSection, data: Da
     from ..zoo.weights import save_checkpoint
 
     loaded = create_model(model.arch, weights=model.weights, num_classes=model.num_classes, input_size=img_size)
-    if loaded.spec.task == "segmentation":
-        classes = load_masked(data.path, image_size=loaded.input_size[1], seed=data.seed).classes
-    else:
-        classes = load_images(data.path, image_size=loaded.preprocess.resize, seed=data.seed).classes
+    classes = get_task(loaded.spec.task).function("reader")(data.path, resize=loaded.preprocess.resize,
+                                                             side=loaded.input_size[1], seed=data.seed).classes
     labels = classes if len(classes) == loaded.num_classes else loaded.labels
     save_checkpoint(ctx.output("model.pt"), loaded.model, arch=loaded.spec.name, classes=labels,
                     input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict())
@@ -145,11 +109,9 @@ def validation_images(data: DataSection, fp32_onnx: Path):
     """The validation side of the data, drawn at the exported model's resize: what accuracy is measured on (a
     segmentation model: the whole images with masks its training held out)."""
     meta = read_metadata(fp32_onnx)
-    if meta.task == "segmentation":
-        return masked_validation(data.path, val=data.val, val_split=data.val_split, image_size=meta.input_shape[-1],
-                                 seed=data.seed)
-    return train_val(data.path, val=data.val, val_split=data.val_split, image_size=meta.preprocess.resize,
-                     seed=data.seed)[1]
+    return task_of(meta.task).function("held_out")(data.path, val=data.val, val_split=data.val_split,
+                                                   resize=meta.preprocess.resize, side=meta.input_shape[-1],
+                                                   seed=data.seed)
 
 
 def int8(ctx: StageContext, calib: str, options: QuantizeOptions, data: DataSection, output: str,
@@ -200,7 +162,7 @@ def profile(ctx: StageContext, artifact: str, engine: str, precision: str, batch
         meta = read_metadata(fp32) if fp32 else None
         size = meta.preprocess.resize if meta else None
         val = {"source": data.path, "val": data.val, "val_split": data.val_split, "seed": data.seed,
-               "image_size": size, "task": meta.task if meta else "classification",
+               "image_size": size, "task": meta.task if meta else DEFAULT.name,
                "input_side": meta.input_shape[-1] if meta else None}
     args = {"artifact": str(ctx.input(artifact)), "engine": engine, "precision": precision, "batches": batches,
             "threads": threads, "warmup_s": options.warmup_s, "min_runs": options.min_runs,

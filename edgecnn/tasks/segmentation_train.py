@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +26,11 @@ from torch.nn import functional as F
 from ..data.preprocess import PreprocessSpec
 from ..data.segmentation import MaskedImages, load_masked, split_masked
 from ..errors import UsageError
-from ..fileio import atomic_path
 from ..optim import make_optimizer, make_schedule
-from ..progress import progress as bar
-from ..train_options import TrainOptions
+from ..train_options import TrainConfig, TrainOptions
 from ..zoo import LoadedModel, create_model
-from ..zoo.weights import save_checkpoint
+from .loop import Best, EpochStats, fit, write_run
+from .registry import SEGMENTATION
 from .segmentation import evaluate_masks, image_array, mirrored
 
 
@@ -131,6 +129,15 @@ class SegmentationTrainResult:
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
+    def summary(self) -> str:
+        """The line ``edgecnn train`` ends with."""
+        return (f"best val mean IoU {100 * self.best_mean_iou:.2f}% (epoch {self.best_epoch + 1}); "
+                f"{self.seconds:.1f} s; checkpoints in {self.output}")
+
+    def record(self) -> dict:
+        """What a recipe's train stage records."""
+        return {"best_mean_iou": self.best_mean_iou, "best_epoch": self.best_epoch + 1, "seconds": self.seconds}
+
 
 def train_segmentation(model_name: str, data: str, output: str, *, options: TrainOptions | None = None,
                        val: str | None = None, val_split: float = 0.2, seed: int = 0, weights: str | None = None,
@@ -141,10 +148,10 @@ def train_segmentation(model_name: str, data: str, output: str, *, options: Trai
     optimizer and schedule (an option segmentation does not use is refused); ``repeats``: random tiles per image
     per epoch."""
     started = time.perf_counter()
-    options = (options or TrainOptions()).for_mode("segmentation", model_name)
+    options = (options or TrainOptions()).for_mode(SEGMENTATION.training, model_name)
     epochs, batch_size, tile = options.epochs, options.batch_size, options.img_size
     probe = create_model(model_name, input_size=tile)
-    if probe.spec.task != "segmentation":
+    if probe.spec.task != SEGMENTATION.name:
         raise UsageError(f"{probe.spec.name} is a {probe.spec.task} model; segmentation training needs one of the "
                          "segmentation models (unet, unet_same)")
     side = probe.input_size[1]
@@ -164,37 +171,32 @@ def train_segmentation(model_name: str, data: str, output: str, *, options: Trai
                           deform=deform)
     optimizer = make_optimizer(options, model.parameters())
     steps_per_epoch = -(-len(dataset) // batch_size)
-    schedule = make_schedule(options, "segmentation", optimizer, epochs * steps_per_epoch,
+    schedule = make_schedule(options, SEGMENTATION.training, optimizer, epochs * steps_per_epoch,
                              round(options.warmup_epochs * steps_per_epoch), log=log)
     log(f"training {loaded.spec.name} on {len(train_set)} images with masks ({len(train_set.classes)} classes), "
         f"validating on {len(val_set)} whole images; tiles {side} -> {tile_out} px, {repeats} per image per epoch, "
-        f"{epochs} epochs; {options.describe('segmentation')}")
+        f"{epochs} epochs; {options.describe(SEGMENTATION.training)}")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    history, best, best_epoch = [], -1.0, -1
-    for epoch in range(epochs):
+    history, best = [], Best()
+
+    def batches(epoch: int):
         dataset.epoch = epoch
-        loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=options.workers,
-                                             generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-        model.train()
-        tick, loss_sum, seen = time.perf_counter(), 0.0, 0
-        for images, masks in bar(loader, f"epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
-            loss = segmentation_loss(model(images), masks)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_sum += float(loss.detach()) * len(images)
-            seen += len(images)
-        train_seconds = time.perf_counter() - tick
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=options.workers,
+                                           generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+
+    def step(batch):
+        images, masks = batch
+        return segmentation_loss(model(images), masks), len(images), None
+
+    def end_epoch(stats: EpochStats) -> None:
+        epoch = stats.epoch
         metrics = evaluate_masks(torch_predictor(model), val_set, spec, side, tile_out)
-        record = {"epoch": epoch + 1, "train_loss": loss_sum / max(seen, 1), "val_mean_iou": metrics["mean_iou"],
+        record = {"epoch": epoch + 1, "train_loss": stats.loss, "val_mean_iou": metrics["mean_iou"],
                   "val_pixel_accuracy": metrics["pixel_accuracy"], "val_dice": metrics["dice"],
-                  "tiles_per_s": seen / max(train_seconds, 1e-9), "seconds": time.perf_counter() - tick}
+                  "tiles_per_s": stats.per_second, "seconds": time.perf_counter() - stats.started}
         history.append(record)
-        improved = metrics["mean_iou"] > best
-        if improved:
-            best, best_epoch = metrics["mean_iou"], epoch
+        improved = best.offer(metrics["mean_iou"], epoch)
         log(f"epoch {epoch + 1}/{epochs}: loss {record['train_loss']:.4f} | val mean IoU {100 * metrics['mean_iou']:.2f}%"
             f" pixel accuracy {100 * metrics['pixel_accuracy']:.2f}%{' *' if improved else ''} | "
             f"{record['tiles_per_s']:.1f} tiles/s, {record['seconds']:.1f} s")
@@ -202,14 +204,25 @@ def train_segmentation(model_name: str, data: str, output: str, *, options: Trai
                       preprocess=spec.to_dict(), metrics={"val_mean_iou": metrics["mean_iou"],
                                                           "val_pixel_accuracy": metrics["pixel_accuracy"],
                                                           "epoch": epoch + 1})
-        if improved:
-            save_checkpoint(out / "best.pt", model, **common)
-        save_checkpoint(out / "last.pt", model, **common)
-        with atomic_path(out / "history.json", force=True) as tmp:
-            tmp.write_text(json.dumps({"history": history, "best_mean_iou": best, "best_epoch": best_epoch + 1,
-                                       "tile": [side, tile_out]}, indent=1))
-    result = SegmentationTrainResult(str(out), best, best_epoch, history, time.perf_counter() - started)
+        write_run(out, model, improved=improved, checkpoint=common,
+                  history={"history": history, "best_mean_iou": best.score, "best_epoch": best.epoch + 1,
+                           "tile": [side, tile_out]})
+
+    fit(optimizer, schedule, range(epochs), batches=batches, step=step, end_epoch=end_epoch, train_mode=model.train,
+        describe=lambda epoch: f"epoch {epoch + 1}/{epochs}", progress=progress)
+    result = SegmentationTrainResult(str(out), best.score, best.epoch, history, time.perf_counter() - started)
     return result
 
 
-__all__ = ["train_segmentation", "evaluate_masks", "segmentation_loss", "augment", "elastic", "random_tile"]
+def train_task(config: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
+               log=print) -> SegmentationTrainResult:
+    """The segmentation task's trainer (:attr:`edgecnn.tasks.registry.Task.trainer`): a run starts over (the task
+    is not ``resumable``; ``force`` is implied)."""
+    if resume:
+        raise UsageError(f"{SEGMENTATION.training.words} starts over: it does not resume")
+    return train_segmentation(config.model, config.data, config.output, options=TrainOptions.of(config),
+                              val=config.val, val_split=config.val_split, seed=config.seed, weights=config.weights,
+                              progress=progress, log=log)
+
+
+__all__ = ["train_segmentation", "train_task", "evaluate_masks", "segmentation_loss", "augment", "elastic", "random_tile"]

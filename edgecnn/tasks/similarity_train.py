@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +25,12 @@ from ..core.device import best_threshold, cosine_similarity, draw_pairs, verific
 from ..data.datasets import ImageList, TorchImageDataset, train_val
 from ..data.preprocess import torch_transform
 from ..errors import UsageError
-from ..fileio import atomic_path
 from ..optim import make_optimizer, make_schedule
-from ..progress import progress as bar
-from ..train_options import TrainOptions
+from ..train_options import TrainConfig, TrainOptions
 from ..zoo import create_model
-from ..zoo.weights import read_weights, save_checkpoint
+from ..zoo.weights import read_weights
+from .loop import Best, EpochStats, fit, write_run
+from .registry import SIMILARITY
 
 MARGIN = 0.2
 VAL_PAIRS = 400
@@ -73,6 +72,20 @@ def class_batches(labels: list[int], classes_per_batch: int, per_class: int, ste
     return batches
 
 
+class LoadedBatches:
+    """Batches of dataset indices, loaded (images stacked, labels gathered) one at a time as they are iterated."""
+
+    def __init__(self, batches: list[list[int]], dataset, labels: list[int]):
+        self.batches, self.dataset, self.labels = batches, dataset, labels
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        for batch in self.batches:
+            yield (torch.stack([self.dataset[i][0] for i in batch]), torch.tensor([self.labels[i] for i in batch]))
+
+
 @torch.no_grad()
 def embed_images(model: nn.Module, dataset, batch_size: int = 32) -> np.ndarray:
     model.eval()
@@ -108,6 +121,16 @@ class SimilarityTrainResult:
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
+    def summary(self) -> str:
+        """The line ``edgecnn train`` ends with."""
+        return (f"best val ROC-AUC {self.best_roc_auc:.4f} (epoch {self.best_epoch + 1}), threshold "
+                f"{self.threshold:.3f} stored in the checkpoint; {self.seconds:.1f} s; checkpoints in {self.output}")
+
+    def record(self) -> dict:
+        """What a recipe's train stage records."""
+        return {"best_roc_auc": self.best_roc_auc, "threshold": self.threshold, "best_epoch": self.best_epoch + 1,
+                "seconds": self.seconds}
+
 
 def train_similarity(model_name: str, data: str, output: str, *, options: TrainOptions | None = None,
                      classes_per_batch: int = 8, per_class: int = 4, val: str | None = None, val_split: float = 0.2,
@@ -116,10 +139,10 @@ def train_similarity(model_name: str, data: str, output: str, *, options: TrainO
     """Train ``siamese:BACKBONE`` on an ImageFolder; best.pt / last.pt / history.json in ``output``. ``options``:
     epochs, input side, optimizer, schedule, augmentation (an option Siamese training does not use is refused)."""
     started = time.perf_counter()
-    options = (options or TrainOptions()).for_mode("similarity", model_name)
+    options = (options or TrainOptions()).for_mode(SIMILARITY.training, model_name)
     epochs = options.epochs
     loaded = create_model(model_name, input_size=options.img_size)
-    if loaded.spec.task != "similarity":
+    if loaded.spec.task != SIMILARITY.name:
         raise UsageError(f"{loaded.spec.name} is a {loaded.spec.task} model; similarity training takes "
                          "siamese:BACKBONE (e.g. siamese:resnet18)")
     train_images, val_images = train_val(data, val=val, val_split=val_split, image_size=loaded.preprocess.resize,
@@ -137,37 +160,37 @@ def train_similarity(model_name: str, data: str, output: str, *, options: TrainO
                          f"{len(set(val_images.labels))} classes (more images, or a larger --val-split)") from None
     steps = max(1, len(train_images) // (classes_per_batch * per_class))
     optimizer = make_optimizer(options, model.parameters())
-    schedule = make_schedule(options, "similarity", optimizer, epochs * steps, round(options.warmup_epochs * steps),
+    schedule = make_schedule(options, SIMILARITY.training, optimizer, epochs * steps, round(options.warmup_epochs * steps),
                              log=log)
     log(f"training {loaded.spec.name} on {len(train_images)} images ({len(train_images.classes)} classes), "
         f"validating on {len(pairs)} pairs of {len(val_images)} images; {epochs} epochs of {steps} batches of "
         f"{classes_per_batch} classes x {per_class} images, triplet loss with semi-hard negatives; "
-        f"{options.describe('similarity')}")
+        f"{options.describe(SIMILARITY.training)}")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    history, best, best_epoch, best_threshold_value = [], -1.0, -1, 0.5
-    for epoch in range(epochs):
+    history, best, chosen = [], Best(), {"threshold": 0.5}
+
+    def batches(epoch: int):  # the P x K batches, drawn per epoch
         rng = np.random.default_rng([seed, epoch])
-        model.train()
-        tick, loss_sum = time.perf_counter(), 0.0
-        for batch in bar(class_batches(train_images.labels, classes_per_batch, per_class, steps, rng),
-                         f"epoch {epoch + 1}/{epochs}", "batch", enabled=progress):
-            images = torch.stack([train_set[i][0] for i in batch])
-            labels = torch.tensor([train_images.labels[i] for i in batch])
-            loss = semi_hard_triplet_loss(model.embed(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_sum += float(loss.detach())
+        # loaded in this process: forked DataLoader workers coincided with the suite's segfault exits
+        return LoadedBatches(class_batches(train_images.labels, classes_per_batch, per_class, steps, rng), train_set,
+                             train_images.labels)
+
+    def step(batch):  # the loss of a batch, not weighted by its size: the record is the mean over the batches
+        images, labels = batch
+        return semi_hard_triplet_loss(model.embed(images), labels), 1, None
+
+    def end_epoch(stats: EpochStats) -> None:
+        epoch = stats.epoch
         scores, same = pair_scores(embed_images(model, val_set), pairs)
         threshold, _ = best_threshold(scores, same)
         metrics = verification_metrics(scores, same, threshold)
-        record = {"epoch": epoch + 1, "loss": loss_sum / steps, **metrics, "seconds": time.perf_counter() - tick}
+        record = {"epoch": epoch + 1, "loss": stats.loss_sum / steps, **metrics,
+                  "seconds": time.perf_counter() - stats.started}
         history.append(record)
-        improved = metrics["roc_auc"] > best
+        improved = best.offer(metrics["roc_auc"], epoch)
         if improved:
-            best, best_epoch, best_threshold_value = metrics["roc_auc"], epoch, threshold
+            chosen["threshold"] = threshold
         log(f"epoch {epoch + 1}/{epochs}: loss {record['loss']:.4f} | val ROC-AUC {metrics['roc_auc']:.4f}, "
             f"accuracy {100 * metrics['accuracy']:.2f}% at threshold {threshold:.3f}, TAR@FAR1e-2 "
             f"{100 * metrics['tar_at_far']:.1f}%{' *' if improved else ''} | {record['seconds']:.1f} s")
@@ -175,14 +198,25 @@ def train_similarity(model_name: str, data: str, output: str, *, options: TrainO
                       preprocess=loaded.preprocess.to_dict(), threshold=threshold,
                       metrics={"val_roc_auc": metrics["roc_auc"], "val_accuracy": metrics["accuracy"],
                                "epoch": epoch + 1})
-        if improved:
-            save_checkpoint(out / "best.pt", model, **common)
-        save_checkpoint(out / "last.pt", model, **common)
-        with atomic_path(out / "history.json", force=True) as tmp:
-            tmp.write_text(json.dumps({"history": history, "best_roc_auc": best, "best_epoch": best_epoch + 1,
-                                       "threshold": best_threshold_value}, indent=1))
-    return SimilarityTrainResult(str(out), best, best_epoch, best_threshold_value, history,
+        write_run(out, model, improved=improved, checkpoint=common,
+                  history={"history": history, "best_roc_auc": best.score, "best_epoch": best.epoch + 1,
+                           "threshold": chosen["threshold"]})
+
+    fit(optimizer, schedule, range(epochs), batches=batches, step=step, end_epoch=end_epoch, train_mode=model.train,
+        describe=lambda epoch: f"epoch {epoch + 1}/{epochs}", progress=progress)
+    return SimilarityTrainResult(str(out), best.score, best.epoch, chosen["threshold"], history,
                                  time.perf_counter() - started)
+
+
+def train_task(config: TrainConfig, *, resume: bool = False, force: bool = False, progress: bool = True,
+               log=print) -> SimilarityTrainResult:
+    """The similarity task's trainer (:attr:`edgecnn.tasks.registry.Task.trainer`): a run starts over (the task
+    is not ``resumable``; ``force`` is implied)."""
+    if resume:
+        raise UsageError(f"{SIMILARITY.training.words} starts over: it does not resume")
+    return train_similarity(config.model, config.data, config.output, options=TrainOptions.of(config), val=config.val,
+                            val_split=config.val_split, seed=config.seed, weights=config.weights, progress=progress,
+                            log=log)
 
 
 def verification_of(model: nn.Module, images: ImageList, preprocess, threshold: float, seed: int = 0) -> dict:

@@ -10,7 +10,7 @@ from torch import nn
 
 from ..core.preprocess import IMAGENET_MEAN, IMAGENET_STD, PreprocessSpec
 from ..errors import DependencyMissing, UnknownModelError, UsageError
-from .registry import ModelSpec, get_spec, register, register_alias, register_prefix
+from .registry import CLASSIFIER_TASK, ModelSpec, get_spec, register, register_alias, register_prefix
 
 
 @functools.lru_cache(maxsize=None)
@@ -188,7 +188,7 @@ def _siamese_spec(backbone_name: str, name: str | None = None) -> ModelSpec:
     from .seed.siamese import SiameseNet
 
     backbone = get_spec(backbone_name)
-    if backbone.task != "classification" or backbone.num_inputs != 1:
+    if backbone.task != CLASSIFIER_TASK or backbone.num_inputs != 1:
         raise UsageError(f"a Siamese network needs a classification backbone; {backbone.name} is {backbone.task}")
 
     def build(embedding_dim: int) -> nn.Module:
