@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from .core.options import OptionError, _default_of, check_options, opt
+from .core.options import OptionError, _default_of, check_options, opt, same_as
+from .core.split import SplitOptions
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "onecycle")
@@ -151,7 +152,7 @@ class TrainConfig(TrainOptions):
     data: str
     output: str
     val: str | None = None
-    val_split: float = 0.2
+    val_split: float = same_as(SplitOptions, "val_split")
     weights: str | None = None
     seed: int = 0
     synthetic_size: int | None = None  # images in synthetic:shapes (default 1200)

@@ -54,7 +54,7 @@ def test_a_small_cnn_learns_synthetic_shapes_to_90_percent():
 
     torch.manual_seed(0)
     spec = PreprocessSpec(resize=32, crop=(32, 32), mean=(0.5,) * 3, std=(0.25,) * 3)
-    train, val = train_val("synthetic:shapes", image_size=32, seed=0)
+    train, val = train_val("synthetic:shapes", val_split=0.2, image_size=32, seed=0)
     transform = torch_transform(spec)
     x_train = torch.stack([transform(train.image(i)) for i in range(len(train))])
     y_train = torch.tensor(train.labels)

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from ..core.options import click_options
+from ..core.split import SplitOptions
 from .options import json_option
 
 
@@ -14,7 +16,7 @@ from .options import json_option
 @click.option("--data", required=True, metavar="DIR|synthetic:shapes", help="Labelled images (ImageFolder layout).")
 @click.option("--split", type=click.Choice(["all", "val", "train"]), default="all", show_default=True,
               help="Evaluate all images, or one side of the same stratified split as 'train'.")
-@click.option("--val-split", type=float, default=0.2, show_default=True)
+@click_options(SplitOptions)
 @click.option("--seed", type=int, default=0, show_default=True, help="Split seed (as given to train).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Inference threads.")

@@ -7,8 +7,10 @@ import tempfile
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from ..core.options import click_options, from_kwargs
+from ..core.split import SplitOptions
 from ..engines.registry import cpu_engine_for, get_engine
 from ..quantize.int8 import QuantizeReport
 from ..quantize.options import QuantizeOptions
@@ -37,10 +39,10 @@ def _names(text: str | None) -> list[str]:
 @click_options(QuantizeOptions)
 @click.option("--val", default=None, metavar="DIR|synthetic:shapes",
               help="Labelled images: report FP32 vs INT8 on the task's metric (top-1; mean IoU on image/ + label/ "
-                   "folders for a U-Net; verification accuracy on pairs for a Siamese net) and drive --max-drop.")
-@click.option("--val-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
-              help="Use only the validation side of this stratified split of --val (as 'edgecnn train'); "
-                   "with --calib-split train, calibration takes the other side.")
+                   "folders for a U-Net; verification accuracy on pairs for a Siamese net) and drive --max-drop. Scored "
+                   "whole; only its --val-split validation side when --val-split is given or --val is the --calib "
+                   "data (with --calib-split train, calibration takes the other side).")
+@click_options(SplitOptions)
 @click.option("--mean", default=None, help="Per-channel mean for a model without edgecnn metadata (0.485,0.456,0.406).")
 @click.option("--std", default=None, help="Per-channel std for a model without edgecnn metadata.")
 @click.option("--input-size", default=None, metavar="H[xW]", help="Input size for a model without metadata.")
@@ -87,7 +89,10 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
                    f"{100 * a.get('top1_agreement', float('nan')):.1f}% on {a['samples']} random inputs")
         payload = result
     else:
-        options = from_kwargs(QuantizeOptions, option_values, val_split=val_split or 0.2)
+        options = from_kwargs(QuantizeOptions, option_values, val_split=val_split)
+        # --val is scored whole, unless it is split: --val-split given, or --val is the calibration data itself
+        given = click.get_current_context().get_parameter_source("val_split") is not ParameterSource.DEFAULT
+        val_split = val_split if given or (val and val == calib) else None
         if not calib:
             raise UsageError("INT8 quantization needs calibration images: pass --calib DIR (or synthetic:shapes)")
         if options.max_drop is not None and not val:

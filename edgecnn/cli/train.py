@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.options import click_options, from_kwargs
+from ..core.split import SplitOptions
 from ..tasks.registry import names_where, of_model, training_modes
 from ..train_options import TrainConfig, TrainOptions
 
@@ -21,7 +22,7 @@ def _defaults() -> str:
               help="ImageFolder directory (one sub-folder per class) or synthetic:shapes[:N].")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory for checkpoints.")
 @click.option("--val", default=None, metavar="DIR", help="Separate validation directory (default: split --data).")
-@click.option("--val-split", type=float, default=0.2, show_default=True, help="Stratified validation fraction.")
+@click_options(SplitOptions)
 @click_options(TrainOptions)
 @click.option("--weights", default=None, metavar="FILE|imagenet", help="Start from these weights (head replaced).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split, the shuffling and the augmentation.")

@@ -93,6 +93,16 @@ def opt(default: Any = MISSING, help: str = "", *, choices=None, min=None, max=N
     return field(default=default, metadata={"option": info})
 
 
+def same_as(cls: type, name: str, **where: bool) -> Any:
+    """A field that is option ``name`` of options dataclass ``cls`` again (its default, help, domain and spelling),
+    for another dataclass that carries it too; ``where`` (``cli``, ``recipe``) says where that one offers it."""
+    original = next(f for f in dataclasses.fields(cls) if f.name == name)
+    info = dataclasses.replace(option_info(original), **where)
+    if original.default_factory is not MISSING:  # type: ignore[misc]
+        return field(default_factory=original.default_factory, metadata={"option": info})  # type: ignore[misc]
+    return field(default=original.default, metadata={"option": info})
+
+
 def option_info(f: dataclasses.Field) -> OptionInfo:
     return f.metadata.get("option") or OptionInfo()
 

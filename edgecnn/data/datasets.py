@@ -175,9 +175,10 @@ def stratified_split(labels: Sequence[int], val_fraction: float, seed: int = 0) 
     return sorted(train), sorted(val)
 
 
-def train_val(source: str, *, val: str | None = None, val_split: float = 0.2, image_size: int = 64,
+def train_val(source: str, *, val: str | None = None, val_split: float, image_size: int = 64,
               seed: int = 0, progress: bool = False) -> tuple[ImageList, ImageList]:
-    """Training and validation lists: a separate ``val`` source, or a stratified split of ``source``."""
+    """Training and validation lists: a separate ``val`` source, or a stratified split of ``source``
+    (``val_split``: :class:`edgecnn.core.split.SplitOptions`)."""
     images = load_images(source, image_size=image_size, seed=seed, progress=progress)
     if val:
         val_images = load_images(val, image_size=image_size, seed=seed + 1, progress=progress)

@@ -156,7 +156,7 @@ def split_masked(data: MaskedImages, val_fraction: float, seed: int = 0) -> tupl
     return data.subset(train_idx), data.subset(val_idx)
 
 
-def masked_validation(source: str | os.PathLike, *, val: str | os.PathLike | None = None, val_split: float = 0.2,
+def masked_validation(source: str | os.PathLike, *, val: str | os.PathLike | None = None, val_split: float,
                       image_size: int = 64, seed: int = 0) -> MaskedImages:
     """The validation side segmentation training holds out: a separate ``val`` source, or the split of ``source``."""
     if val:

@@ -23,7 +23,8 @@ import numpy as np
 import onnx
 
 from ..core.onnx_io import load_onnx
-from ..core.options import OptionError
+from ..core.options import OptionError, same_as
+from ..core.split import SplitOptions
 from ..core.paired import describe
 from ..errors import UsageError
 from ..fileio import atomic_path
@@ -114,7 +115,7 @@ class QatPlan:
     data: str
     epochs: int
     val: str | None = None
-    val_split: float = 0.2
+    val_split: float = same_as(SplitOptions, "val_split")
     seed: int = 0
 
 

@@ -100,12 +100,15 @@ class CalibrationSet:
 
 
 def load_calibration_set(source: str, preprocess: PreprocessSpec, input_shape: tuple[int, int, int], *,
-                         samples: int, seed: int, split: str = "all", val_split: float = 0.2,
+                         samples: int, seed: int, split: str = "all", val_split: float | None = None,
                          progress: bool = True, task: str | None = None) -> CalibrationSet:
     """``split="train"`` keeps only the training side of the stratified split (see ``edgecnn train``),
-    so calibration never sees the validation images. ``task``: the model's (its metadata's), whose registry entry
+    so calibration never sees the validation images (``val_split``, needed then: the split's fraction). ``task``:
+    the model's (its metadata's), whose registry entry
     says what calibration cuts from the images; None: tiles for segmentation data, whole images otherwise."""
     data_hash = data_fingerprint(source, seed)
+    if split != "all" and val_split is None:
+        raise ValueError(f"split={split!r} needs the split's val_split")
     if split != "all":
         data_hash = hashlib.sha256(f"{data_hash}|{split}|{val_split}".encode()).hexdigest()[:16]
     sample = get_task(task).function("calibration") if task in TASKS else \

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.options import OptionError, check_options, opt
+from ..core.options import OptionError, check_options, opt, same_as
+from ..core.split import SplitOptions
 from ..engines.registry import default_placement, placement_of, placements
 
 METHODS = ("minmax", "entropy", "percentile")
@@ -51,8 +52,7 @@ class QuantizeOptions:
     calib_split: str = opt("all", "'train': calibrate only on the training side of the stratified split "
                                   "(the validation side then measures accuracy).", choices=("all", "train"),
                            recipe=False)
-    val_split: float = opt(0.2, "Fraction of the data on the validation side of the split.", min=0.0, max=1.0,
-                           min_open=True, max_open=True, cli=False, recipe=False)
+    val_split: float = same_as(SplitOptions, "val_split", cli=False, recipe=False)  # the recipe's data.val_split
 
     def __post_init__(self) -> None:
         check_options(self)

@@ -315,7 +315,7 @@ def _points_of_the_export(checkpoint, model: nn.Module, data: str, options: Quan
 
 
 def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.PathLike, *,
-                 options: TrainOptions | None = None, val: str | None = None, val_split: float = 0.2, seed: int = 0,
+                 options: TrainOptions | None = None, val: str | None = None, val_split: float, seed: int = 0,
                  quantize: QuantizeOptions | None = None, force: bool = False, progress: bool = True,
                  log=lambda line: None) -> QatReport:
     """QAT of ``checkpoint`` on ``data``; writes ``qat.pt``, ``model_qat_int8.onnx`` and ``qat.json`` into

@@ -61,7 +61,7 @@ def _collector_class():
 
 
 def calibrate(model_path: str | Path, reader, method: str, cache_path: str | Path, *,
-              op_types: list[str] | None = None, percentile: float = 99.99, stride: int | None = None) -> None:
+              op_types: list[str] | None = None, percentile: float, stride: int | None = None) -> None:
     """The ranges of ``model_path``'s activations on ``reader``'s batches by ``method``, into ORT's calibration
     cache at ``cache_path``: what ``quantize_static`` computes, with the min/max fallback above."""
     from onnxruntime.quantization import CalibrationMethod

@@ -16,7 +16,8 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
-from ..core.options import OptionError, check_options, opt, option_info, with_defaults
+from ..core.options import OptionError, check_options, opt, option_info, same_as, with_defaults
+from ..core.split import SplitOptions
 from ..device.run import DeviceAccess
 from ..engines.registry import default_engine, device_engines, get_engine, names
 from ..engines.spec import PRECISIONS
@@ -51,8 +52,7 @@ class DataSection:
     path: str = opt("synthetic:shapes", "Labelled images: an ImageFolder directory or synthetic:shapes[:N].",
                     check=_path)
     val: str | None = opt(None, "A separate validation directory (default: a stratified split of path).")
-    val_split: float = opt(0.2, "Fraction of path on the validation side of the split.", min=0.0, max=1.0,
-                           min_open=True, max_open=True)
+    val_split: float = same_as(SplitOptions, "val_split")
     seed: int = opt(0, "Seed of the split, the calibration sample and the training run.")
 
 

@@ -41,11 +41,11 @@ def split_masks(data: MaskedImages, val_split: float, seed: int = 0) -> tuple[Ma
     return split_masked(data, val_split, seed)
 
 
-def held_out_classes(source, *, val=None, val_split: float = 0.2, resize: int, side: int | None = None,
+def held_out_classes(source, *, val=None, val_split: float, resize: int, side: int | None = None,
                      seed: int = 0) -> ImageList:
     return train_val(source, val=val, val_split=val_split, image_size=resize, seed=seed)[1]
 
 
-def held_out_masks(source, *, val=None, val_split: float = 0.2, resize: int | None = None, side: int,
+def held_out_masks(source, *, val=None, val_split: float, resize: int | None = None, side: int,
                    seed: int = 0) -> MaskedImages:
     return masked_validation(source, val=val, val_split=val_split, image_size=int(side), seed=seed)

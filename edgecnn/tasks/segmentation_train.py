@@ -140,7 +140,7 @@ class SegmentationTrainResult:
 
 
 def train_segmentation(model_name: str, data: str, output: str, *, options: TrainOptions | None = None,
-                       val: str | None = None, val_split: float = 0.2, seed: int = 0, weights: str | None = None,
+                       val: str | None = None, val_split: float, seed: int = 0, weights: str | None = None,
                        repeats: int = 4, deform: bool = True, classes: list[str] | None = None,
                        progress: bool = True, log=print) -> SegmentationTrainResult:
     """Train a segmentation model (``unet``, ``unet_same``) on ``data``; best.pt / last.pt / history.json in

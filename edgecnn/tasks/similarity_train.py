@@ -133,7 +133,7 @@ class SimilarityTrainResult:
 
 
 def train_similarity(model_name: str, data: str, output: str, *, options: TrainOptions | None = None,
-                     classes_per_batch: int = 8, per_class: int = 4, val: str | None = None, val_split: float = 0.2,
+                     classes_per_batch: int = 8, per_class: int = 4, val: str | None = None, val_split: float,
                      seed: int = 0, weights: str | None = None, progress: bool = True,
                      log=print) -> SimilarityTrainResult:
     """Train ``siamese:BACKBONE`` on an ImageFolder; best.pt / last.pt / history.json in ``output``. ``options``:
