@@ -151,6 +151,12 @@ class Dist:
     def enabled(self) -> bool:
         return self.world_size > 1
 
+    def where(self) -> str:
+        """Where training runs, in words."""
+        if not self.enabled:
+            return str(self.device)
+        return f"{self.world_size} processes ({'gloo' if self.device.type == 'cpu' else 'nccl'})"
+
 
 def setup_distributed() -> Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -196,153 +202,177 @@ def train(config: TrainConfig, *, resume: bool = False, force: bool = False, pro
     trainer (:attr:`edgecnn.tasks.registry.Task.trainer`)."""
     started = time.perf_counter()
     out_dir = Path(config.output)
-    last_path = out_dir / "last.pt"
-    state: dict = {}
-    if resume:
-        if not last_path.exists():
-            raise RunDirError(f"nothing to resume: {last_path} does not exist")
-        state = read_weights(last_path).checkpoint.get("training", {})
-        if not state:
-            raise RunDirError(f"{last_path} holds no training state to resume from")
-        saved = TrainConfig.from_dict(state["config"])
-        saved.epochs, saved.finetune_epochs = max(saved.epochs, config.epochs), max(saved.finetune_epochs,
-                                                                                     config.finetune_epochs)
-        config = saved
-    elif last_path.exists() and not force:
-        raise RunDirError(f"{out_dir} already holds a run; pass --resume to continue it or --force to start over")
+    config, state = _starting_point(config, out_dir, resume, force)
     dist = setup_distributed()
     spec = get_spec(config.model)
     if spec.task != CLASSIFICATION.name:
         raise UsageError(f"train supports {CLASSIFICATION.name} models; {spec.name} is a {spec.task} model")
-    mode = CLASSIFICATION.training
-    config = config.for_mode(mode, spec.name)
+    config = config.for_mode(CLASSIFICATION.training, spec.name)
+    run = _Run(config, out_dir, dist, state, resume, log if dist.main else (lambda line: None), progress and dist.main)
+    train_images, val_images = _images(config, spec, run.progress)
+    if train_images.skipped_message():
+        run.log(train_images.skipped_message())
+    loaded = _model(config, train_images.classes, run)
+    run.prepare(loaded, train_images, val_images)
+    run.log(f"training {spec.name} on {len(train_images)} images ({len(run.classes)} classes), validating on "
+            f"{len(val_images)}; {run.total_epochs} epochs, {dist.where()}"
+            + (f"; resuming at epoch {run.start_epoch + 1}" if resume else "")
+            + f"; {config.describe(CLASSIFICATION.training)}")
+    epoch_base = 0
+    for phase, n_epochs, lr, freeze in run.phases:
+        run.train_phase(phase, range(epoch_base, epoch_base + n_epochs), lr, freeze, on_step)
+        epoch_base += n_epochs
+    result = TrainResult(output=str(out_dir), best_top1=run.best.score, best_epoch=run.best.epoch,
+                         history=run.history, world_size=dist.world_size, seconds=time.perf_counter() - started,
+                         skipped=train_images.skipped_message())
+    if dist.enabled and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    return result
 
-    # data: synthetic images are drawn at the resize size of the model's preprocessing
+
+def _starting_point(config: TrainConfig, out_dir: Path, resume: bool, force: bool) -> tuple[TrainConfig, dict]:
+    """The run's configuration and the training state it resumes from (empty for a new run); a run folder that
+    holds a run is refused without ``resume`` or ``force``."""
+    last_path = out_dir / "last.pt"
+    if not resume:
+        if last_path.exists() and not force:
+            raise RunDirError(f"{out_dir} already holds a run; pass --resume to continue it or --force to start over")
+        return config, {}
+    if not last_path.exists():
+        raise RunDirError(f"nothing to resume: {last_path} does not exist")
+    state = read_weights(last_path).checkpoint.get("training", {})
+    if not state:
+        raise RunDirError(f"{last_path} holds no training state to resume from")
+    saved = TrainConfig.from_dict(state["config"])
+    saved.epochs = max(saved.epochs, config.epochs)
+    saved.finetune_epochs = max(saved.finetune_epochs, config.finetune_epochs)
+    return saved, state
+
+
+def _images(config: TrainConfig, spec, progress: bool):
+    """Training and validation images; synthetic images are drawn at the resize size of the model's
+    preprocessing."""
     probe = create_model(config.model, input_size=config.img_size) if config.img_size else None
-    preprocess = (probe.spec if probe else spec).preprocess
-    draw_size = preprocess.resize
+    draw_size = (probe.spec if probe else spec).preprocess.resize
     source = config.data
     if is_synthetic(source) and config.synthetic_size and source.count(":") == 1:
         source = f"{source}:{config.synthetic_size}"
-    train_images, val_images = train_val(source, val=config.val, val_split=config.val_split, image_size=draw_size,
-                                         seed=config.seed, progress=progress and dist.main)
-    if dist.main and train_images.skipped_message():
-        log(train_images.skipped_message())
-    classes = train_images.classes
+    return train_val(source, val=config.val, val_split=config.val_split, image_size=draw_size, seed=config.seed,
+                     progress=progress)
 
+
+def _model(config: TrainConfig, classes, run: "_Run") -> LoadedModel:
     torch.manual_seed(config.seed)
     loaded = create_model(config.model, weights=config.weights, num_classes=len(classes), input_size=config.img_size)
     loaded.labels = list(classes)
-    if dist.main:
-        for note in loaded.notes:
-            log(f"note: {note}")
+    for note in loaded.notes:
+        run.log(f"note: {note}")
     if config.bn_momentum is not None:
         changed = set_batchnorm_momentum(loaded.model, config.bn_momentum)
-        if dist.main and changed:
-            log(f"note: BatchNorm momentum set to {config.bn_momentum} on {changed} layers")
-    model = loaded.model.to(dist.device)
-    train_ds = TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=config.augment))
-    val_ds = TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False))
-    sampler = None
-    if dist.enabled:
-        from torch.utils.data.distributed import DistributedSampler
+        if changed:
+            run.log(f"note: BatchNorm momentum set to {config.bn_momentum} on {changed} layers")
+    loaded.model.to(run.dist.device)
+    return loaded
 
-        sampler = DistributedSampler(train_ds, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
-                                     seed=config.seed, drop_last=False)
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    val_criterion = nn.CrossEntropyLoss()
-    val_loader = torch.utils.data.DataLoader(val_ds, batch_size=config.batch_size * 2, shuffle=False,
-                                             num_workers=config.workers)
 
-    phases = [("train", config.epochs, config.lr, config.freeze)]
-    if config.finetune_epochs:
-        phases.append(("finetune", config.finetune_epochs, config.finetune_lr, "none"))
-    phases = [p for p in phases if p[1] > 0]
-    total_epochs = sum(p[1] for p in phases)
-    history = [EpochRecord(**h) for h in state.get("history", [])]
-    start_epoch = state.get("epoch", -1) + 1
-    if resume:
-        model.load_state_dict(read_weights(last_path).state_dict)
-    if dist.main:
-        where = f"{dist.world_size} processes ({'gloo' if dist.device.type == 'cpu' else 'nccl'})" if dist.enabled \
-            else str(dist.device)
-        log(f"training {spec.name} on {len(train_images)} images ({len(classes)} classes), validating on "
-            f"{len(val_images)}; {total_epochs} epochs, {where}" + (f"; resuming at epoch {start_epoch + 1}" if resume else "")
-            + f"; {config.describe(mode)}")
+class _Run:
+    """One classifier training run: its phases (train, then fine-tune with everything unfrozen), the data loaders,
+    the history and best epoch so far, and how an epoch is stepped, validated and written."""
 
-    best = Best(state.get("best_top1", -1.0), state.get("best_epoch", -1))
-    epoch_base = 0
-    for phase, n_epochs, lr, freeze in phases:
-        phase_epochs = range(epoch_base, epoch_base + n_epochs)
-        epoch_base += n_epochs
-        if start_epoch >= phase_epochs.stop:
-            continue
-        frozen = freeze_stages(loaded, freeze)
-        if dist.main and frozen:
-            log(f"{phase}: frozen {'backbone' if freeze == 'head-only' else str(len(frozen)) + ' stages'}, training "
-                f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} parameters")
-        params = [p for p in model.parameters() if p.requires_grad]
+    def __init__(self, config: TrainConfig, out_dir: Path, dist: Dist, state: dict, resume: bool, log, progress: bool):
+        self.config, self.out_dir, self.dist, self.state, self.resume = config, out_dir, dist, state, resume
+        self.log, self.progress = log, progress
+        phases = [("train", config.epochs, config.lr, config.freeze)]
+        if config.finetune_epochs:
+            phases.append(("finetune", config.finetune_epochs, config.finetune_lr, "none"))
+        self.phases = [p for p in phases if p[1] > 0]
+        self.total_epochs = sum(p[1] for p in self.phases)
+        self.history = [EpochRecord(**h) for h in state.get("history", [])]
+        self.start_epoch = state.get("epoch", -1) + 1
+        self.best = Best(state.get("best_top1", -1.0), state.get("best_epoch", -1))
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    def prepare(self, loaded: LoadedModel, train_images, val_images) -> None:
+        config, dist = self.config, self.dist
+        self.loaded, self.model, self.classes = loaded, loaded.model, train_images.classes
+        self.train_ds = TorchImageDataset(train_images, torch_transform(loaded.preprocess, train=config.augment))
+        val_ds = TorchImageDataset(val_images, torch_transform(loaded.preprocess, train=False))
+        self.sampler = None
+        if dist.enabled:
+            from torch.utils.data.distributed import DistributedSampler
+
+            self.sampler = DistributedSampler(self.train_ds, num_replicas=dist.world_size, rank=dist.rank,
+                                              shuffle=True, seed=config.seed, drop_last=False)
+        self.val_loader = torch.utils.data.DataLoader(val_ds, batch_size=config.batch_size * 2, shuffle=False,
+                                                      num_workers=config.workers)
+        if self.resume:
+            self.model.load_state_dict(read_weights(self.out_dir / "last.pt").state_dict)
+
+    def train_phase(self, phase: str, epochs: range, lr: float | None, freeze: str,
+                    on_step: Callable[[int, int], None] | None) -> None:
+        """The epochs of one phase that are still to run (all of them, or from where a resumed run stopped)."""
+        if self.start_epoch >= epochs.stop:
+            return
+        config, dist, model = self.config, self.dist, self.model
+        frozen = freeze_stages(self.loaded, freeze)
+        if frozen:
+            self.log(f"{phase}: frozen {'backbone' if freeze == 'head-only' else str(len(frozen)) + ' stages'}, "
+                     f"training {sum(p.numel() for p in model.parameters() if p.requires_grad):,} parameters")
         net: nn.Module = model
         if dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
             net = DistributedDataParallel(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
-        steps_per_epoch = math.ceil(len(train_ds) / (config.batch_size * dist.world_size))
-        optimizer = make_optimizer(config, params, lr)
+        steps_per_epoch = math.ceil(len(self.train_ds) / (config.batch_size * dist.world_size))
+        optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad], lr)
         warmup = round(config.warmup_epochs * steps_per_epoch) if phase == "train" else 0  # first phase only
-        schedule = make_schedule(config, mode, optimizer, steps_per_epoch * n_epochs, warmup,
-                                 log=log if dist.main else None)
-        if resume and state.get("phase") == phase and start_epoch in phase_epochs:
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
+        schedule = make_schedule(config, CLASSIFICATION.training, optimizer, steps_per_epoch * len(epochs), warmup,
+                                 log=self.log if dist.main else None)
+        if self.resume and self.state.get("phase") == phase and self.start_epoch in epochs:
+            optimizer.load_state_dict(self.state["optimizer"])
+            schedule.load_state_dict(self.state["schedule"])
 
-        def batches(epoch: int):
-            generator = _seed_epoch(config.seed, epoch)
-            if sampler is not None:
-                sampler.set_epoch(epoch)
-            return torch.utils.data.DataLoader(
-                train_ds, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
-                num_workers=config.workers, generator=generator, drop_last=False,
-                persistent_workers=False)
-
-        def train_mode(net=net) -> None:
+        def train_mode() -> None:
             net.train()
             batchnorm_frozen(model)
 
-        def step(batch, net=net):
+        def step(batch):
             images, targets = (t.to(dist.device) for t in batch)
-            loss, logits = _loss(net(images), targets, criterion)
+            loss, logits = _loss(net(images), targets, self.criterion)
             return loss, len(targets), int((logits.argmax(1) == targets).sum())
 
-        def end_epoch(stats: EpochStats, phase=phase, optimizer=optimizer, schedule=schedule) -> None:
-            images_per_s = stats.seen * dist.world_size / max(stats.seconds, 1e-9)
-            if dist.main:
-                val_loss, val_top1 = validate_top1(model, val_loader, dist.device, val_criterion)
-                record = EpochRecord(epoch=stats.epoch, phase=phase, lr=float(schedule.get_last_lr()[0]),
-                                     train_loss=stats.loss, train_top1=stats.top1, val_loss=val_loss,
-                                     val_top1=val_top1, images_per_s=images_per_s,
-                                     seconds=time.perf_counter() - stats.started)
-                history.append(record)
-                improved = best.offer(val_top1, stats.epoch)
-                log(f"epoch {stats.epoch + 1}/{total_epochs} {phase}: loss {record.train_loss:.4f} "
-                    f"train top-1 {100 * record.train_top1:.1f}% | val loss {val_loss:.4f} top-1 "
-                    f"{100 * val_top1:.2f}%{' *' if improved else ''} | {images_per_s:.1f} img/s, "
-                    f"{record.seconds:.1f} s")
-                _write_epoch(out_dir, loaded, config, classes, record, history, improved, best, phase, optimizer,
-                             schedule)
-            if dist.enabled:
-                torch.distributed.barrier()
+        fit(optimizer, schedule, range(max(self.start_epoch, epochs.start), epochs.stop), batches=self.batches,
+            step=step, end_epoch=lambda stats: self.end_epoch(stats, phase, optimizer, schedule),
+            train_mode=train_mode, describe=lambda epoch: f"epoch {epoch + 1}/{self.total_epochs} {phase}",
+            progress=self.progress, show_accuracy=True, on_step=on_step)
 
-        fit(optimizer, schedule, range(max(start_epoch, phase_epochs.start), phase_epochs.stop), batches=batches,
-            step=step, end_epoch=end_epoch, train_mode=train_mode,
-            describe=lambda epoch, phase=phase: f"epoch {epoch + 1}/{total_epochs} {phase}",
-            progress=progress and dist.main, show_accuracy=True, on_step=on_step)
-    result = TrainResult(output=str(out_dir), best_top1=best.score, best_epoch=best.epoch, history=history,
-                         world_size=dist.world_size, seconds=time.perf_counter() - started,
-                         skipped=train_images.skipped_message())
-    if dist.enabled and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
-    return result
+    def batches(self, epoch: int):
+        generator = _seed_epoch(self.config.seed, epoch)
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+        return torch.utils.data.DataLoader(
+            self.train_ds, batch_size=self.config.batch_size, shuffle=self.sampler is None, sampler=self.sampler,
+            num_workers=self.config.workers, generator=generator, drop_last=False, persistent_workers=False)
+
+    def end_epoch(self, stats: EpochStats, phase: str, optimizer, schedule) -> None:
+        """Validate, log and write the epoch (the main process); every process waits for it under DDP."""
+        dist = self.dist
+        images_per_s = stats.seen * dist.world_size / max(stats.seconds, 1e-9)
+        if dist.main:
+            val_loss, val_top1 = validate_top1(self.model, self.val_loader, dist.device, nn.CrossEntropyLoss())
+            record = EpochRecord(epoch=stats.epoch, phase=phase, lr=float(schedule.get_last_lr()[0]),
+                                 train_loss=stats.loss, train_top1=stats.top1, val_loss=val_loss, val_top1=val_top1,
+                                 images_per_s=images_per_s, seconds=time.perf_counter() - stats.started)
+            self.history.append(record)
+            improved = self.best.offer(val_top1, stats.epoch)
+            self.log(f"epoch {stats.epoch + 1}/{self.total_epochs} {phase}: loss {record.train_loss:.4f} "
+                     f"train top-1 {100 * record.train_top1:.1f}% | val loss {val_loss:.4f} top-1 "
+                     f"{100 * val_top1:.2f}%{' *' if improved else ''} | {images_per_s:.1f} img/s, "
+                     f"{record.seconds:.1f} s")
+            _write_epoch(self.out_dir, self.loaded, self.config, self.classes, record, self.history, improved,
+                         self.best, phase, optimizer, schedule)
+        if dist.enabled:
+            torch.distributed.barrier()
 
 
 def _write_epoch(out_dir: Path, loaded: LoadedModel, config: TrainConfig, classes, record: EpochRecord, history,
