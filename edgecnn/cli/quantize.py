@@ -40,8 +40,8 @@ def _names(text: str | None) -> list[str]:
 @click.option("--val", default=None, metavar="DIR|synthetic:shapes",
               help="Labelled images: report FP32 vs INT8 on the task's metric (top-1; mean IoU on image/ + label/ "
                    "folders for a U-Net; verification accuracy on pairs for a Siamese net) and drive --max-drop. Scored "
-                   "whole; only its --val-split validation side when --val-split is given or --val is the --calib "
-                   "data (with --calib-split train, calibration takes the other side).")
+                   "whole; only its --val-split validation side when --val-split is given (with --calib-split "
+                   "train, calibration takes the other side).")
 @click_options(SplitOptions)
 @click.option("--mean", default=None, help="Per-channel mean for a model without edgecnn metadata (0.485,0.456,0.406).")
 @click.option("--std", default=None, help="Per-channel std for a model without edgecnn metadata.")
@@ -90,9 +90,9 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
         payload = result
     else:
         options = from_kwargs(QuantizeOptions, option_values, val_split=val_split)
-        # --val is scored whole, unless it is split: --val-split given, or --val is the calibration data itself
+        # --val is scored whole unless --val-split is given
         given = click.get_current_context().get_parameter_source("val_split") is not ParameterSource.DEFAULT
-        val_split = val_split if given or (val and val == calib) else None
+        val_split = val_split if given else None
         if not calib:
             raise UsageError("INT8 quantization needs calibration images: pass --calib DIR (or synthetic:shapes)")
         if options.max_drop is not None and not val:

@@ -212,23 +212,10 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
                   options: QuantizeOptions | None = None, force: bool = False, mean=None, std=None,
                   input_size=None, trt_table: str | os.PathLike | None = None, progress: bool = True,
                   log=lambda line: None) -> QuantizeReport:
-    """Quantize ``model_path`` to INT8 QDQ at ``output`` with calibration images from ``calib``."""
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.calibrate import load_tensors_data
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    options = options or QuantizeOptions()
-    placement = placement_of(options.placed_for)
-    if placement.quantizer != QUANTIZER:
-        raise UsageError(f"a placement for {options.placed_for} is {placement.quantizer}'s: call "
-                         "edgecnn.quantize.quantize_placed")
-    if placement.symmetric_activations and not options.symmetric_activations:
-        options = dataclasses.replace(options, symmetric_activations=True)  # TensorRT reads symmetric INT8 only
+    """Quantize ``model_path`` to INT8 QDQ at ``output`` with calibration images from ``calib`` (``mean``, ``std``,
+    ``input_size``: the preprocessing of a model without edgecnn metadata; ``trt_table``: also write TensorRT's
+    calibration table from the same ranges)."""
+    options = _checked(options or QuantizeOptions())
     started = time.perf_counter()
     model_path, output, model = open_float_model(model_path, output, force)
     source_sha256 = sha256_file(model_path)  # of the file as given: keys the range cache, goes in the metadata
@@ -241,70 +228,34 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
         raise UsageError(f"{model_path} is already quantized (it has QuantizeLinear/DequantizeLinear or integer ops); "
                          "quantize the float model")
     preprocess, chw, meta = resolve_preprocess(model, model_path, mean, std, input_size)
-    input_name = graph_input(model).name
-    exclude = list(options.exclude)
-    speed_note = None
-    if options.speed_aware and not options.op_types:
-        kept, speed_note = speed_aware_exclusions(model)
-        exclude += [name for name in kept if name not in exclude]
-        if speed_note:
-            log(f"note: {speed_note}")
+    exclude, speed_note = _exclusions(model, options, log)
     calibration = load_calibration_set(calib, preprocess, chw, samples=options.samples, seed=options.seed,
                                        split=options.calib_split, val_split=options.val_split, progress=progress,
                                        task=meta.task if meta else None)
-    log(f"calibration: {len(calibration.inputs)} samples from {calib}"
-        + (" (cached tensors, no image read)" if calibration.from_cache else f" ({calibration.images_read} images read)"))
-    model_hash = source_sha256[:16]
-    ranges_path = _ranges_cache(model_hash, calibration.data_hash, options, len(calibration.inputs))
+    log(f"calibration: {len(calibration.inputs)} samples from {calib}" + (
+        " (cached tensors, no image read)" if calibration.from_cache else f" ({calibration.images_read} images read)"))
+    ranges_path = _ranges_cache(source_sha256[:16], calibration.data_hash, options, len(calibration.inputs))
     ranges_cached = ranges_path.exists()
-    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-              "percentile": CalibrationMethod.Percentile}[options.method]
     batch = input_chw(model)[0]
     input_names = [i.name for i in graph_inputs(model)]
-    reader = ArrayDataReader(calibration.inputs, input_names, batch_size=1 if batch in (1, None) or batch < 1 else batch)
-    extra = {"ActivationSymmetric": options.symmetric_activations, "WeightSymmetric": options.symmetric_weights}
+    reader = ArrayDataReader(calibration.inputs, input_names,
+                             batch_size=1 if batch in (1, None) or batch < 1 else batch)
     with tempfile.TemporaryDirectory(prefix="edgecnn-quant-") as tmp:
         source = Path(model_path)  # the float model as quantized: the file, or its normalised copy
         if normalized:
             source = Path(tmp) / "source.onnx"
             onnx.save(model, str(source))
-        pre = Path(tmp) / "pre.onnx"
-        quantized = Path(tmp) / "int8.onnx"
-        with _quiet_ort_logging():
-            try:
-                quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
-            except Exception as exc:  # pre-processing is an optimisation; quantize the original if it fails
-                log(f"note: ONNX Runtime pre-processing skipped ({type(exc).__name__})")
-                onnx.save(model, str(pre))
-            try:
-                if not ranges_cached:  # the ranges (a min/max fallback included) into ORT's calibration cache,
-                    # computed in chunks: one chunk of activations in memory at a time. (CalibMaxIntermediateOutputs
-                    # is not used: in ORT 1.31 it drops the chunks it clears.)
-                    calibrate(pre, reader, options.method, ranges_path, op_types=options.op_types,
-                              percentile=options.percentile, stride=calibration_stride(len(reader)))
-                quantize_static(
-                    str(pre), str(quantized), reader, quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=options.op_types or None, per_channel=options.per_channel,
-                    activation_type=QuantType.QInt8 if options.symmetric_activations else QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None,
-                    calibrate_method=method, extra_options=extra, calibration_cache_path=str(ranges_path),
-                )
-            except (ValueError, RuntimeError, KeyError) as exc:
-                raise QuantizeError(f"ONNX Runtime could not quantize {model_path}: {exc}") from exc
-        result = onnx.load(str(quantized))
+        result = _ort_quantized(model, source, Path(tmp), reader, ranges_path, ranges_cached, options, exclude, log,
+                                str(model_path))
         quantized_nodes, left = _count_nodes(result)
+        from onnxruntime.quantization.calibrate import load_tensors_data
+
         tensors = load_tensors_data(ranges_path)
         fallback = minmax_fallback(tensors, options.method)
-        info = {"method": options.method, "percentile": options.percentile if options.method == "percentile" else None,
-                "minmax_fallback": fallback,
-                "samples": len(calibration.inputs), "data_hash": calibration.data_hash, "calib": str(calib),
-                "per_channel": options.per_channel, "symmetric_weights": options.symmetric_weights,
-                "symmetric_activations": options.symmetric_activations,
-                "activation_type": "int8" if options.symmetric_activations else "uint8", "weight_type": "int8",
-                "op_types": options.op_types, "excluded": exclude, "speed_aware": speed_note, "source_sha256": source_sha256,
-                "format": "QDQ", "versions": library_versions()}
+        info = _provenance(options, calibration, calib, exclude, speed_note, source_sha256, fallback)
         base = meta or ModelMetadata(architecture=Path(model_path).stem, task=DEFAULT.name,
-                                     input_names=[input_name], output_names=[o.name for o in model.graph.output],
+                                     input_names=[graph_input(model).name],
+                                     output_names=[o.name for o in model.graph.output],
                                      input_shape=[batch or "batch", *chw], layout="NCHW", preprocess=preprocess,
                                      labels=[], weights_sha256="", weights_source="")
         base.preprocess = preprocess
@@ -317,13 +268,7 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
             except Exception as exc:
                 raise QuantizeError(f"ONNX Runtime cannot run the quantized {Path(model_path).name}: "
                                     f"{type(exc).__name__}: {exc}") from None
-    table_path = None
-    if trt_table:
-        ranges = {name: (float(np.min(data.range_value[0])), float(np.max(data.range_value[1])))
-                  for name, data in tensors.items()}
-        with atomic_path(trt_table, force=True) as tmp_table:
-            tmp_table.write_text(tensorrt_calibration_table(ranges))
-        table_path = str(trt_table)
+    table_path = _write_trt_table(tensors, trt_table) if trt_table else None
     return QuantizeReport(
         path=str(output), size_bytes=Path(output).stat().st_size, fp32_size_bytes=Path(model_path).stat().st_size,
         method=options.method, samples=len(calibration.inputs), data_hash=calibration.data_hash,
@@ -332,3 +277,83 @@ def quantize_int8(model_path: str | os.PathLike, output: str | os.PathLike, cali
         excluded=exclude, minmax_fallback=fallback, agreement=agreement, seconds=time.perf_counter() - started,
         trt_table=table_path, speed_note=speed_note,
     )
+
+
+def _checked(options: QuantizeOptions) -> QuantizeOptions:
+    """The options as this quantizer runs them: a placement that is another quantizer's is refused; one for
+    TensorRT makes activations symmetric (TensorRT reads symmetric INT8 only)."""
+    placement = placement_of(options.placed_for)
+    if placement.quantizer != QUANTIZER:
+        raise UsageError(f"a placement for {options.placed_for} is {placement.quantizer}'s: call "
+                         "edgecnn.quantize.quantize_placed")
+    if placement.symmetric_activations and not options.symmetric_activations:
+        return dataclasses.replace(options, symmetric_activations=True)
+    return options
+
+
+def _exclusions(model: onnx.ModelProto, options: QuantizeOptions, log) -> tuple[list[str], str | None]:
+    """The nodes kept in float: the user's, plus the speed-aware choice (with its note) unless op types are given."""
+    exclude = list(options.exclude)
+    speed_note = None
+    if options.speed_aware and not options.op_types:
+        kept, speed_note = speed_aware_exclusions(model)
+        exclude += [name for name in kept if name not in exclude]
+        if speed_note:
+            log(f"note: {speed_note}")
+    return exclude, speed_note
+
+
+def _ort_quantized(model: onnx.ModelProto, source: Path, tmp: Path, reader, ranges_path: Path, ranges_cached: bool,
+                   options: QuantizeOptions, exclude: list[str], log, name: str) -> onnx.ModelProto:
+    """ONNX Runtime's pre-processing, the ranges (unless cached) and ``quantize_static`` into QDQ."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[options.method]
+    extra = {"ActivationSymmetric": options.symmetric_activations, "WeightSymmetric": options.symmetric_weights}
+    pre, quantized = tmp / "pre.onnx", tmp / "int8.onnx"
+    with _quiet_ort_logging():
+        try:
+            quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
+        except Exception as exc:  # pre-processing is an optimisation; quantize the original if it fails
+            log(f"note: ONNX Runtime pre-processing skipped ({type(exc).__name__})")
+            onnx.save(model, str(pre))
+        try:
+            if not ranges_cached:  # the ranges (a min/max fallback included) into ORT's calibration cache,
+                # computed in chunks: one chunk of activations in memory at a time. (CalibMaxIntermediateOutputs
+                # is not used: in ORT 1.31 it drops the chunks it clears.)
+                calibrate(pre, reader, options.method, ranges_path, op_types=options.op_types,
+                          percentile=options.percentile, stride=calibration_stride(len(reader)))
+            quantize_static(
+                str(pre), str(quantized), reader, quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=options.op_types or None, per_channel=options.per_channel,
+                activation_type=QuantType.QInt8 if options.symmetric_activations else QuantType.QUInt8,
+                weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None,
+                calibrate_method=method, extra_options=extra, calibration_cache_path=str(ranges_path),
+            )
+        except (ValueError, RuntimeError, KeyError) as exc:
+            raise QuantizeError(f"ONNX Runtime could not quantize {name}: {exc}") from exc
+    return onnx.load(str(quantized))
+
+
+def _provenance(options: QuantizeOptions, calibration, calib: str, exclude: list[str], speed_note: str | None,
+                source_sha256: str, fallback: list[str]) -> dict:
+    """How the file was quantized, as its metadata records it."""
+    return {"method": options.method, "percentile": options.percentile if options.method == "percentile" else None,
+            "minmax_fallback": fallback,
+            "samples": len(calibration.inputs), "data_hash": calibration.data_hash, "calib": str(calib),
+            "per_channel": options.per_channel, "symmetric_weights": options.symmetric_weights,
+            "symmetric_activations": options.symmetric_activations,
+            "activation_type": "int8" if options.symmetric_activations else "uint8", "weight_type": "int8",
+            "op_types": options.op_types, "excluded": exclude, "speed_aware": speed_note,
+            "source_sha256": source_sha256, "format": "QDQ", "versions": library_versions()}
+
+
+def _write_trt_table(tensors: dict, path: str | os.PathLike) -> str:
+    """TensorRT's INT8 calibration table from the same ranges."""
+    ranges = {name: (float(np.min(data.range_value[0])), float(np.max(data.range_value[1])))
+              for name, data in tensors.items()}
+    with atomic_path(path, force=True) as tmp_table:
+        tmp_table.write_text(tensorrt_calibration_table(ranges))
+    return str(path)
