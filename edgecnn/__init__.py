@@ -5,12 +5,14 @@ prints what it returns)::
 
     import edgecnn
 
-    edgecnn.train("lenet5", "synthetic:shapes:200", "run/", epochs=1)             # edgecnn train
+    edgecnn.train("lenet5", "synthetic:shapes:64", "run/", epochs=1)              # edgecnn train
     report = edgecnn.export("run/best.pt", "lenet5.onnx", batch="dynamic")        # edgecnn export
     int8 = edgecnn.quantize("lenet5.onnx", "lenet5_int8.onnx", calib="synthetic:shapes:64")  # edgecnn quantize
     result = edgecnn.profile("lenet5_int8.onnx", batches=[1, 8])                  # edgecnn profile
     edgecnn.bundle("lenet5_int8.onnx", "lenet5-bundle")                           # edgecnn bundle
     run = edgecnn.run("recipes/quickstart.yaml", ["train.epochs=2"])              # edgecnn run
+
+The README's example (run by tests/test_api.py) and docs/api.md say more.
 
 ``edgecnn.export``, ``.quantize``, ``.profile``, ``.bundle``, ``.train`` and ``.evaluate`` are also the packages
 and modules of those names, made callable (:mod:`edgecnn.core.api` says why); ``inspect.signature`` and
