@@ -3,10 +3,15 @@
 Works through the Runner interface, so a PyTorch checkpoint and an ONNX file
 are evaluated by the same code, with the preprocessing each model carries
 (numpy/PIL path: the same one that runs on devices).
+
+The module is also the public API's ``edgecnn.evaluate``: calling it, ``edgecnn.evaluate("run/best.pt",
+"photos/")``, calls :func:`evaluate_model`, which evaluates any task's model with its task's evaluator (what
+``edgecnn eval`` calls; see :mod:`edgecnn.core.api`). :func:`evaluate` is the classifier's loop over a Runner.
 """
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -15,12 +20,17 @@ import numpy as np
 from .core.device import cosine_similarity, draw_pairs, segmentation_metrics, verification_metrics
 from .core.paired import describe, paired_difference
 from .core.preprocess import preprocess_numpy
+from .core.split import SplitOptions
 from .core.text import bounded_list
 from .data.datasets import DataError, ImageList, load_images
 from .data.segmentation import MaskedImages, load_masked
 from .engines import load_runner
 from .engines.base import Runner
+from .core.api import make_callable
+from .errors import UsageError
 from .progress import progress as bar
+from .tasks.data import sizes_of
+from .tasks.registry import task_of
 from .tasks.segmentation import image_confusions
 
 
@@ -299,3 +309,59 @@ def similarity_accuracy(runner: Runner, data, batch_size: int) -> tuple[dict | N
     return {"verification_accuracy": scores["accuracy"], "roc_auc": scores["roc_auc"],
             "tar_at_far": scores["tar_at_far"], "pairs": scores["pairs"], "images": scores["images"],
             "data": str(images.source)}, []
+
+
+SPLITS = ("all", "val", "train")
+
+
+@dataclass
+class ModelEvaluation:
+    """What ``edgecnn eval`` prints (``text``) and writes with ``--json`` (``payload``: ``{"result": ...}``, and
+    with another model ``compare``, ``agreement`` and ``difference``)."""
+
+    text: str
+    payload: dict
+    skipped: str | None = None  # files of the data that were not images, or did not decode
+
+    @property
+    def result(self) -> dict:
+        """The task's figures: top-1/top-5 (classifiers), mean IoU (segmentation), verification accuracy (pairs)."""
+        return self.payload["result"]
+
+
+def evaluate_model(model: str | os.PathLike, data: str, *, split: str = "all", val_split: float = SplitOptions.val_split, seed: int = 0,
+                   batch_size: int = 32, threads: int | None = None, other: str | os.PathLike | None = None,
+                   progress: bool = True) -> ModelEvaluation:
+    """Accuracy of a checkpoint or ONNX model on labelled images, by its task's evaluator (``edgecnn eval``).
+
+    Args:
+        model: an edgecnn checkpoint (``run/best.pt``) or an ``.onnx`` file; its preprocessing comes with it.
+        data: labelled images: class folders (classifiers, Siamese pairs drawn from them), ``image/`` + ``label/``
+            folders (segmentation), or ``"synthetic:shapes[:N]"`` / ``"synthetic:shapes-seg[:N]"``.
+        split: ``"all"`` images, or the ``"val"`` / ``"train"`` side of the stratified split ``train`` made.
+        val_split, seed: that split's fraction and seed (as given to ``train``).
+        batch_size: images per inference.
+        threads: inference threads (default: the engine's own).
+        other: a second model (checkpoint or ``.onnx``) run on the same images: its top-1, the two models'
+            agreement and the paired difference with its 95 % interval and McNemar test.
+        progress: show a progress bar.
+
+    Returns:
+        :class:`ModelEvaluation`: the report as text, the figures as a dict (``.result``), skipped files.
+    """
+    if split not in SPLITS:
+        raise UsageError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    model, other = str(model), None if other is None else str(other)
+    runner = load_runner(model, threads=threads)
+    task = task_of(runner.info.task)  # what it reads, how its split is made, what it reports
+    dataset = task.function("reader")(data, **sizes_of(runner.info), labels=list(runner.info.labels), seed=seed,
+                                      progress=progress)
+    skipped = getattr(dataset, "skipped_message", lambda: None)()
+    if split != "all":
+        dataset = task.function("split")(dataset, val_split, seed)[1 if split == "val" else 0]
+    text, payload = task.function("eval_report")(runner, dataset, model=model, batch_size=batch_size, other=other,
+                                                 threads=threads, progress=progress)
+    return ModelEvaluation(text, payload, skipped)
+
+
+make_callable(__name__, "evaluate_model")

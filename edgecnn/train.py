@@ -14,6 +14,10 @@ state) and ``best.pt`` are written atomically at the end of every epoch.
 Multi-process: under ``torchrun --nproc_per_node N -m edgecnn train ...`` the
 run uses DistributedDataParallel (gloo on CPU, NCCL on GPU); rank 0 validates
 and writes the checkpoints.
+
+The module is also the public API's ``edgecnn.train``: calling it, ``edgecnn.train("resnet18",
+"synthetic:shapes", "run/", epochs=2)``, calls :func:`train_model`, which trains any task's model with its
+task's trainer (what ``edgecnn train`` calls; see :mod:`edgecnn.core.api`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -30,14 +34,16 @@ from torch import nn
 
 from .data.datasets import TorchImageDataset, is_synthetic, train_val
 from .data.preprocess import torch_transform
-from .core.options import OptionError
+from .core.api import make_callable
+from .core.options import OptionError, options_or_keywords
+from .core.split import SplitOptions
 from .optim import make_optimizer, make_schedule
 from .train_options import OPTIMIZERS, SCHEDULES, TrainConfig, TrainOptions, freeze_problem  # noqa: F401
 from .errors import UsageError
 from .zoo import LoadedModel, create_model, get_spec
 from .zoo.heads import get_submodule
 from .tasks.loop import Best, EpochStats, batchnorm_frozen, fit, validate_top1, write_run
-from .tasks.registry import CLASSIFICATION
+from .tasks.registry import CLASSIFICATION, names_where, of_model
 from .zoo.weights import read_weights
 
 @dataclass
@@ -389,4 +395,43 @@ def _write_epoch(out_dir: Path, loaded: LoadedModel, config: TrainConfig, classe
                        "best_epoch": best.epoch + 1})
 
 
-__all__ = ["TrainConfig", "TrainResult", "train", "freeze_stages", "stages"]
+def train_model(model: str | os.PathLike, data: str, output: str | os.PathLike, *, val: str | None = None,
+                val_split: float = SplitOptions.val_split, weights: str | os.PathLike | None = None, seed: int = 0, resume: bool = False,
+                force: bool = False, options: TrainOptions | None = None, log: Callable[[str], None] = print,
+                **option_values):
+    """Train or fine-tune a zoo architecture on images with its task's trainer (``edgecnn train``).
+
+    Args:
+        model: a zoo name (``"resnet18"``, ``"unet_same"``, ``"siamese:resnet18"``) or an edgecnn checkpoint.
+        data: an ImageFolder directory (one sub-folder per class; a U-Net: ``image/`` + ``label/``) or
+            ``"synthetic:shapes[:N]"`` (``"synthetic:shapes-seg[:N]"`` for a U-Net).
+        output: the run directory: ``best.pt``, ``last.pt`` and ``history.json`` are written there each epoch.
+        val: a separate validation directory (default: a stratified ``val_split`` of ``data``).
+        val_split: the validation fraction of ``data``.
+        weights: start from these weights (a state_dict, a checkpoint, or ``"imagenet"``; the head is replaced).
+        seed: the seed of the split, the shuffling and the augmentation.
+        resume: continue the run in ``output`` from ``last.pt`` (classifiers).
+        force: start over in an ``output`` that already holds a run.
+        options: a :class:`~edgecnn.train_options.TrainOptions`, or its fields as keywords instead: ``epochs``,
+            ``img_size``, ``batch_size``, ``lr``, ``optimizer``, ``schedule``, ``freeze``, ``finetune_epochs``,
+            ``augment``, ``workers``, ...; the defaults are the task's own, and an option the task does not take
+            is refused.
+        log: called with each epoch's line.
+
+    Returns:
+        The task's training result (a classifier's :class:`TrainResult`: best validation top-1, its epoch, the
+        history); ``summary()`` is the line ``edgecnn train`` ends with.
+    """
+    options = options_or_keywords(TrainOptions, options, option_values)
+    task = of_model(str(model))
+    if resume and not task.resumable:
+        raise UsageError(f"--resume is for {names_where('resumable')} runs; {task.name} training starts over")
+    config = TrainConfig(**{f.name: getattr(options, f.name) for f in fields(TrainOptions)}, model=str(model),
+                         data=data, output=str(output), val=val, val_split=val_split,
+                         weights=None if weights is None else str(weights), seed=seed)
+    return task.function("trainer")(config, resume=resume, force=force, log=log)
+
+
+__all__ = ["TrainConfig", "TrainResult", "train", "train_model", "freeze_stages", "stages"]
+
+make_callable(__name__, "train_model")  # edgecnn.train(...) is train_model(...): the public API (core.api)

@@ -179,13 +179,26 @@ def _archive(folder: Path, kind: str, force: bool) -> Path:
 
 def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive: str | None = None,
                  force: bool = False, engine: str | None = None, device_build: dict | None = None) -> BundleReport:
-    """Write the bundle folder ``output`` for ``model`` (.onnx or .engine); optionally ``output``.tar.gz/.zip.
+    """Write the bundle folder ``output`` for ``model`` (.onnx or .engine); optionally ``output``.tar.gz/.zip
+    (``edgecnn bundle``).
 
-    ``engine``: the engine the bundle runs on the device (default: the one that runs the file, ONNX Runtime
-    for .onnx, TensorRT for .engine); its device side says what the bundle ships and which loader of infer.py
-    runs it. ``device_build`` with an ONNX model: the plan of an engine built on the device (TensorRT: a
-    :class:`~edgecnn.engines.trt_plan.BuildPlan` as a dict; an engine only runs on the GPU and TensorRT it was
-    built with); infer.py follows it there and keeps the engine in ``~/.cache/edgecnn/engines``."""
+    Args:
+        model: the ``.onnx`` file (with edgecnn's metadata: preprocessing, labels) or a TensorRT ``.engine``.
+        output: the bundle folder: the model, ``preprocess.json``, ``labels.txt``, a standalone ``infer.py``
+            (numpy + pillow + the runtime; no PyTorch, no edgecnn), ``requirements.txt``, a README and
+            ``manifest.sha256``. It appears only when complete.
+        archive: also write ``output.tar.gz`` (``"tar.gz"``) or ``output.zip`` (``"zip"``), byte-reproducible.
+        force: replace what ``output`` already holds.
+        engine: the engine the bundle runs on the device (default: the one that runs the file, ONNX Runtime
+            for .onnx, TensorRT for .engine); its device side says what the bundle ships and which loader of
+            infer.py runs it.
+        device_build: with an ONNX model, the plan of an engine built on the device (TensorRT: a
+            :class:`~edgecnn.engines.trt_plan.BuildPlan` as a dict; an engine only runs on the GPU and TensorRT it
+            was built with); infer.py follows it there and keeps the engine in ``~/.cache/edgecnn/engines``.
+
+    Returns:
+        :class:`BundleReport`: the folder, its files, the archive, notes.
+    """
     model = Path(model)
     output = Path(output)
     if not model.is_file():

@@ -29,23 +29,14 @@ def eval_command(model, data, split, val_split, seed, batch_size, threads, other
     model (U-Net), pixel accuracy, IoU and Dice per class and mean IoU on whole images (--data: image/ + label/
     folders, or synthetic:shapes-seg); for a Siamese model, verification accuracy at its threshold, ROC-AUC and
     TAR at FAR 1e-2 on same/different pairs drawn from --data."""
-    from ..engines import load_runner
+    from ..evaluate import evaluate_model
     from ..fileio import atomic_path
-    from ..tasks.data import sizes_of
-    from ..tasks.registry import task_of
 
-    runner = load_runner(model, threads=threads)
-    task = task_of(runner.info.task)  # what it reads, how its split is made, what it reports
-    dataset = task.function("reader")(data, **sizes_of(runner.info), labels=list(runner.info.labels), seed=seed,
-                                      progress=True)
-    skipped = getattr(dataset, "skipped_message", lambda: None)()
-    if skipped:
-        click.echo(skipped, err=True)
-    if split != "all":
-        dataset = task.function("split")(dataset, val_split, seed)[1 if split == "val" else 0]
-    text, payload = task.function("eval_report")(runner, dataset, model=model, batch_size=batch_size, other=other,
-                                                 threads=threads, progress=True)
-    click.echo(text)
+    evaluation = evaluate_model(model, data, split=split, val_split=val_split, seed=seed, batch_size=batch_size,
+                                threads=threads, other=other, progress=True)
+    if evaluation.skipped:
+        click.echo(evaluation.skipped, err=True)
+    click.echo(evaluation.text)
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
-            tmp.write_text(json.dumps(payload, indent=1))
+            tmp.write_text(json.dumps(evaluation.payload, indent=1))

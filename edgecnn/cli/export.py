@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
-from pathlib import Path
 
 import click
 
 from ..core.options import click_options, from_kwargs
 from ..export.options import ExportOptions
 from .options import force_option, input_size_option, num_classes_option, weights_option
-
-
-def default_output(model: str) -> str:
-    stem = Path(model).stem if Path(model).suffix else model
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) + ".onnx"
 
 
 @click.command("export")
@@ -36,26 +29,13 @@ def export_command(model, output, weights, num_classes, input_size, force, **opt
     PyTorch on random inputs (max abs error, cosine, top-1 agreement).
     The file is written only when every stage passes.
     """
-    from ..export import export_onnx
-    from ..fileio import check_output_path
-    from ..zoo import create_model
+    from ..export import export_model
 
-    options = from_kwargs(ExportOptions, option_values)
-    batch, opset = options.batch, options.opset
     started = time.perf_counter()
-    output = output or default_output(model)
-    check_output_path(output, force)  # fail before building anything
-    loaded = create_model(model, weights=weights, num_classes=num_classes, input_size=input_size)
-    for note in loaded.notes:
-        click.echo(f"note: {note}", err=True)
-
-    def on_stage(name: str, seconds: float) -> None:
-        click.echo(f"  {name:<9} done in {seconds:5.2f} s", err=True)
-
-    c, h, w = loaded.input_size
-    click.echo(f"exporting {loaded.spec.name} ({c}x{h}x{w}, batch {batch}, opset {opset})", err=True)
-    report = export_onnx(loaded, output, batch=batch, opset=opset, do_simplify=options.simplify,
-                         do_verify=options.verify, force=force, on_stage=on_stage)
+    report = export_model(model, output, weights=weights, num_classes=num_classes, input_size=input_size,
+                          options=from_kwargs(ExportOptions, option_values), force=force,
+                          log=lambda line: click.echo(line, err=True),
+                          on_stage=lambda name, seconds: click.echo(f"  {name:<9} done in {seconds:5.2f} s", err=True))
     nodes = f"{report.nodes_exported}"
     if report.nodes_simplified is not None:
         nodes += f" -> {report.nodes_simplified} after onnxsim"

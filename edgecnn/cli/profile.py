@@ -130,26 +130,19 @@ def compare_command(a, b, engine, samples, data, per_layer, top, json_out):
     """Run the same inputs through A and B: max abs error, cosine similarity, top-1 agreement."""
     import json
 
-    from ..engines import load_runner
-    from ..engines.third_party import upgraded
     from ..fileio import atomic_path
-    from ..profile.compare_outputs import compare_runners, comparison_inputs
+    from ..profile.compare_outputs import compare_models, comparison_inputs, load_pair
     from ..tasks.registry import task_of
 
-    engines = (engine or "").split(",") if engine else [None, None]
-    engines = engines * 2 if len(engines) == 1 else engines
-    runners = []
-    for artifact, name in zip((a, b), engines):
-        path = upgraded(artifact)[0] if artifact.endswith(".onnx") else artifact
-        runners.append(load_runner(path, name or None))
-    inputs, labels = comparison_inputs(runners[0], samples, data)
     if per_layer:
+        runners = load_pair(a, b, engine)
+        inputs, _ = comparison_inputs(runners[0], samples, data)
         _compare_layers(a, b, inputs, top, json_out, data)
         return
-    result = compare_runners(runners[0], runners[1], inputs, (a, b), labels)
+    result = compare_models(a, b, engine=engine, samples=samples, data=data)
     agreement = "n/a" if result.top1_agreement is None else f"{100 * result.top1_agreement:.1f}%"
     what = "pixels given the same class" if result.mask_iou is not None else "top-1 agreement"
-    if result.top1_agreement is None and not task_of(runners[0].info.task).class_scores:
+    if result.top1_agreement is None and not task_of(result.task).class_scores:
         what, agreement = "embedding cosine is the agreement of a Siamese net:", "see cosine"
     masks = "" if result.mask_iou is None else f", mask IoU {100 * result.mask_iou:.2f}%"
     click.echo(f"{result.samples} inputs: max abs error {result.max_abs_error:.4g}, mean abs error "

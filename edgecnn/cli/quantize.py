@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import click
@@ -11,8 +10,7 @@ from click.core import ParameterSource
 
 from ..core.options import click_options, from_kwargs
 from ..core.split import SplitOptions
-from ..engines.registry import cpu_engine_for, get_engine
-from ..quantize.int8 import QuantizeReport
+from ..engines.registry import get_engine
 from ..quantize.options import QuantizeOptions
 from .options import force_option, json_option
 
@@ -70,74 +68,44 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
     Calibration reads images through the model's own preprocessing and caches its
     statistics under calib/cache, so another --method does not read the images again.
     """
-    from ..errors import UsageError
     from ..fileio import atomic_path
-    from ..zoo import parse_input_size
+    from ..quantize import quantize_model
 
-    emit = lambda line: click.echo(line, err=True)  # noqa: E731
-    payload: dict = {}
-    if precision == "fp16":
-        from ..quantize.fp16 import convert_fp16
-
-        result = convert_fp16(model, output, force=force)
-        for note in result.get("notes", []):
-            emit(f"note: {note}")
-        a = result["agreement"]
-        click.echo(f"file:      {result['path']} ({result['size_bytes'] / 2**20:.2f} MiB, "
-                   f"{result['size_bytes'] / result['fp32_size_bytes']:.2f}x FP32)")
-        click.echo(f"verified:  cosine {a['cosine']:.6f}, max abs error {a['max_abs_error']:.3g}, top-1 agreement "
-                   f"{100 * a.get('top1_agreement', float('nan')):.1f}% on {a['samples']} random inputs")
-        payload = result
+    options = from_kwargs(QuantizeOptions, option_values, val_split=val_split) if precision == "int8" else None
+    # --val is scored whole unless --val-split is given
+    given = click.get_current_context().get_parameter_source("val_split") is not ParameterSource.DEFAULT
+    val_split = val_split if given else None
+    outcome = quantize_model(model, output, precision=precision, calib=calib, options=options, val=val,
+                             val_split=val_split, mean=_floats(mean), std=_floats(std), input_size=input_size,
+                             trt_table=trt_table, layer_error=layer_error, speed=not no_speed, threads=threads,
+                             speed_rounds=speed_rounds, force=force, log=lambda line: click.echo(line, err=True))
+    if outcome.fp16 is not None:
+        _print_fp16(outcome.fp16)
     else:
-        options = from_kwargs(QuantizeOptions, option_values, val_split=val_split)
-        # --val is scored whole unless --val-split is given
-        given = click.get_current_context().get_parameter_source("val_split") is not ParameterSource.DEFAULT
-        val_split = val_split if given else None
-        if not calib:
-            raise UsageError("INT8 quantization needs calibration images: pass --calib DIR (or synthetic:shapes)")
-        if options.max_drop is not None and not val:
-            raise UsageError("--max-drop needs labelled images to measure the task's metric (top-1, mean IoU, "
-                             "verification accuracy): pass --val DIR")
-        from ..quantize.placed import quantize_placed
+        _print_report(outcome.report, trt_table)
+        if outcome.budget is not None:
+            _print_budget(outcome.budget)
+        elif outcome.accuracy is not None:
+            _print_accuracy(outcome.accuracy)
+        if outcome.layer_error:
+            from ..quantize.layer_error import layer_table
 
-        size = parse_input_size(input_size)
-        extra = dict(mean=_floats(mean), std=_floats(std), input_size=size)
-        with tempfile.TemporaryDirectory(prefix="edgecnn-plain-") as tmp:
-            plain = None
-            if options.max_drop is not None:  # the library workflow: quantize once, then fall back to float
-                from ..quantize.accuracy_aware import quantize_with_budget
-
-                plain = str(Path(tmp) / "plain.onnx")
-                budget = quantize_with_budget(model, output, calib, _validation_images(model, val, val_split, options),
-                                              options=options, force=force, log=emit, plain_output=plain)
-                report = QuantizeReport(**budget.quantize)
-                payload["accuracy"] = budget.to_dict()
-            else:
-                report = quantize_placed(model, output, calib, options=options, force=force, trt_table=trt_table,
-                                       log=emit, **extra)
-            payload["quantize"] = report.to_dict()
-            _print_report(report, trt_table)
-            if options.max_drop is not None:
-                _print_budget(budget)
-            elif val:
-                payload["accuracy"] = _accuracy(model, output, _validation_images(model, val, val_split, options))
-            if layer_error:
-                from ..quantize.layer_error import layer_error_report, layer_table
-
-                rows = layer_error_report(model, output, val or calib, layer_error)
-                click.echo(f"layers:    worst of {len(rows)} quantized tensors (all in {layer_error}, plot "
-                           f"{Path(layer_error).with_suffix('.png')}):")
-                click.echo(layer_table(rows))
-                payload["layer_error"] = str(layer_error)
-            if not no_speed:
-                paths = {"fp32": model, "int8": output}
-                if plain and budget.kept_float:  # the speed cost of the nodes kept in float
-                    paths["int8 plain"] = plain
-                engine = cpu_engine_for(options.placed_for)  # where the placement is meant to run, on this CPU
-                payload.update(_speed(paths, threads, speed_rounds, report, engine))
+            click.echo(f"layers:    worst of {len(outcome.layer_rows)} quantized tensors (all in {outcome.layer_error}, "
+                       f"plot {Path(outcome.layer_error).with_suffix('.png')}):")
+            click.echo(layer_table(outcome.layer_rows))
+        if outcome.latency_ms is not None:
+            _print_speed(outcome)
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
-            tmp.write_text(json.dumps(payload, indent=1, default=str))
+            tmp.write_text(json.dumps(outcome.to_dict(), indent=1, default=str))
+
+
+def _print_fp16(result: dict) -> None:
+    a = result["agreement"]
+    click.echo(f"file:      {result['path']} ({result['size_bytes'] / 2**20:.2f} MiB, "
+               f"{result['size_bytes'] / result['fp32_size_bytes']:.2f}x FP32)")
+    click.echo(f"verified:  cosine {a['cosine']:.6f}, max abs error {a['max_abs_error']:.3g}, top-1 agreement "
+               f"{100 * a.get('top1_agreement', float('nan')):.1f}% on {a['samples']} random inputs")
 
 
 def _print_report(report, trt_table) -> None:
@@ -163,38 +131,13 @@ def _print_report(report, trt_table) -> None:
         click.echo(f"TensorRT calibration table: {trt_table}")
 
 
-def _validation_images(model, val, val_split, options):
-    """--val (its --val-split validation side) as the model's task reads it: class folders, or images with masks."""
-    from ..core.onnx_io import load_onnx
-    from ..quantize.int8 import input_chw, resolve_preprocess
-    from ..tasks.registry import task_of
-
-    graph = load_onnx(model, external_data=False)
-    preprocess, _, meta = resolve_preprocess(graph, model)
-    task = task_of(meta.task if meta else None)
-    data = task.function("reader")(val, resize=preprocess.resize, side=input_chw(graph)[-1], seed=options.seed)
-    return task.function("split")(data, val_split, options.seed)[1] if val_split else data
-
-
-def _accuracy(model, output, images) -> dict:
-    """The task's headline metric of FP32 and INT8 on the same validation data, with the difference's interval."""
-    from ..core.onnx_io import load_onnx
+def _print_accuracy(accuracy: dict) -> None:
     from ..core.paired import describe
-    from ..quantize.int8 import input_chw, resolve_preprocess
-    from ..quantize.task_scores import task_score
 
-    graph = load_onnx(model, external_data=False)
-    preprocess, _, meta = resolve_preprocess(graph, model)
-    scorer = task_score(meta.task if meta else None, images, preprocess, meta.labels if meta else None,
-                        model, input_chw(graph)[-1])
-    fp32_items, int8_items = scorer.items(model), scorer.items(output)
-    fp32, int8 = scorer.value(fp32_items), scorer.value(int8_items)
-    difference = scorer.difference(fp32_items, int8_items)
-    click.echo(f"accuracy:  FP32 {scorer.metric} {100 * fp32:.2f}%, INT8 {scorer.metric} {100 * int8:.2f}% "
-               f"(drop {100 * (fp32 - int8):.2f} points) on {scorer.images} images")
-    click.echo(f"           {describe(difference)}")
-    return {"metric": scorer.metric, "fp32_top1": fp32, "int8_top1": int8, "drop": 100 * (fp32 - int8),
-            "images": scorer.images, "difference": difference}
+    metric, fp32, int8 = accuracy["metric"], accuracy["fp32_top1"], accuracy["int8_top1"]
+    click.echo(f"accuracy:  FP32 {metric} {100 * fp32:.2f}%, INT8 {metric} {100 * int8:.2f}% "
+               f"(drop {accuracy['drop']:.2f} points) on {accuracy['images']} images")
+    click.echo(f"           {describe(accuracy['difference'])}")
 
 
 def _print_budget(report) -> None:
@@ -216,16 +159,11 @@ def _print_budget(report) -> None:
         click.echo(f"           {describe(report.difference)}")
 
 
-def _speed(paths: dict, threads: int, rounds: int, report, engine: str) -> dict:
-    from ..envinfo import cpu_info
-    from ..quantize.speed import compare_speed, explain
-
-    latency = compare_speed(paths, threads=threads, rounds=rounds, engine=engine)
-    cpu = cpu_info()
+def _print_speed(outcome) -> None:
+    latency, cpu, threads = outcome.latency_ms, outcome.cpu, outcome.speed_threads
     plain_text = f", plain INT8 {latency['int8 plain']:.2f} ms" if "int8 plain" in latency else ""
     click.echo(f"latency:   FP32 {latency['fp32']:.2f} ms, INT8 {latency['int8']:.2f} ms "
                f"({latency['int8'] / latency['fp32']:.2f}x){plain_text} at batch 1, {threads} threads, "
-               f"{get_engine(engine).title}; {cpu['model']}, VNNI {'yes' if cpu['vnni'] else 'no'}")
-    for line in explain(latency["fp32"], latency["int8"], report.float_nodes, report.quantized_nodes):
+               f"{get_engine(outcome.speed_engine).title}; {cpu['model']}, VNNI {'yes' if cpu['vnni'] else 'no'}")
+    for line in outcome.speed_notes:
         click.echo(f"note:      {line}")
-    return {"latency_ms": latency, "cpu": cpu}

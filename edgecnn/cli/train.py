@@ -6,8 +6,8 @@ import click
 
 from ..core.options import click_options, from_kwargs
 from ..core.split import SplitOptions
-from ..tasks.registry import names_where, of_model, training_modes
-from ..train_options import TrainConfig, TrainOptions
+from ..tasks.registry import training_modes
+from ..train_options import TrainOptions
 
 
 def _defaults() -> str:
@@ -42,17 +42,14 @@ def train_command(model, data, output, val, val_split, weights, seed, resume, fo
     Multi-process:     torchrun --nproc_per_node 2 -m edgecnn train ...
     QAT:               edgecnn train run/best.pt --qat --epochs 3 --data DIR -o qat/
     """
-    from ..errors import UsageError
-
     if qat:
         _qat(model, data, output, val, val_split, weights, seed, resume, force, option_values)
         return
-    task = of_model(model)
-    if resume and not task.resumable:
-        raise UsageError(f"--resume is for {names_where('resumable')} runs; {task.name} training starts over")
-    config = from_kwargs(TrainConfig, option_values, model=model, data=data, output=output, val=val,
-                         val_split=val_split, weights=weights, seed=seed)
-    result = task.function("trainer")(config, resume=resume, force=force, log=lambda line: click.echo(line, err=True))
+    from ..train import train_model
+
+    result = train_model(model, data, output, val=val, val_split=val_split, weights=weights, seed=seed,
+                         resume=resume, force=force, options=from_kwargs(TrainOptions, option_values),
+                         log=lambda line: click.echo(line, err=True))
     summary = result.summary()
     if summary:
         click.echo(summary)

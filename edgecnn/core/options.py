@@ -303,3 +303,22 @@ def from_kwargs(cls: type, kwargs: dict, **extra: Any):
     # a list flag not given arrives as None: the declaration's own default applies
     values = {k: v for k, v in values.items() if v is not None or _default_of(declared[k]) is None}
     return cls(**values, **extra)
+
+
+def options_or_keywords(cls: type, options: Any, keywords: dict, **extra: Any):
+    """The Python API's two ways of giving an operation's options: an instance of ``cls`` (what the command line
+    builds), or its fields as keyword arguments (``edgecnn.quantize(..., method="entropy")``); not both. A
+    keyword ``cls`` does not declare is refused, naming the ones it does."""
+    if options is not None:
+        if keywords:
+            raise UsageError(f"give the options as {cls.__name__} or as keywords ({', '.join(sorted(keywords))}), "
+                             "not both")
+        if not isinstance(options, cls):
+            raise UsageError(f"options must be a {cls.__name__}, got {type(options).__name__}")
+        return options
+    declared = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(keywords) - declared)
+    if unknown:
+        raise UsageError(f"{cls.__name__} has no option {', '.join(map(repr, unknown))}; it takes "
+                         f"{', '.join(sorted(declared))}")
+    return cls(**{**extra, **keywords})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -22,12 +23,12 @@ import onnx
 import torch
 
 from ..core.metadata import ModelMetadata, library_versions, write_metadata
-from ..core.options import OptionError
-from ..errors import ExportError
+from ..core.options import OptionError, options_or_keywords
+from ..errors import ExportError, UsageError
 from ..fileio import atomic_path, check_output_path
 from ..tasks.registry import get_task
-from ..zoo import LoadedModel
-from .options import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, parse_batch_value
+from ..zoo import LoadedModel, create_model
+from .options import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, ExportOptions, parse_batch_value
 from .patches import patch_for_export
 from .simplify import count_nodes, simplify
 from .verify import VerifyResult, require_passed, verify_onnx
@@ -175,3 +176,64 @@ def export_onnx(
         seconds=seconds,
         notes=list(loaded.notes),
     )
+
+
+def default_output(model: str | os.PathLike) -> str:
+    """Where ``edgecnn export MODEL`` writes without ``-o``: ``MODEL.onnx`` (a checkpoint: its stem) here."""
+    stem = Path(model).stem if Path(model).suffix else str(model)
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) + ".onnx"
+
+
+def export_model(
+    model: str | os.PathLike | LoadedModel,
+    output: str | os.PathLike | None = None,
+    *,
+    weights: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    input_size: str | int | tuple[int, int] | None = None,
+    options: ExportOptions | None = None,
+    force: bool = False,
+    log: Callable[[str], None] = lambda line: None,
+    on_stage: Callable[[str, float], None] | None = None,
+    **option_values,
+) -> ExportReport:
+    """Export a zoo model or an edgecnn checkpoint to a verified, simplified ONNX file (``edgecnn export``).
+
+    Args:
+        model: a zoo name (``"mobilenet_v2"``, ``"timm:NAME"``, ``"siamese:resnet18"``), the path of an edgecnn
+            checkpoint (it knows its architecture, classes and preprocessing), or a
+            :class:`~edgecnn.zoo.LoadedModel` already built.
+        output: the ``.onnx`` file to write (default: ``MODEL.onnx`` in the current directory).
+        weights: a state_dict file, an edgecnn checkpoint, or ``"imagenet"`` (torchvision's published weights,
+            from the offline torch hub cache); default: random initialisation.
+        num_classes: replace the classifier head with one of this many outputs.
+        input_size: input height and width (``224``, ``"160x224"``, ``(160, 224)``); default: the model's own.
+        options: an :class:`~edgecnn.export.options.ExportOptions`, or its fields as keywords instead:
+            ``batch`` (``1``, ``8`` or ``"dynamic"``), ``opset``, ``simplify``, ``verify``.
+        force: replace an existing ``output``.
+        log: called with each line worth showing (notes about the weights, what is being exported).
+        on_stage: called with ``(stage name, seconds)`` after each stage (export, simplify, verify).
+
+    Returns:
+        :class:`ExportReport`: the path, size, node counts and the verification against PyTorch (max abs error,
+        cosine, top-1 agreement). The file appears only when every stage passed.
+    """
+    options = options_or_keywords(ExportOptions, options, option_values)
+    if output is None:
+        if isinstance(model, LoadedModel):
+            raise UsageError("give the output file for a model built in Python")
+        output = default_output(model)
+    check_output_path(output, force)  # fail before building anything
+    if isinstance(model, LoadedModel):
+        if weights is not None or num_classes is not None or input_size is not None:
+            raise UsageError("weights, num_classes and input_size apply to a model name or checkpoint; a LoadedModel "
+                             "is exported as it is")
+        loaded = model
+    else:
+        loaded = create_model(str(model), weights=weights, num_classes=num_classes, input_size=input_size)
+    for note in loaded.notes:
+        log(f"note: {note}")
+    c, h, w = loaded.input_size
+    log(f"exporting {loaded.spec.name} ({c}x{h}x{w}, batch {options.batch}, opset {options.opset})")
+    return export_onnx(loaded, output, batch=options.batch, opset=options.opset, do_simplify=options.simplify,
+                       do_verify=options.verify, force=force, on_stage=on_stage)

@@ -4,6 +4,7 @@ B's top-1 difference from A's with its paired interval and McNemar test (:mod:`e
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -13,7 +14,9 @@ from ..core.paired import paired_difference
 from ..core.preprocess import preprocess_numpy
 from ..data.datasets import load_images, pick
 from ..data.segmentation import is_masked_source, load_masked
+from ..engines import load_runner
 from ..engines.base import Runner
+from ..engines.third_party import upgraded
 from ..errors import UsageError
 from ..evaluate import DataError, class_mapping
 from ..tasks.registry import task_of
@@ -31,6 +34,7 @@ class Comparison:
     top1_agreement: float | None  # segmentation: the share of pixels given the same class
     mask_iou: float | None = None  # segmentation: mean IoU of B's masks against A's
     difference: dict | None = None  # classifiers on labelled images: B's top-1 minus A's, paired (core.paired)
+    task: str | None = None  # A's task, as its model records it (its registry entry says how to read the figures)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,7 +56,7 @@ def compare_runners(a: Runner, b: Runner, inputs: np.ndarray, names: tuple[str, 
             outs_a.append(a.infer_array(chunk))
             outs_b.append(b.infer_array(chunk))
     out_a, out_b = np.concatenate(outs_a), np.concatenate(outs_b)
-    result = Comparison(a=names[0], b=names[1], **compare_outputs(out_a, out_b))
+    result = Comparison(a=names[0], b=names[1], **compare_outputs(out_a, out_b), task=a.info.task)
     task = task_of(a.info.task)
     if not task.class_scores:  # embeddings: their cosine is the agreement; an argmax means nothing
         result.top1_agreement = None
@@ -106,3 +110,41 @@ def comparison_inputs(runner: Runner, samples: int, data: str | None = None,
         labels = None if masked else LabelledInputs([images.labels[i] for i in chosen], list(images.classes))
         return inputs.astype(np.float32), labels
     return np.random.default_rng(seed).standard_normal((samples, *runner.info.input_size)).astype(np.float32), None
+
+
+def load_pair(a: str | os.PathLike, b: str | os.PathLike, engines: str | tuple | list | None = None) -> list[Runner]:
+    """The runners of A and B. ``engines``: one engine for both, ``"E1,E2"`` or a pair; None: each file's
+    default engine. An older ONNX file is run from its normalised copy (the file is never touched)."""
+    if isinstance(engines, str):
+        engines = engines.split(",")
+    chosen = list(engines or [None])
+    chosen = chosen * 2 if len(chosen) == 1 else chosen
+    if len(chosen) != 2:
+        raise UsageError(f"give one engine for A and B or one each, got {len(chosen)}")
+    runners = []
+    for artifact, name in zip((str(a), str(b)), chosen):
+        path = upgraded(artifact)[0] if artifact.endswith(".onnx") else artifact
+        runners.append(load_runner(path, name or None))
+    return runners
+
+
+def compare_models(a: str | os.PathLike, b: str | os.PathLike, *, engine: str | tuple | list | None = None,
+                   samples: int = 16, data: str | None = None) -> Comparison:
+    """Run the same inputs through A and B and compare their outputs (``edgecnn compare``).
+
+    Args:
+        a, b: two artifacts (``.onnx``, ``.engine``, a checkpoint or a zoo name), e.g. an FP32 model and its INT8
+            model, or one file given twice with two engines.
+        engine: the engine for both (``"ort"``), one each (``"ort,openvino"`` or a pair), or None for each file's
+            default engine.
+        samples: inputs compared.
+        data: real images (A's preprocessing) instead of random inputs; labelled class folders also give B's top-1
+            difference from A's with its paired 95 % interval and McNemar test.
+
+    Returns:
+        :class:`Comparison`: max and mean abs error, cosine, top-1 agreement (segmentation: per pixel, and mean
+        IoU of B's masks against A's; embeddings: the cosine), the paired difference on labelled images.
+    """
+    runners = load_pair(a, b, engine)
+    inputs, labels = comparison_inputs(runners[0], samples, data)
+    return compare_runners(runners[0], runners[1], inputs, (str(a), str(b)), labels)

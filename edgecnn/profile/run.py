@@ -11,6 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..core.options import options_or_keywords
 from ..engines import artifact_precision, get_engine, load_runner
 from ..engines.base import Runner
 from ..engines.third_party import upgraded
@@ -99,10 +100,28 @@ def executed_label(held: str, executed: str | None) -> str | None:
     return executed
 
 
-def profile(artifact: str, engine: str | None = None, *, precision: str | None = None,
-            settings: ProfileSettings | None = None, data=None, log=lambda line: None) -> ProfileResult:
-    """Profile ``artifact`` on ``engine``; ``data`` (a folder, ``synthetic:shapes`` or an ImageList) adds top-1/5."""
-    settings = settings or ProfileSettings()
+def profile(artifact: str | os.PathLike, engine: str | None = None, *, precision: str | None = None,
+            settings: ProfileSettings | None = None, data=None, log=lambda line: None, **options) -> ProfileResult:
+    """Latency percentiles, memory, accuracy and per-layer times of one artifact on one engine (``edgecnn profile``).
+
+    Args:
+        artifact: a ``.onnx`` file, a TensorRT ``.engine``, or a zoo name / edgecnn checkpoint (PyTorch).
+        engine: a registered engine's name (``edgecnn profile --help`` lists them with what each can run); default:
+            the one that runs the artifact's kind (ONNX Runtime for ``.onnx``, TensorRT for ``.engine``, PyTorch for
+            a model). A request the engine cannot run is refused before any work.
+        precision: check the artifact holds this precision (never converted silently); engines that lower an FP32
+            model themselves (OpenVINO fp16/bf16, PyTorch bf16) run it in that precision.
+        settings: a :class:`~edgecnn.profile.options.ProfileOptions`, or its fields as keywords instead:
+            ``batches`` (``[1, 8]``), ``threads``, ``warmup_s``, ``min_runs``, ``min_time_s``, ``per_layer``.
+        data: labelled images (a folder, ``"synthetic:shapes"`` or an ImageList): adds the task's accuracy
+            (top-1/top-5, mean IoU, verification accuracy).
+        log: called with a line per batch timed.
+
+    Returns:
+        :class:`ProfileResult` (``write_json(path)`` saves it with its environment block).
+    """
+    artifact = str(artifact)
+    settings = options_or_keywords(ProfileSettings, settings, options)
     notes: list[str] = []
     path = Path(artifact)
     if path.suffix == ".onnx" and path.exists():

@@ -40,7 +40,7 @@ from ..tasks.registry import of_model
 from . import stages as bodies
 from .cache import StageCache
 from .graph import GraphRun, Stage, StageOutcome
-from .schema import Recipe, RecipeError
+from .schema import Recipe, RecipeError, load_recipe
 
 __all__ = ["RunResult", "StageOutcome", "plan", "preflight", "run_recipe", "Pipeline"]
 
@@ -374,6 +374,30 @@ class Pipeline:
         return RunResult(self.run_dir, outcomes, time.perf_counter() - started)
 
 
-def run_recipe(recipe: Recipe, **kwargs) -> RunResult:
-    """Run every stage of ``recipe``; see :class:`Pipeline` for the keyword arguments."""
-    return Pipeline(recipe, **kwargs).run()
+def run_recipe(recipe: Recipe | str | os.PathLike, overrides: list[str] | tuple[str, ...] = (), *,
+               runs_dir: str | os.PathLike = "runs", force: bool = False, rerun: tuple[str, ...] = (),
+               device: str | None = None, log: Callable[[str], None] = print, progress: bool = True) -> RunResult:
+    """Run a recipe end to end: train -> export -> quantize -> build -> profile -> report (``edgecnn run``).
+
+    Args:
+        recipe: a recipe file (``recipes/quickstart.yaml``), validated before any work, or a loaded
+            :class:`~edgecnn.recipe.schema.Recipe`.
+        overrides: ``KEY=VALUE`` changes to a recipe file, in YAML syntax (``["train.epochs=2"]``), as
+            ``--set`` gives them.
+        runs_dir: where ``<runs_dir>/<recipe name>/<timestamp>/`` and the stage cache go.
+        force: ignore the stage cache: run every stage again (and refresh the cache).
+        rerun: run the stages whose names start with these prefixes again even if cached (``("profile",)``).
+        device: this device's name in the report (default: the CPU or GPU model).
+        log: called with each stage's outcome line.
+        progress: show progress bars.
+
+    Returns:
+        :class:`RunResult`: ``run_dir`` (artifacts/, results.json, report.md, report.html, plots), each stage's
+        outcome, ``failed`` and the seconds taken. A stage that fails is reported and the others go on.
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides)
+    elif overrides:
+        raise RecipeError("overrides apply to a recipe file; change a loaded Recipe in Python instead")
+    return Pipeline(recipe, runs_dir=runs_dir, force=force, rerun=rerun, device=device, log=log,
+                    progress=progress).run()
