@@ -157,7 +157,7 @@ def test_bundle_folder_holds_everything_the_device_needs(models, tmp_path, cli):
         assert sorted(Path(m).name for m in tar.getnames() if m != "b") == names
     # the same script edgecnn preprocesses with, byte for byte
     assert (out / "infer.py").read_bytes() == (Path(__file__).parents[1] / "edgecnn/bundle/infer.py").read_bytes()
-    assert (out / "edgecnn_device.py").read_bytes() == (Path(__file__).parents[1] / "edgecnn/core/device.py").read_bytes()
+    assert (out / "edgecnn_device.py").read_bytes() == (Path(__file__).parents[1] / "edgecnn/core/device/memory.py").read_bytes()
 
 
 def test_infer_without_torch_matches_edgecnn_eval(models, photos, tmp_path, cli):

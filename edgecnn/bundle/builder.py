@@ -38,7 +38,7 @@ from ..tasks.registry import TASKS
 from .options import BundleOptions
 
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
-DEVICE_MODULE = Path(__file__).resolve().parents[1] / "core" / "device.py"
+DEVICE_MODULE = Path(__file__).resolve().parents[1] / "core" / "device" / "memory.py"
 # What a bundle ships for an engine (requirements, the loader infer.py runs it with, its runtime options) is
 # the engine's device side (edgecnn.engines.spec.DeviceSide), declared in its module.
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core import device as device_module
+from ..core.device import memory as device_module
 from ..core.options import check_options, opt
 from ..errors import UsageError
 from ..profile.options import TargetShape, Timing
