@@ -11,7 +11,7 @@ from .core.versions import installed_version, library_versions
 
 @lru_cache(maxsize=1)
 def cpu_info() -> dict:
-    """The CPU block, read by the code bundles ship (edgecnn_device.py), so host and device agree."""
+    """The CPU block, read by the code bundles ship (edgecnn_device/environment.py), so host and device agree."""
     return device_cpu_info()
 
 

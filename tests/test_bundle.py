@@ -136,8 +136,14 @@ def test_bundle_folder_holds_everything_the_device_needs(models, tmp_path, cli):
     result = cli("bundle", models["int8"], "-o", out, "--archive", "tar.gz")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["README.md", "edgecnn_device.py", "infer.py", "labels.txt", "manifest.sha256", "model.onnx",
+    assert names == ["README.md", "edgecnn_device", "infer.py", "labels.txt", "manifest.sha256", "model.onnx",
                      "preprocess.json", "requirements.txt"]
+    package = Path(__file__).parents[1] / "edgecnn/core/device"
+    modules = sorted(p.name for p in package.glob("*.py"))
+    assert {"__init__.py", "preprocessing.py", "segmentation.py", "similarity.py", "manifest.py", "stats.py",
+            "timing.py", "memory.py", "environment.py", "results.py", "options.py"} <= set(modules)
+    assert sorted(p.name for p in (out / "edgecnn_device").iterdir()) == modules  # each module, nothing else
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     config = json.loads((out / "preprocess.json").read_text())
     from edgecnn.core.metadata import read_metadata
 
@@ -148,16 +154,31 @@ def test_bundle_folder_holds_everything_the_device_needs(models, tmp_path, cli):
     requirements = (out / "requirements.txt").read_text().split()
     assert [r.split(">")[0] for r in requirements] == ["numpy", "pillow", "onnxruntime"]
     manifest = dict(reversed(line.split("  ")) for line in (out / "manifest.sha256").read_text().splitlines())
-    assert sorted(manifest) == [n for n in names if n != "manifest.sha256"]
+    assert sorted(manifest) == [n for n in files if n != "manifest.sha256"]  # the device package's files too
     from edgecnn.fileio import sha256_file
 
     assert all(sha256_file(out / name) == digest for name, digest in manifest.items())
     assert (out / "model.onnx").read_bytes() == Path(models["int8"]).read_bytes()
     with tarfile.open(tmp_path / "b.tar.gz") as tar:
-        assert sorted(Path(m).name for m in tar.getnames() if m != "b") == names
-    # the same script edgecnn preprocesses with, byte for byte
+        members = {m.name: m for m in tar.getmembers()}
+        assert sorted(Path(m).relative_to("b").as_posix() for m in members if m != "b" and members[m].isfile()) == files
+        assert members["b/edgecnn_device"].isdir()
+    # the same script and device package edgecnn preprocesses, times and measures with, byte for byte
     assert (out / "infer.py").read_bytes() == (Path(__file__).parents[1] / "edgecnn/bundle/infer.py").read_bytes()
-    assert (out / "edgecnn_device.py").read_bytes() == (Path(__file__).parents[1] / "edgecnn/core/device.py").read_bytes()
+    for name in modules:
+        assert (out / "edgecnn_device" / name).read_bytes() == (package / name).read_bytes(), name
+    # and infer.py runs from the bundle with edgecnn (and torch) unimportable, from another folder: the package
+    # beside it is what it imports
+    ran = infer(out, "--verify", "--bench", "3", "--warmup-s", "0", "--threads", "1", cwd=tmp_path)
+    assert ran.returncode == 0 and "every file matches" in ran.stderr and "latency over 3 runs" in ran.stdout, \
+        ran.stderr
+    stats = out / "edgecnn_device" / "stats.py"
+    stats.write_text(stats.read_text() + "# edited on the device\n")  # --verify names the module
+    assert "edgecnn_device/stats.py does not match the manifest" in infer(out, "--verify").stderr
+    stats.write_text("")  # one that no longer imports: said in one line, with the way to check the bundle
+    broken = infer(out, "--verify")
+    assert broken.returncode == 2 and "edgecnn_device/ beside infer.py does not import" in broken.stderr \
+        and "sha256sum -c manifest.sha256" in broken.stderr
 
 
 def test_infer_without_torch_matches_edgecnn_eval(models, photos, tmp_path, cli):

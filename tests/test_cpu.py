@@ -95,3 +95,18 @@ def test_int8_slowness_is_blamed_on_a_missing_vnni_only_where_it_is_missing(cpu,
     lines = explain(10.0, 11.0, {"Sigmoid": 16}, 10)
     assert any("has no VNNI" in line for line in lines) is says_no_vnni
     assert explain(10.0, 5.0, {}, 10) == []
+
+
+def test_the_device_identity_runs_environment_py_alone_on_a_bare_interpreter():
+    """``edgecnn device run`` reads a device's identity by sending edgecnn/core/device/environment.py's source alone
+    to its Python: it needs nothing but the standard library (no site-packages here, no package around it)."""
+    import shlex
+    import sys
+
+    from edgecnn.device.hosts import LocalHost
+    from edgecnn.device.run import device_identity
+
+    identity = device_identity(LocalHost(), f"{shlex.quote(sys.executable)} -I -S")
+    mine = cpu_info()
+    mine.pop("temperature_c", None)
+    assert identity["cpu"] == mine and identity["emulated"] == looks_emulated(mine)

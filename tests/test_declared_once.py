@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,73 @@ def test_the_recipe_and_the_command_line_refuse_the_same_values(value):
 def test_three_more_options_are_declared_once(cls, name):
     assert len(_defaults_written(name)) <= 1, _defaults_written(name)
     assert option_info({f.name: f for f in dataclasses.fields(cls)}[name]).help
+
+
+# ---------------------------------------------------------------- the device side: what infer.py takes
+DECLARED_BAD = {"warmup_s": ("--warmup-s", "-1", -1.0), "min_runs": ("--min-runs", "0", 0),
+                "min_time_s": ("--min-time-s", "-0.5", -0.5), "threads": ("--threads", "0", 0),
+                "batches": ("--batch", "1,0", [1, 0])}
+PARSED = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("infer", sys.argv[1])
+infer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(infer)
+args = infer.parse_args(sys.argv[2:])
+print(json.dumps({k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, list, type(None)))}))
+"""
+
+
+@pytest.fixture(scope="module")
+def infer_beside_its_package(tmp_path_factory):
+    """infer.py with the device package beside it as a bundle ships them (no model: its flags are all we read)."""
+    import shutil
+
+    from edgecnn.bundle.builder import DEVICE_FOLDER, INFER_SCRIPT, device_modules
+
+    folder = tmp_path_factory.mktemp("flags")
+    shutil.copyfile(INFER_SCRIPT, folder / "infer.py")
+    (folder / DEVICE_FOLDER).mkdir()
+    for module in device_modules():
+        shutil.copyfile(module, folder / DEVICE_FOLDER / module.name)
+    (folder / "preprocess.json").write_text("{}")
+    return folder / "infer.py"
+
+
+def _infer(script: Path, *args: str, parsed: bool = False):
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-c", PARSED, str(script), *args] if parsed else [sys.executable, str(script), *args]
+    return subprocess.run(argv, capture_output=True, text=True, cwd=script.parent)
+
+
+@pytest.mark.parametrize("name", sorted(DECLARED_BAD))
+def test_the_device_side_options_are_declared_once_in_the_package_bundles_ship(name, infer_beside_its_package):
+    from edgecnn.core.device.options import DECLARATIONS
+    from edgecnn.core.options import OptionError, flag_name
+
+    declaration = DECLARATIONS[name]
+    field = {f.name: f for f in dataclasses.fields(ProfileOptions)}[name]
+    default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+    expected = list(declaration.default) if isinstance(declaration.default, tuple) else declaration.default
+    assert default == expected and option_info(field).help == declaration.help
+    assert flag_name(field) == declaration.flag_name and (option_info(field).domain.min == declaration.min
+                                                          or option_info(field).domain.check is not None)
+    written = _defaults_written(name)
+    assert not [w for w in written if w.startswith("bundle/")], written  # infer.py restates none of it
+    if name in ("min_runs", "min_time_s"):
+        assert len(written) == 1 and written[0].startswith("profile/options.py:"), written  # Timing's field alone
+    # infer.py: the flag, its help and default from the same declaration, the same range refused
+    text = " ".join(_infer(infer_beside_its_package, "--help").stdout.split())
+    assert declaration.flag_name in text and (name == "batches" or declaration.described() in text), text
+    done = _infer(infer_beside_its_package, "--profile", parsed=True)
+    assert done.returncode == 0, done.stderr
+    parsed = json.loads(done.stdout)
+    assert (parsed["batches"] if name == "batches" else parsed[name]) == expected
+    flag, text_value, value = DECLARED_BAD[name]
+    refused = _infer(infer_beside_its_package, "--profile", flag, text_value)
+    assert refused.returncode == 2 and f"error: {flag} must be >= {declaration.min:g}" in refused.stderr, refused.stderr
+    with pytest.raises(OptionError) as error:
+        ProfileOptions(**{name: value})
+    if name != "batches":  # edgecnn words a list's problem as a whole ("must be positive integers")
+        assert f"{flag} {error.value.problem}" in refused.stderr

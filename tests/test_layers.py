@@ -83,3 +83,51 @@ def test_imports_inside_functions_only_defer_heavy_libraries():
         if not any(is_heavy(t) for t in targets if t in internal):
             offenders.append(f"{module}:{line} imports {targets[0]} inside a function")
     assert not offenders, "\n".join(offenders)
+
+
+# ---------------------------------------------------------------- the device package bundles ship
+DEVICE = PACKAGE / "core" / "device"
+DEVICE_MAY_IMPORT = {"numpy", "PIL", "psutil"}  # besides the standard library; psutil only tried, where /proc is not
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(level, module) of every import in a file, at any depth (``from . import x``: (1, "x"))."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(0, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.level, node.module))
+        elif isinstance(node, ast.ImportFrom):
+            found += [(node.level, a.name) for a in node.names]
+    return found
+
+
+def test_each_device_module_imports_only_the_standard_library_numpy_pillow_and_its_own_package():
+    import sys
+
+    modules = sorted(DEVICE.glob("*.py"))
+    assert len(modules) >= 10, modules  # one module a concern
+    offenders = []
+    for path in modules:
+        for level, module in _imports(path):
+            top = module.split(".")[0]
+            if level > 1 or (level == 0 and top not in sys.stdlib_module_names and top not in DEVICE_MAY_IMPORT):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}: {'.' * level}{module}")
+            if level == 1 and not (DEVICE / f"{top}.py").exists():
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}: .{module} is not a module of the package")
+    assert not offenders, "the device package imports outside itself:\n" + "\n".join(offenders)
+    # `edgecnn device run` sends environment.py's source alone to read a device's identity: it imports nothing
+    # of its package either
+    assert not [m for level, m in _imports(DEVICE / "environment.py") if level], "environment.py imports its package"
+
+
+def test_the_forbidden_contract_names_every_other_module_of_core():
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+    contracts = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    device = next(c for c in contracts if c["type"] == "forbidden" and "edgecnn.core.device" in c["source_modules"])
+    core = {f"edgecnn.core.{p.stem}" for p in (PACKAGE / "core").glob("*.py") if p.stem != "__init__"} | {
+        f"edgecnn.core.{p.name}" for p in (PACKAGE / "core").iterdir() if (p / "__init__.py").exists()}
+    assert core - {"edgecnn.core.device"} <= set(device["forbidden_modules"])

@@ -53,7 +53,7 @@ def _spy_profile(path, monkeypatch):
 
 
 def test_the_timed_window_holds_no_sampler_thread_where_one_is_needed(tiny_onnx, monkeypatch):
-    monkeypatch.setattr(device, "_reset_peak", lambda: False)  # a kernel whose peak cannot be reset: sampled
+    monkeypatch.setattr(device.memory, "_reset_peak", lambda: False)  # a kernel whose peak cannot be reset: sampled
     result, seen = _spy_profile(tiny_onnx, monkeypatch)
     assert device.SAMPLER_THREAD in seen["other"]  # the spy sees it where it runs: the memory pass
     assert seen["timed"] and device.SAMPLER_THREAD not in seen["timed"]
@@ -82,7 +82,7 @@ def test_memory_figures_still_come_out_on_linux(tiny_onnx, monkeypatch):
         peak = device.memory_pass(lambda: _touched(64 * 2**20).close())  # mapped, written, unmapped
         assert peak.method == "VmHWM" and peak.increase_bytes >= 60 * 2**20
     held = []
-    monkeypatch.setattr(device, "_reset_peak", lambda: False)  # the sampler's way, on any machine
+    monkeypatch.setattr(device.memory, "_reset_peak", lambda: False)  # the sampler's way, on any machine
     peak = device.memory_pass(lambda: held.append(_touched(16 * 2**20)), runs=2)
     assert peak.method == "sampled" and peak.increase_bytes >= 30 * 2**20
     for block in held:

@@ -5,7 +5,8 @@
       preprocess.json     preprocessing, input name and shape, precision, architecture (from the metadata)
       labels.txt          one class name per line
       infer.py            standalone: numpy + pillow + onnxruntime (or tensorrt + cuda-python)
-      edgecnn_device.py   edgecnn/core/device.py verbatim: preprocessing, latency statistics, manifest check
+      edgecnn_device/     edgecnn/core/device/ verbatim (its .py files): preprocessing, metrics, timing, memory,
+                          environment, results schema, manifest check, the device-side options' declarations
       requirements.txt    only what the device needs
       README.md           usage
       manifest.sha256     sha256 of every file above (``sha256sum -c`` reads it; ``infer.py --verify`` checks it)
@@ -38,15 +39,21 @@ from ..tasks.registry import TASKS
 from .options import BundleOptions
 
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
-DEVICE_MODULE = Path(__file__).resolve().parents[1] / "core" / "device.py"
+DEVICE_PACKAGE = Path(__file__).resolve().parents[1] / "core" / "device"
+DEVICE_FOLDER = "edgecnn_device"  # the package's name in a bundle: infer.py imports it beside itself
 # What a bundle ships for an engine (requirements, the loader infer.py runs it with, its runtime options) is
 # the engine's device side (edgecnn.engines.spec.DeviceSide), declared in its module.
+
+
+def device_modules() -> list[Path]:
+    """The device package's modules, which a bundle ships as ``edgecnn_device/`` (no caches, nothing else)."""
+    return sorted(DEVICE_PACKAGE.glob("*.py"))
 
 
 @dataclass
 class BundleReport:
     folder: Path
-    files: dict[str, str]  # name -> sha256
+    files: dict[str, str]  # name (edgecnn_device/NAME.py inside the device package's folder) -> sha256
     archive: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -138,8 +145,8 @@ def _readme(config: dict, requirements: list[str], side: DeviceSide) -> str:
         f"{config['input']['shape'][0]}. Preprocessing (`preprocess.json`): convert to {p['color']} (alpha composited "
         f"on white, 16-bit scaled to 8-bit), resize the shorter side to {p['resize']} ({p['interpolation']}), centre "
         f"crop {p['crop'][0]}x{p['crop'][1]}, scale by 1/255, subtract mean {p['mean']}, divide by std {p['std']}. "
-        f"This is the same code edgecnn runs: `edgecnn_device.py` is edgecnn's own preprocessing and statistics "
-        "module, copied verbatim.",
+        f"This is the same code edgecnn runs: `{DEVICE_FOLDER}/` is edgecnn's own preprocessing, statistics and "
+        "timing package, copied verbatim.",
         "",
         f"`labels.txt`: {config['num_classes']} classes, one per line, in the model's output order. "
         "`manifest.sha256`: check with `infer.py --verify` or `sha256sum -c manifest.sha256`.",
@@ -222,13 +229,15 @@ def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive
         (work / "preprocess.json").write_text(json.dumps(config, indent=1) + "\n")
         (work / "labels.txt").write_text("".join(f"{label}\n" for label in labels))
         shutil.copyfile(INFER_SCRIPT, work / "infer.py")
-        shutil.copyfile(DEVICE_MODULE, work / "edgecnn_device.py")  # the code edgecnn itself runs, verbatim
+        (work / DEVICE_FOLDER).mkdir()
+        for module in device_modules():  # the code edgecnn itself runs, verbatim
+            shutil.copyfile(module, work / DEVICE_FOLDER / module.name)
         (work / "requirements.txt").write_text("\n".join(requirements) + "\n")
         (work / "README.md").write_text(_readme(config, requirements, side))
-        files = {p.name: sha256_file(p) for p in sorted(work.iterdir()) if p.is_file()}
+        files = {p.relative_to(work).as_posix(): sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()}
         (work / "manifest.sha256").write_text("".join(f"{digest}  {name}\n" for name, digest in files.items()))
-        for path in work.iterdir():
-            path.chmod(0o755 if path.name == "infer.py" else 0o644)
+        for path in work.rglob("*"):
+            path.chmod(0o755 if path.name == "infer.py" or path.is_dir() else 0o644)
         work.chmod(0o755)
         if output.exists():
             shutil.rmtree(output)

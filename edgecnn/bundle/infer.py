@@ -12,10 +12,11 @@ recursively; files that are not images are skipped with a message. Greyscale,
 palette, RGBA (composited on white) and 16-bit images are converted as edgecnn
 converts them.
 
-This file is copied verbatim into every bundle, with ``edgecnn_device.py`` (edgecnn's
-``edgecnn/core/device.py``): the preprocessing, the latency statistics and the manifest
-check that edgecnn itself runs, so the device and edgecnn compute them identically by
-construction.
+This file is copied verbatim into every bundle, with the folder ``edgecnn_device/`` (edgecnn's
+package ``edgecnn/core/device/``): the preprocessing, the metrics, the timing, memory and
+latency statistics and the manifest check that edgecnn itself runs, so the device and edgecnn
+compute them identically by construction. The timing, batch and thread flags are built from
+the declarations it holds (``edgecnn_device/options.py``), which edgecnn's own options read too.
 
 Pure Python on top of numpy, pillow and the runtime: it runs wherever those
 have wheels (x86-64, aarch64: Raspberry Pi, Jetson). The TensorRT path (for
@@ -36,7 +37,8 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-try:  # shipped beside this file: the preprocessing, statistics, memory and manifest code edgecnn itself runs
+DEVICE_IMPORT_ERROR = ""
+try:  # shipped beside this file: the preprocessing, statistics, memory, manifest and option code edgecnn runs
     import edgecnn_device as device
     from edgecnn_device import (
         IMAGE_EXTENSIONS,
@@ -45,9 +47,10 @@ try:  # shipped beside this file: the preprocessing, statistics, memory and mani
         preprocess,
         verify_manifest,
     )
-except ImportError:  # outside a bundle; main() says so
+except ImportError as exc:  # outside a bundle, or a damaged one; main() says so
     IMAGE_EXTENSIONS, MANIFEST = (), "manifest.sha256"
     device = latency_stats = preprocess = verify_manifest = None
+    DEVICE_IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
 
 
 def load_config(folder: Path = HERE) -> tuple[dict, list[str]]:
@@ -433,7 +436,7 @@ def similarity_main(args, model, config: dict) -> int:
 
 
 # ---------------------------------------------------------------- benchmark
-def benchmark(model, feed: np.ndarray, runs: int, warmup_s: float = 1.0) -> dict:
+def benchmark(model, feed: np.ndarray, runs: int, warmup_s: float) -> dict:
     """Latency of ``runs`` calls after ``warmup_s`` seconds of warm-up: p50/p90/p99 as edgecnn profile computes them."""
     deadline = time.perf_counter() + warmup_s
     model(feed)
@@ -584,6 +587,17 @@ def format_rows(results: dict) -> str:
 
 
 # ---------------------------------------------------------------- command line
+def add_declared(group, declaration, **kwargs) -> None:
+    """The flag of a declaration edgecnn_device ships (its spelling, type, default and help unless ``kwargs``
+    says otherwise for this script)."""
+    kwargs.setdefault("type", declaration.type)
+    kwargs.setdefault("default", declaration.default)
+    kwargs.setdefault("help", declaration.described())
+    if declaration.metavar and "metavar" not in kwargs:
+        kwargs["metavar"] = declaration.metavar
+    group.add_argument(declaration.flag_name, **kwargs)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Classify images with the model in this bundle (numpy + pillow + onnxruntime only).",
@@ -600,12 +614,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="masks", metavar="DIR",
                         help="Segmentation bundles: where NAME_mask.png and NAME_overlay.png go (default masks/).")
     parser.add_argument("--json", action="store_true", help="Print JSON lines (one per image, logits included).")
-    parser.add_argument("--batch", default="1", metavar="N[,N...]",
-                        help="Images per inference call (default 1); with --profile, the batch sizes to time (1,8).")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime (default: all).")
+    declared = device.options  # the flags edgecnn's options are declared with: their spelling, default, help, range
+    batches = declared.BATCHES
+    add_declared(parser, batches, dest="batch", type=str, default=batches.shown_default(), metavar="N[,N...]",
+                 help=f"Images per inference call (default {batches.shown_default()}); with --profile: "
+                      f"{batches.help[0].lower()}{batches.help[1:-1]} (e.g. {batches.metavar}).")
+    add_declared(parser, declared.THREADS)
     parser.add_argument("--bench", type=int, default=0, metavar="N",
                         help="Time N inference calls of --batch inputs and print p50/p90/p99 latency.")
-    parser.add_argument("--warmup-s", type=float, default=1.0, help="Warm-up before --bench (seconds, default 1).")
+    add_declared(parser, declared.WARMUP_S)
     parser.add_argument("--verify", action="store_true",
                         help="Check every file against manifest.sha256 first; refuse to run if any differs.")
     profile = parser.add_argument_group("profile: latency, memory and accuracy in edgecnn's results format")
@@ -614,8 +631,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     profile.add_argument("--data", default=None, metavar="DIR",
                          help="Labelled images (class folders named like labels.txt): top-1 and top-5; for a "
                               "segmentation bundle, DIR/image + DIR/label (masks): pixel accuracy and mean IoU.")
-    profile.add_argument("--min-runs", type=int, default=50, help="Time at least this many runs (default 50) ...")
-    profile.add_argument("--min-time-s", type=float, default=3.0, help="... and at least this long (default 3 s).")
+    add_declared(profile, declared.MIN_RUNS)
+    add_declared(profile, declared.MIN_TIME_S)
     profile.add_argument("--results", default="results.json", metavar="FILE",
                          help="Where the results file goes (default results.json).")
     profile.add_argument("--device-name", default=None, help="This device's name in reports (default: its CPU/board).")
@@ -627,11 +644,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.batches = [int(v) for v in str(args.batch).split(",") if v.strip()]
     except ValueError:
         parser.error(f"--batch takes a number or a comma-separated list, got {args.batch!r}")
-    args.batch = args.batches[0] if args.batches else 0
-    if (args.top_k < 1 or not args.batches or min(args.batches) < 1 or args.bench < 0 or args.min_runs < 1
-            or args.min_time_s < 0 or (args.threads is not None and args.threads < 1)):
-        parser.error("--top-k, --batch, --min-runs and --threads must be at least 1, --bench and --min-time-s at "
-                     "least 0")
+    if not args.batches:
+        parser.error(f"--batch takes a number or a comma-separated list, got {args.batch!r}")
+    args.batch = args.batches[0]
+    if args.top_k < 1 or args.bench < 0:
+        parser.error("--top-k must be at least 1, --bench at least 0")
+    for declaration in declared.DECLARATIONS.values():  # the ranges edgecnn checks the same options against
+        value = args.batches if declaration is batches else getattr(args, declaration.name)
+        problem = declaration.problem(value)
+        if problem:
+            parser.error(f"{declaration.flag_name} {problem}")
     if not args.images and not args.bench and not args.verify and not args.profile and not args.enroll \
             and not args.identify:
         parser.error("give images or folders to classify (or segment), --bench N, --profile, or --verify")
@@ -641,12 +663,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if not (HERE / "preprocess.json").exists() or preprocess is None:
-        missing = "preprocess.json" if not (HERE / "preprocess.json").exists() else "edgecnn_device.py"
+    if not (HERE / "preprocess.json").exists() or device is None:  # first: the flags come from edgecnn_device
+        if (HERE / "preprocess.json").exists() and (HERE / "edgecnn_device").is_dir():
+            print(f"error: edgecnn_device/ beside {Path(__file__).name} does not import ({DEVICE_IMPORT_ERROR}); "
+                  f"check the bundle with 'sha256sum -c {MANIFEST}' and copy it again", file=sys.stderr)
+            return 2
+        missing = "preprocess.json" if not (HERE / "preprocess.json").exists() else "edgecnn_device/"
         print(f"error: no {missing} beside {Path(__file__).name}: run the copy inside a bundle made by "
               "'edgecnn bundle MODEL.onnx -o DIR'", file=sys.stderr)
         return 2
+    args = parse_args(argv)
     if args.verify:
         problems = verify_manifest(HERE)
         if problems:

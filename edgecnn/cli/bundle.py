@@ -24,7 +24,8 @@ def bundle_command(model, output, engine, archive, force):
     \b
     The folder holds the model, preprocess.json and labels.txt (from the model's
     metadata), a standalone infer.py (numpy + pillow + onnxruntime, no PyTorch, no
-    edgecnn), requirements.txt, a README and manifest.sha256. On the device:
+    edgecnn) with the device code it imports (edgecnn_device/), requirements.txt, a
+    README and manifest.sha256. On the device:
       pip install -r requirements.txt
       python infer.py --verify photos/ --top-k 3
       python infer.py --bench 200
@@ -34,7 +35,8 @@ def bundle_command(model, output, engine, archive, force):
     report = build_bundle(model, output, archive=archive, force=force, engine=engine)
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"bundle: {report.folder}/ ({len(report.files) + 1} files: {', '.join(report.files)}, manifest.sha256)")
+    shown = dict.fromkeys(name.split("/")[0] + ("/" if "/" in name else "") for name in report.files)  # a folder once
+    click.echo(f"bundle: {report.folder}/ ({len(report.files) + 1} files: {', '.join(shown)}, manifest.sha256)")
     if report.archive:
         click.echo(f"archive: {report.archive} ({report.archive.stat().st_size / 2**20:.2f} MiB)")
     click.echo(f"try:    python {report.folder}/infer.py --verify IMAGES...")

@@ -93,6 +93,18 @@ def opt(default: Any = MISSING, help: str = "", *, choices=None, min=None, max=N
     return field(default=default, metadata={"option": info})
 
 
+def from_declaration(declaration: Any, **extra: Any) -> Any:
+    """A field built from a declaration the device package ships (:class:`edgecnn.core.device.options.Declaration`):
+    its default, help, spelling and lower bound, so the bundle's infer.py and edgecnn read one declaration.
+    A list option's default is a tuple there (a list here); its items' bound is the ``check`` ``extra`` gives."""
+    default = declaration.default
+    if isinstance(default, tuple):
+        default = list(default)
+    else:
+        extra.setdefault("min", declaration.min)
+    return opt(default, declaration.help, flag=declaration.flag, metavar=declaration.metavar, **extra)
+
+
 def same_as(cls: type, name: str, **where: bool) -> Any:
     """A field that is option ``name`` of options dataclass ``cls`` again (its default, help, domain and spelling),
     for another dataclass that carries it too; ``where`` (``cli``, ``recipe``) says where that one offers it."""

@@ -75,8 +75,8 @@ class PreprocessSpec:
 
 
 # ---------------------------------------------------------------- the numpy/PIL implementation
-# The path every bundle ships: edgecnn/core/device.py is copied verbatim to devices as
-# edgecnn_device.py, and edgecnn calls the same functions, so the two cannot drift.
+# The path every bundle ships: edgecnn/core/device/ is copied verbatim to devices as the folder
+# edgecnn_device/, and edgecnn calls the same functions, so the two cannot drift.
 from . import device as _device  # noqa: E402
 from .device import pil_filter, resized_size, to_mode  # noqa: E402,F401  (re-exported)
 

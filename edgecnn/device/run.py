@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core import device as device_module
+from ..core.device import environment as device_environment
+from ..core.device.options import BATCHES, THREADS, TIMING
 from ..core.options import check_options, opt
 from ..errors import UsageError
 from ..profile.options import TargetShape, Timing
@@ -134,7 +135,7 @@ print(json.dumps({"cpu": cpu, "python": platform.python_version(), "os": platfor
 def device_identity(host: Host, runner: str) -> dict:
     """The identity the device reports (board, CPU, ISA, cores, governor, Python, runtime versions): what a
     cached device measurement is keyed on besides the bundle."""
-    source = Path(device_module.__file__).read_text() + IDENTITY_SCRIPT
+    source = Path(device_environment.__file__).read_text() + IDENTITY_SCRIPT  # self-contained: sent alone
     done = host.run(f"{runner} -", stdin=source.encode(), timeout=300)
     if done.returncode != 0:
         last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
@@ -175,11 +176,13 @@ def measure_on(host: Host, bundle: Path, data: Path | None, options: DeviceOptio
         host.put_folder(bundle, f"{remote}/bundle")
         if data is not None:
             host.put_folder(data, f"{remote}/data")
-        args = ["--profile", "--results", f"{remote}/results.json", "--batch", ",".join(map(str, options.batches)),
-                "--warmup-s", str(options.warmup_s), "--min-runs", str(options.min_runs),
-                "--min-time-s", str(options.min_time_s)]
+        # infer.py's flags for these options are built from the same declarations (edgecnn_device/options.py)
+        args = ["--profile", "--results", f"{remote}/results.json",
+                BATCHES.flag_name, ",".join(map(str, options.batches))]
+        for declaration in TIMING:
+            args += [declaration.flag_name, str(getattr(options, declaration.name))]
         if options.threads:
-            args += ["--threads", str(options.threads)]
+            args += [THREADS.flag_name, str(options.threads)]
         if data is not None:
             args += ["--data", f"{remote}/data"]
         if device_name:

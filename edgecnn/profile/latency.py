@@ -34,7 +34,7 @@ class LatencyStats:
 
 
 def summarize_times(times_ms: list[float], batch: int) -> LatencyStats:
-    """The statistics of a run of timings, computed by the code bundles ship (edgecnn_device.py)."""
+    """The statistics of a run of timings, computed by the code bundles ship (edgecnn_device/stats.py)."""
     return LatencyStats(**latency_stats(times_ms, batch))
 
 
