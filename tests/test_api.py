@@ -172,8 +172,10 @@ def test_compare_and_evaluate_on_the_same_images(readme_example):
 def test_bundle_is_written_with_its_archive(readme_example):
     names, root = readme_example
     bundle = names["bundle"]
-    assert sorted(bundle.files) == ["README.md", "edgecnn_device.py", "infer.py", "labels.txt", "model.onnx",
-                                    "preprocess.json", "requirements.txt"]
+    device_package = sorted(f"edgecnn_device/{p.name}" for p in (Path(__file__).parents[1] / "edgecnn/core/device")
+                            .glob("*.py"))
+    assert sorted(bundle.files) == sorted(["README.md", *device_package, "infer.py", "labels.txt", "model.onnx",
+                                           "preprocess.json", "requirements.txt"])
     assert (root / "lenet5-bundle" / "manifest.sha256").is_file() and bundle.archive == Path("lenet5-bundle.zip")
     assert (root / "lenet5-bundle.zip").stat().st_size > 0
 
