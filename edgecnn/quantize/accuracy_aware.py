@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -131,8 +131,6 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val, *, optio
     and ``qat`` is given (classifiers), fine-tune with quantization-aware training and measure its INT8 model
     too. Writes the best model measured to ``output`` and, if asked, the plain INT8 model to ``plain_output``
     (for a latency comparison without quantizing it again)."""
-    from dataclasses import replace
-
     max_drop = options.max_drop if max_drop is None else max_drop
     if max_drop is None:
         raise OptionError("max_drop", "is needed for an accuracy budget (points of the task's headline metric)")
@@ -140,97 +138,131 @@ def quantize_with_budget(model_path: str, output: str, calib: str, val, *, optio
         raise OptionError("max_drop", f"must be >= 0 (points), got {max_drop}")
     graph = load_onnx(model_path, external_data=False)
     preprocess_, _, meta = resolve_preprocess(graph, model_path)
-    preprocess = preprocess or preprocess_
-    labels = labels or (meta.labels if meta else None)
     task = meta.task if meta else DEFAULT.name
-    scorer = task_score(task, val, preprocess, labels, model_path, input_chw(graph)[-1])
-    name = scorer.metric
-    options = replace(options, max_drop=None)
-    fp32_correct = scorer.items(model_path)
-    fp32 = scorer.value(fp32_correct)
+    scorer = task_score(task, val, preprocess or preprocess_, labels or (meta.labels if meta else None), model_path,
+                        input_chw(graph)[-1])
     with tempfile.TemporaryDirectory(prefix="edgecnn-aware-") as tmp:
-        trial = str(Path(tmp) / "trial.onnx")
-        plain_report = quantize_int8(model_path, trial, calib, options=options, force=True, progress=progress)
-        final_correct = scorer.items(trial)
-        int8 = scorer.value(final_correct)
-        report = AccuracyAwareReport(fp32_top1=fp32, int8_top1=int8, final_top1=int8, max_drop=max_drop, met=False,
-                                     images=scorer.images, metric=name)
-        report.steps.append({"excluded": 0, "top1": int8, "drop": 100 * (fp32 - int8)})
-        log(f"FP32 {name} {100 * fp32:.2f}%, INT8 {name} {100 * int8:.2f}% (drop {100 * (fp32 - int8):.2f} points, "
-            f"budget {max_drop})")
-        best_path, best_report = trial, plain_report
-        report.calibration = options.method
-
-        def measured(candidate: str, attempt: QuantizeOptions):
-            """Quantize with ``attempt`` and score it: (its QuantizeReport, per-item scores, the metric)."""
-            done = quantize_int8(model_path, candidate, calib, options=attempt, force=True, progress=False)
-            items = scorer.items(candidate)
-            return done, items, scorer.value(items)
-
-        for method in (m for m in CHEAPEST_FIRST if m != options.method):  # other ranges, from the cached tensors
-            if report.final_drop <= max_drop:
-                break
-            candidate = str(Path(tmp) / f"{method}.onnx")
-            candidate_report, candidate_correct, accuracy = measured(candidate, replace(options, method=method))
-            report.steps.append({"calibration": method, "excluded": 0, "top1": accuracy,
-                                 "drop": 100 * (fp32 - accuracy)})
-            log(f"  {method} calibration: {name} {100 * accuracy:.2f}%, drop {100 * (fp32 - accuracy):.2f}")
-            if accuracy > report.final_top1:
-                report.final_top1, report.calibration = accuracy, method
-                final_correct, best_path, best_report = candidate_correct, candidate, candidate_report
-        options = replace(options, method=report.calibration)  # fallback and QAT start from the best ranges
-        if report.final_drop > max_drop:
-            ranking = sensitivity_ranking(model_path, best_path, scorer.ranking_inputs)
-            quantized_model = load_onnx(best_path, external_data=False)
-            tries = sorted({min(2 ** i, len(ranking), max_excluded) for i in range(len(ranking).bit_length() + 1)})
-            for k in tries:  # 1, 2, 4, ... and finally every quantized tensor
-                exclude = nodes_touching(quantized_model, [t for t, _ in ranking[:k]])
-                candidate = str(Path(tmp) / f"k{k}.onnx")
-                attempt = replace(options, exclude=sorted(set(options.exclude) | set(exclude)))
-                candidate_report, candidate_correct, accuracy = measured(candidate, attempt)
-                drop = 100 * (fp32 - accuracy)
-                report.steps.append({"excluded": len(exclude), "tensors": k, "top1": accuracy, "drop": drop})
-                log(f"  {len(exclude)} nodes in float (worst {k} tensors): {name} {100 * accuracy:.2f}%, "
-                    f"drop {drop:.2f}")
-                if accuracy >= report.final_top1:
-                    report.final_top1, report.kept_float, report.method = accuracy, attempt.exclude, "ptq+fallback"
-                    final_correct = candidate_correct
-                    best_path, best_report = candidate, candidate_report
-                if drop <= max_drop:
-                    break
-        if report.final_drop > max_drop and qat is not None and qat.epochs > 0:
+        budget = _Budget(model_path, calib, scorer, max_drop, Path(tmp), log)
+        options = budget.start(replace(options, max_drop=None), progress)
+        options = budget.other_ranges(options)  # fallback and QAT start from the best ranges
+        if budget.report.final_drop > max_drop:
+            budget.float_fallback(options, max_excluded)
+        if budget.report.final_drop > max_drop and qat is not None and qat.epochs > 0:
             if not get_task(task).qat:
                 raise UsageError(f"quantization-aware training fine-tunes classifiers; {model_path} is a {task} "
                                  "model (PTQ and float fallback are its budget's steps)")
-            from .qat import qat_finetune
-
-            log(f"PTQ and float fallback missed the budget (best drop {report.final_drop:.2f}): QAT, {qat.epochs} "
-                "epochs")
-            done = qat_finetune(qat.checkpoint, qat.data, Path(tmp) / "qat", options=TrainOptions(epochs=qat.epochs),
-                                val=qat.val,
-                                val_split=qat.val_split, seed=qat.seed, quantize=replace(options, calib_split="train"),
-                                progress=progress, log=log)
-            qat_correct = scorer.items(done.onnx)
-            accuracy = scorer.value(qat_correct)
-            report.qat = {"epochs": qat.epochs, "lr": done.lr, "top1": accuracy, "drop": 100 * (fp32 - accuracy),
-                          "seconds": done.seconds, "simulated_top1": done.simulated_top1}
-            report.steps.append({"method": "qat", "excluded": 0, "top1": accuracy, "drop": 100 * (fp32 - accuracy)})
-            log(f"  QAT ({qat.epochs} epochs, nothing in float): top-1 {100 * accuracy:.2f}%, drop "
-                f"{100 * (fp32 - accuracy):.2f}")
-            if accuracy > report.final_top1:
-                report.final_top1, report.kept_float, report.method = accuracy, [], "qat"
-                final_correct = qat_correct
-                best_path, best_report = done.onnx, QuantizeReport(**done.quantize)
-        report.met = report.final_drop <= max_drop
-        report.difference = scorer.difference(fp32_correct, final_correct)
-        log(describe(report.difference) + ("" if report.met else
-                                           f"; the budget miss is {'' if report.difference['significant'] else 'not '}"
-                                           "significant"))
+            budget.qat(qat, options, progress)
+        report = budget.finish()
         with atomic_path(output, force=force) as final:  # the model that was measured is the one written
-            shutil.copyfile(best_path, final)
+            shutil.copyfile(budget.best_path, final)
         if plain_output:
             with atomic_path(plain_output, force=True) as plain:
-                shutil.copyfile(trial, plain)
+                shutil.copyfile(budget.trial, plain)
+    best_report = budget.best_report
     best_report.path = str(output)
     report.quantize = best_report.to_dict()
     return report
+
+
+class _Budget:
+    """The steps of an accuracy budget, cheapest first, each scored on the same validation items; the best model
+    so far (its file, its QuantizeReport, its per-item scores) is what is written."""
+
+    def __init__(self, model_path: str, calib: str, scorer, max_drop: float, tmp: Path, log):
+        self.model_path, self.calib, self.scorer, self.max_drop, self.tmp, self.log = \
+            model_path, calib, scorer, max_drop, tmp, log
+        self.name = scorer.metric
+        self.fp32_correct = scorer.items(model_path)
+        self.fp32 = scorer.value(self.fp32_correct)
+
+    def start(self, options: QuantizeOptions, progress: bool) -> QuantizeOptions:
+        """Plain INT8 with the options asked for: the first step and the model every other is compared to."""
+        self.trial = str(self.tmp / "trial.onnx")
+        plain = quantize_int8(self.model_path, self.trial, self.calib, options=options, force=True, progress=progress)
+        self.final_correct = self.scorer.items(self.trial)
+        int8 = self.scorer.value(self.final_correct)
+        self.report = AccuracyAwareReport(fp32_top1=self.fp32, int8_top1=int8, final_top1=int8,
+                                          max_drop=self.max_drop, met=False, images=self.scorer.images,
+                                          metric=self.name, calibration=options.method)
+        self.report.steps.append({"excluded": 0, "top1": int8, "drop": 100 * (self.fp32 - int8)})
+        self.log(f"FP32 {self.name} {100 * self.fp32:.2f}%, INT8 {self.name} {100 * int8:.2f}% (drop "
+                 f"{100 * (self.fp32 - int8):.2f} points, budget {self.max_drop})")
+        self.best_path, self.best_report = self.trial, plain
+        return options
+
+    def measured(self, candidate: str, attempt: QuantizeOptions):
+        """Quantize with ``attempt`` and score it: (its QuantizeReport, per-item scores, the metric)."""
+        done = quantize_int8(self.model_path, candidate, self.calib, options=attempt, force=True, progress=False)
+        items = self.scorer.items(candidate)
+        return done, items, self.scorer.value(items)
+
+    def keep(self, accuracy: float, correct, path: str, quantize_report) -> None:
+        self.report.final_top1, self.final_correct = accuracy, correct
+        self.best_path, self.best_report = path, quantize_report
+
+    def other_ranges(self, options: QuantizeOptions) -> QuantizeOptions:
+        """The other calibration methods, from the cached calibration tensors (seconds, nothing kept in float),
+        until one meets the budget; the options with the best method."""
+        for method in (m for m in CHEAPEST_FIRST if m != options.method):
+            if self.report.final_drop <= self.max_drop:
+                break
+            candidate = str(self.tmp / f"{method}.onnx")
+            candidate_report, candidate_correct, accuracy = self.measured(candidate, replace(options, method=method))
+            self.report.steps.append({"calibration": method, "excluded": 0, "top1": accuracy,
+                                      "drop": 100 * (self.fp32 - accuracy)})
+            self.log(f"  {method} calibration: {self.name} {100 * accuracy:.2f}%, drop "
+                     f"{100 * (self.fp32 - accuracy):.2f}")
+            if accuracy > self.report.final_top1:
+                self.keep(accuracy, candidate_correct, candidate, candidate_report)
+                self.report.calibration = method
+        return replace(options, method=self.report.calibration)
+
+    def float_fallback(self, options: QuantizeOptions, max_excluded: int) -> None:
+        """Keep the nodes around the k most damaged tensors in float, k = 1, 2, 4, ..., until the budget is met."""
+        ranking = sensitivity_ranking(self.model_path, self.best_path, self.scorer.ranking_inputs)
+        quantized_model = load_onnx(self.best_path, external_data=False)
+        tries = sorted({min(2 ** i, len(ranking), max_excluded) for i in range(len(ranking).bit_length() + 1)})
+        for k in tries:  # 1, 2, 4, ... and finally every quantized tensor
+            exclude = nodes_touching(quantized_model, [t for t, _ in ranking[:k]])
+            candidate = str(self.tmp / f"k{k}.onnx")
+            attempt = replace(options, exclude=sorted(set(options.exclude) | set(exclude)))
+            candidate_report, candidate_correct, accuracy = self.measured(candidate, attempt)
+            drop = 100 * (self.fp32 - accuracy)
+            self.report.steps.append({"excluded": len(exclude), "tensors": k, "top1": accuracy, "drop": drop})
+            self.log(f"  {len(exclude)} nodes in float (worst {k} tensors): {self.name} {100 * accuracy:.2f}%, "
+                     f"drop {drop:.2f}")
+            if accuracy >= self.report.final_top1:
+                self.keep(accuracy, candidate_correct, candidate, candidate_report)
+                self.report.kept_float, self.report.method = attempt.exclude, "ptq+fallback"
+            if drop <= self.max_drop:
+                break
+
+    def qat(self, plan: QatPlan, options: QuantizeOptions, progress: bool) -> None:
+        """Quantization-aware training of the float checkpoint, and its INT8 model scored like the others."""
+        from .qat import qat_finetune
+
+        self.log(f"PTQ and float fallback missed the budget (best drop {self.report.final_drop:.2f}): QAT, "
+                 f"{plan.epochs} epochs")
+        done = qat_finetune(plan.checkpoint, plan.data, self.tmp / "qat", options=TrainOptions(epochs=plan.epochs),
+                            val=plan.val, val_split=plan.val_split, seed=plan.seed,
+                            quantize=replace(options, calib_split="train"), progress=progress, log=self.log)
+        qat_correct = self.scorer.items(done.onnx)
+        accuracy = self.scorer.value(qat_correct)
+        drop = 100 * (self.fp32 - accuracy)
+        self.report.qat = {"epochs": plan.epochs, "lr": done.lr, "top1": accuracy, "drop": drop,
+                           "seconds": done.seconds, "simulated_top1": done.simulated_top1}
+        self.report.steps.append({"method": "qat", "excluded": 0, "top1": accuracy, "drop": drop})
+        self.log(f"  QAT ({plan.epochs} epochs, nothing in float): top-1 {100 * accuracy:.2f}%, drop {drop:.2f}")
+        if accuracy > self.report.final_top1:
+            self.keep(accuracy, qat_correct, done.onnx, QuantizeReport(**done.quantize))
+            self.report.kept_float, self.report.method = [], "qat"
+
+    def finish(self) -> AccuracyAwareReport:
+        """Whether the budget is met, and the final model's difference from FP32 with its uncertainty."""
+        report = self.report
+        report.met = report.final_drop <= self.max_drop
+        report.difference = self.scorer.difference(self.fp32_correct, self.final_correct)
+        self.log(describe(report.difference) + ("" if report.met else
+                                                f"; the budget miss is "
+                                                f"{'' if report.difference['significant'] else 'not '}significant"))
+        return report
