@@ -112,18 +112,8 @@ def export_onnx(
 
     with atomic_path(output, force=force) as tmp:
         started = time.perf_counter()
-        try:
-            raw = torch_to_onnx_bytes(loaded.model, [(export_batch, *spec.input_size)] * spec.num_inputs,
-                                      input_names, output_names, opset, fixed_batch is None)
-        except Exception as exc:
-            raise ExportError(f"torch.onnx.export failed for {spec.name}: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
-        proto = onnx.load_from_string(raw)
+        proto = _exported(loaded, input_names, output_names, export_batch, opset, fixed_batch is None)
         nodes_exported = count_nodes(proto)
-        try:
-            onnx.checker.check_model(proto)
-        except onnx.checker.ValidationError as exc:
-            raise ExportError(f"onnx.checker rejected the exported graph: {str(exc).splitlines()[0]}") from None
         stage("export", started)
 
         nodes_simplified = None
@@ -135,24 +125,7 @@ def export_onnx(
             stage("simplify", started)
 
         shape = ["batch" if fixed_batch is None else fixed_batch, *spec.input_size]
-        write_metadata(proto, ModelMetadata(
-            architecture=spec.name,
-            task=spec.task,
-            input_names=input_names,
-            output_names=output_names,
-            input_shape=shape,
-            layout="NCHW",
-            preprocess=spec.preprocess,
-            labels=loaded.labels,
-            weights_sha256=loaded.weights.sha256 if loaded.weights else "",
-            weights_source=loaded.weights.path.name if loaded.weights else "random init",
-            versions=library_versions(),
-            export={"exporter": "torchscript", "opset": opset, "simplified": do_simplify,
-                    "batch": shape[0], "num_classes": loaded.num_classes},
-            # a Siamese net's decision threshold, chosen on validation pairs when it was trained
-            extra={"threshold": str(loaded.weights.checkpoint["threshold"])}
-            if loaded.weights and "threshold" in (loaded.weights.checkpoint or {}) else {},
-        ))
+        write_metadata(proto, _metadata(loaded, input_names, output_names, shape, opset, do_simplify))
         proto.producer_name = "edgecnn"
         proto.doc_string = f"{spec.name} exported by edgecnn"
         onnx.save(proto, str(tmp))
@@ -175,6 +148,41 @@ def export_onnx(
         verification=verification,
         seconds=seconds,
         notes=list(loaded.notes),
+    )
+
+
+def _exported(loaded: LoadedModel, input_names, output_names, batch: int, opset: int, dynamic: bool):
+    """The model through ``torch.onnx.export``, checked by ``onnx.checker``; a failure is one line."""
+    spec = loaded.spec
+    try:
+        raw = torch_to_onnx_bytes(loaded.model, [(batch, *spec.input_size)] * spec.num_inputs, input_names,
+                                  output_names, opset, dynamic)
+    except Exception as exc:
+        raise ExportError(f"torch.onnx.export failed for {spec.name}: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    proto = onnx.load_from_string(raw)
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"onnx.checker rejected the exported graph: {str(exc).splitlines()[0]}") from None
+    return proto
+
+
+def _metadata(loaded: LoadedModel, input_names, output_names, shape: list, opset: int,
+              simplified: bool) -> ModelMetadata:
+    """What the file says of itself: the architecture, task, I/O, preprocessing contract, labels and provenance."""
+    spec = loaded.spec
+    checkpoint = loaded.weights.checkpoint or {} if loaded.weights else {}
+    return ModelMetadata(
+        architecture=spec.name, task=spec.task, input_names=input_names, output_names=output_names,
+        input_shape=shape, layout="NCHW", preprocess=spec.preprocess, labels=loaded.labels,
+        weights_sha256=loaded.weights.sha256 if loaded.weights else "",
+        weights_source=loaded.weights.path.name if loaded.weights else "random init",
+        versions=library_versions(),
+        export={"exporter": "torchscript", "opset": opset, "simplified": simplified, "batch": shape[0],
+                "num_classes": loaded.num_classes},
+        # a Siamese net's decision threshold, chosen on validation pairs when it was trained
+        extra={"threshold": str(checkpoint["threshold"])} if "threshold" in checkpoint else {},
     )
 
 

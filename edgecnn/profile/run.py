@@ -152,8 +152,9 @@ def profile(artifact: str | os.PathLike, engine: str | None = None, *, precision
                                 "variation > 5%): the machine is busy or the run too short; figures are noisy")
         accuracy = None
         if data is not None:  # the task's figures: top-1, mean IoU on images with masks, verification on pairs
-            accuracy, notes = task_of(runner.info.task).function("profile_accuracy")(runner, data, max(settings.batches))
-            warnings += notes
+            accuracy, problems = task_of(runner.info.task).function("profile_accuracy")(runner, data,
+                                                                                         max(settings.batches))
+            warnings += problems  # e.g. the model's classes are not the data's: the latency figures stand
         per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings) \
             if settings.per_layer else None
         device_memory = getattr(runner, "device_memory_bytes", None)  # what an engine on a GPU says it holds

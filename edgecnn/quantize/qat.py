@@ -350,37 +350,10 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
     simulation = simulate_int8(model, symmetric_activations=options.symmetric_activations, points=points)
     try:
         before = validate_top1(model, val_loader)[1]  # also sets each activation range from the first batch
-        where = ("every convolution and fully-connected layer (the export's node names could not be read)"
-                 if points is None else
-                 f"the export's Q/DQ places: {len(points.weights)} INT8 weights, {len(points.inputs)} layer inputs, "
-                 f"{len(points.outputs)} module outputs, {len(points.silu_sigmoids)} SiLU sigmoids"
-                 + (f"; {points.unmapped} of {points.quantized} quantized tensors inside a module, not simulated"
-                    if points.unmapped else ""))
         log(f"QAT of {loaded.spec.name}: float top-1 {100 * float_top1:.2f}%, INT8 simulated {100 * before:.2f}% "
             f"before fine-tuning ({simulation.folded} BatchNorms folded into their convolutions; simulated at "
-            f"{where}); {epochs} epochs, {training.describe(QAT)}, BatchNorm statistics frozen")
-        opt = make_optimizer(training, [p for p in model.parameters() if p.requires_grad])
-        schedule = make_schedule(training, QAT, opt, epochs * len(train_loader),
-                                 round(training.warmup_epochs * len(train_loader)), log=log)
-        criterion = nn.CrossEntropyLoss()
-        torch.manual_seed(seed)
-        history = []
-
-        def train_mode() -> None:
-            model.train()
-            batchnorm_frozen(model, every=True)
-
-        def step(batch):
-            images, labels = batch
-            logits = model(images)
-            return criterion(logits if isinstance(logits, torch.Tensor) else logits[0], labels), len(labels), None
-
-        def end_epoch(stats: EpochStats) -> None:
-            history.append(validate_top1(model, val_loader)[1])
-            log(f"QAT epoch {stats.epoch + 1}/{epochs}: INT8 simulated top-1 {100 * history[-1]:.2f}%")
-
-        fit(opt, schedule, range(epochs), batches=lambda epoch: train_loader, step=step, end_epoch=end_epoch,
-            train_mode=train_mode, describe=lambda epoch: f"QAT epoch {epoch + 1}/{epochs}", progress=progress)
+            f"{_where(points)}); {epochs} epochs, {training.describe(QAT)}, BatchNorm statistics frozen")
+        history = _fine_tune(model, training, train_loader, val_loader, seed, progress, log)
     finally:
         simulation.remove()
     model.eval()
@@ -389,20 +362,9 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
                     input_size=loaded.input_size, preprocess=loaded.preprocess.to_dict(),
                     metrics={"qat_simulated_top1": history[-1]}, qat={"epochs": epochs, "lr": lr,
                                                                       "source": str(checkpoint)})
-    with tempfile.TemporaryDirectory(prefix="edgecnn-qat-") as tmp:
-        fp32 = Path(tmp) / "model_qat_fp32.onnx"
-        export_onnx(create_model(str(targets["checkpoint"])), fp32)
-        report = quantize_int8(fp32, Path(tmp) / "int8.onnx", data, options=options, progress=progress, log=log)
-        model_proto = load_onnx(Path(tmp) / "int8.onnx", external_data=False)
-        meta = read_metadata(model_proto)
-        meta.extra = {**meta.extra, "qat": json.dumps({"epochs": epochs, "lr": lr, "optimizer": optimizer,
-                                                         "source": Path(checkpoint).name,
-                                                         "source_sha256": sha256_file(checkpoint)}, sort_keys=True)}
-        write_metadata(model_proto, meta)
-        import onnx
-
-        with atomic_path(targets["onnx"], force=True) as final:
-            onnx.save(model_proto, str(final))
+    provenance = {"epochs": epochs, "lr": lr, "optimizer": optimizer, "source": Path(checkpoint).name,
+                  "source_sha256": sha256_file(checkpoint)}
+    report = _write_int8(targets["checkpoint"], targets["onnx"], data, options, provenance, progress, log)
     result = QatReport(checkpoint=str(targets["checkpoint"]), onnx=str(targets["onnx"]), epochs=epochs, lr=lr,
                        float_top1=float_top1, simulated_top1_before=before, simulated_top1=history,
                        folded_batchnorms=simulation.folded, seconds=time.perf_counter() - started,
@@ -410,3 +372,61 @@ def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.
     with atomic_path(targets["json"], force=True) as final:
         final.write_text(json.dumps(result.to_dict(), indent=1))
     return result
+
+
+def _where(points: ExportedPoints | None) -> str:
+    """Where INT8 is simulated, in words."""
+    if points is None:
+        return "every convolution and fully-connected layer (the export's node names could not be read)"
+    return (f"the export's Q/DQ places: {len(points.weights)} INT8 weights, {len(points.inputs)} layer inputs, "
+            f"{len(points.outputs)} module outputs, {len(points.silu_sigmoids)} SiLU sigmoids"
+            + (f"; {points.unmapped} of {points.quantized} quantized tensors inside a module, not simulated"
+               if points.unmapped else ""))
+
+
+def _fine_tune(model: nn.Module, training: TrainOptions, train_loader, val_loader, seed: int, progress: bool,
+               log) -> list[float]:
+    """The fine-tuning epochs with INT8 simulated and every BatchNorm frozen; the simulated top-1 after each."""
+    epochs = training.epochs
+    opt = make_optimizer(training, [p for p in model.parameters() if p.requires_grad])
+    schedule = make_schedule(training, QAT, opt, epochs * len(train_loader),
+                             round(training.warmup_epochs * len(train_loader)), log=log)
+    criterion = nn.CrossEntropyLoss()
+    torch.manual_seed(seed)
+    history: list[float] = []
+
+    def train_mode() -> None:
+        model.train()
+        batchnorm_frozen(model, every=True)
+
+    def step(batch):
+        images, labels = batch
+        logits = model(images)
+        return criterion(logits if isinstance(logits, torch.Tensor) else logits[0], labels), len(labels), None
+
+    def end_epoch(stats: EpochStats) -> None:
+        history.append(validate_top1(model, val_loader)[1])
+        log(f"QAT epoch {stats.epoch + 1}/{epochs}: INT8 simulated top-1 {100 * history[-1]:.2f}%")
+
+    fit(opt, schedule, range(epochs), batches=lambda epoch: train_loader, step=step, end_epoch=end_epoch,
+        train_mode=train_mode, describe=lambda epoch: f"QAT epoch {epoch + 1}/{epochs}", progress=progress)
+    return history
+
+
+def _write_int8(checkpoint: Path, output: Path, data: str, options: QuantizeOptions, provenance: dict,
+                progress: bool, log):
+    """The fine-tuned checkpoint exported and quantized like any INT8 model (its ranges calibrated), with the QAT
+    provenance in its metadata, written atomically to ``output``; the QuantizeReport."""
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="edgecnn-qat-") as tmp:
+        fp32 = Path(tmp) / "model_qat_fp32.onnx"
+        export_onnx(create_model(str(checkpoint)), fp32)
+        report = quantize_int8(fp32, Path(tmp) / "int8.onnx", data, options=options, progress=progress, log=log)
+        model_proto = load_onnx(Path(tmp) / "int8.onnx", external_data=False)
+        meta = read_metadata(model_proto)
+        meta.extra = {**meta.extra, "qat": json.dumps(provenance, sort_keys=True)}
+        write_metadata(model_proto, meta)
+        with atomic_path(output, force=True) as final:
+            onnx.save(model_proto, str(final))
+    return report

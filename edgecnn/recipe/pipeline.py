@@ -90,24 +90,12 @@ def onnx_kind(recipe: Recipe, engine: str, precision: str) -> str:
     return get_engine(engine).source(precision, budget=recipe.quantize.max_drop is not None)
 
 
+FP32 = ("artifacts/model_fp32.onnx",)
+
+
 def plan(recipe: Recipe) -> list[Stage]:
     """The stages ``recipe`` asks for, in dependency order."""
     r = recipe
-    stages: list[Stage] = []
-    weights = _weights_source(r.model.arch, r.model.weights)
-    if r.train.enabled:
-        stages.append(Stage("train", partial(bodies.train, model=r.model, data=r.data, options=r.train),
-                            outputs=("artifacts/model.pt", "artifacts/history.json"),
-                            settings={"model": asdict(r.model), "data": asdict(r.data), "train": asdict(r.train)},
-                            data={"data": r.data.path, "val": r.data.val, "weights": weights}, libraries=TORCH_LIBS))
-    else:
-        stages.append(Stage("model", partial(bodies.checkpoint_without_training, model=r.model, data=r.data,
-                                             img_size=r.train.img_size),
-                            outputs=("artifacts/model.pt",),
-                            settings={"model": asdict(r.model), "img_size": r.train.img_size, "data": r.data.path},
-                            data={"weights": weights}, libraries=TORCH_LIBS))
-    stages.append(Stage("export", partial(bodies.export, options=r.export), outputs=("artifacts/model_fp32.onnx",),
-                        needs=("artifacts/model.pt",), settings=r.export, libraries=TORCH_LIBS + ONNX_LIBS))
     wanted = [(t.engine, p) for t in r.targets for p in t.precisions]
     on_devices = [(d, t, p) for d in r.devices for t in d.targets for p in t.precisions]
     # what each target runs as it is (the checkpoint is no ONNX), and what artifacts built here are built from
@@ -116,9 +104,37 @@ def plan(recipe: Recipe) -> list[Stage]:
     built_from = {(engine, p): onnx_kind(r, engine, p) for engine, p in wanted if get_engine(engine).build}
     device_kinds = device_sources(on_devices)
     kinds = run_kinds | device_kinds | set(built_from.values())
-    fp32 = ("artifacts/model_fp32.onnx",)
+    stages = [_model_stage(r), Stage("export", partial(bodies.export, options=r.export),
+                                     outputs=("artifacts/model_fp32.onnx",), needs=("artifacts/model.pt",),
+                                     settings=r.export, libraries=TORCH_LIBS + ONNX_LIBS)]
+    stages += _quantize_stages(r, kinds, run_kinds, device_kinds, built_from)
+    stages += _build_stages(r, built_from)
+    stages += [_profile_stage(r, t, precision) for t in r.targets for precision in t.precisions]
+    stages += device_stages(r, on_devices)
+    return stages
+
+
+
+def _model_stage(r: Recipe) -> Stage:
+    """Training on the recipe's data, or the checkpoint of ``model.weights`` as they are."""
+    weights = _weights_source(r.model.arch, r.model.weights)
+    if r.train.enabled:
+        return Stage("train", partial(bodies.train, model=r.model, data=r.data, options=r.train),
+                     outputs=("artifacts/model.pt", "artifacts/history.json"),
+                     settings={"model": asdict(r.model), "data": asdict(r.data), "train": asdict(r.train)},
+                     data={"data": r.data.path, "val": r.data.val, "weights": weights}, libraries=TORCH_LIBS)
+    return Stage("model", partial(bodies.checkpoint_without_training, model=r.model, data=r.data,
+                                  img_size=r.train.img_size),
+                 outputs=("artifacts/model.pt",),
+                 settings={"model": asdict(r.model), "img_size": r.train.img_size, "data": r.data.path},
+                 data={"weights": weights}, libraries=TORCH_LIBS)
+
+
+def _quantize_stages(r: Recipe, kinds: set, run_kinds: set, device_kinds: set, built_from: dict) -> list[Stage]:
+    """The FP16 and INT8 ONNX files some target, device or build needs (each made once)."""
+    stages = []
     if "fp16" in kinds:
-        stages.append(Stage("quantize-fp16", bodies.fp16, outputs=("artifacts/model_fp16.onnx",), needs=fp32,
+        stages.append(Stage("quantize-fp16", bodies.fp16, outputs=("artifacts/model_fp16.onnx",), needs=FP32,
                             settings={}, libraries=ONNX_LIBS + ("onnxconverter-common",)))
     if "int8" in kinds:
         calib, options = bodies.int8_options(r, symmetric=False)
@@ -130,7 +146,7 @@ def plan(recipe: Recipe) -> list[Stage]:
                                                      output="model_int8.onnx", layer_error=bool(layer_error),
                                                      qat_epochs=qat_epochs),
                             outputs=("artifacts/model_int8.onnx",) + layer_error,
-                            needs=fp32 + (("artifacts/model.pt",) if qat_epochs else ()),
+                            needs=FP32 + (("artifacts/model.pt",) if qat_epochs else ()),
                             settings={"options": asdict(options), "data": asdict(r.data),
                                       "layer_error": bool(layer_error), "qat_epochs": qat_epochs}, data=data,
                             libraries=ONNX_LIBS + (TORCH_LIBS if qat_epochs else ())))
@@ -139,14 +155,9 @@ def plan(recipe: Recipe) -> list[Stage]:
         calib, options = bodies.int8_options(r, symmetric=False, placed_for=placed_for)
         stages.append(Stage("quantize-int8-openvino", partial(bodies.int8, calib=calib, options=options, data=r.data,
                                                               output="model_int8_openvino.onnx"),
-                            outputs=("artifacts/model_int8_openvino.onnx",), needs=fp32,
+                            outputs=("artifacts/model_int8_openvino.onnx",), needs=FP32,
                             settings={"options": asdict(options), "data": asdict(r.data)}, data={"calib": calib},
                             libraries=ONNX_LIBS + placement_of(placed_for).libraries))
-    builds: dict[tuple[str, str], list[int]] = {}  # (engine, precision) -> batches, for artifacts built here
-    for t in r.targets:
-        if get_engine(t.engine).build is not None:
-            for p in t.precisions:
-                builds.setdefault((t.engine, p), []).extend(t.batches)
     if "int8_sym" in kinds:  # symmetric INT8 Q/DQ: what TensorRT reads
         calib, options = bodies.int8_options(r, symmetric=True)
         # made here when a device or an engine here runs it, even where this machine cannot build from it
@@ -154,9 +165,21 @@ def plan(recipe: Recipe) -> list[Stage]:
         builders = [get_engine(e).build.check for (e, _), kind in built_from.items() if kind == "int8_sym"]
         stages.append(Stage("quantize-int8-symmetric", partial(bodies.int8, calib=calib, options=options, data=r.data,
                                                                output="model_int8_sym.onnx"),
-                            outputs=("artifacts/model_int8_sym.onnx",), needs=fp32, settings=options,
+                            outputs=("artifacts/model_int8_sym.onnx",), needs=FP32, settings=options,
                             data={"calib": calib}, libraries=ONNX_LIBS,
                             check=builders[0] if only_to_build_here and builders else None))
+    return stages
+
+
+def _build_stages(r: Recipe, built_from: dict) -> list[Stage]:
+    """One build per (engine, precision) of the engines that compile an artifact here (TensorRT), over every
+    batch size their targets ask for."""
+    builds: dict[tuple[str, str], list[int]] = {}
+    for t in r.targets:
+        if get_engine(t.engine).build is not None:
+            for p in t.precisions:
+                builds.setdefault((t.engine, p), []).extend(t.batches)
+    stages = []
     for (engine, precision), batches in builds.items():
         build = get_engine(engine).build
         source = f"artifacts/model_{built_from[(engine, precision)]}.onnx"
@@ -168,24 +191,25 @@ def plan(recipe: Recipe) -> list[Stage]:
                             outputs=outs, needs=(source,), settings=build.settings(precision, spec),
                             libraries=get_engine(engine).libraries, machine=True, gpu=get_engine(engine).gpu,
                             check=build.check))
-    for t in r.targets:
-        declared = get_engine(t.engine)
-        for precision in t.precisions:
-            artifact = artifact_for(r, t.engine, precision)
-            needs = tuple(dict.fromkeys((artifact,) + fp32))  # the FP32 export says which size images are drawn at
-            name = f"profile-{t.engine}-{precision}"
-            data = r.data if r.profile.accuracy else None
-            stages.append(Stage(name, partial(bodies.profile, artifact=artifact, engine=t.engine, precision=precision,
-                                              batches=sorted(set(t.batches)), threads=t.threads, options=r.profile,
-                                              data=data, output=f"{t.engine}-{precision}.json"),
-                                outputs=(f"profiles/{t.engine}-{precision}.json",), needs=needs,
-                                settings={"engine": t.engine, "precision": precision, "batches": sorted(set(t.batches)),
-                                          "threads": t.threads, "profile": asdict(r.profile),
-                                          "data": asdict(r.data) if data else None},
-                                data={"data": r.data.path, "val": r.data.val} if data else {},
-                                libraries=declared.libraries, machine=True, gpu=declared.gpu))
-    stages += device_stages(r, on_devices)
     return stages
+
+
+def _profile_stage(r: Recipe, t, precision: str) -> Stage:
+    """Profiling one target's precision on this machine."""
+    declared = get_engine(t.engine)
+    artifact = artifact_for(r, t.engine, precision)
+    needs = tuple(dict.fromkeys((artifact,) + FP32))  # the FP32 export says which size images are drawn at
+    data = r.data if r.profile.accuracy else None
+    return Stage(f"profile-{t.engine}-{precision}",
+                 partial(bodies.profile, artifact=artifact, engine=t.engine, precision=precision,
+                         batches=sorted(set(t.batches)), threads=t.threads, options=r.profile, data=data,
+                         output=f"{t.engine}-{precision}.json"),
+                 outputs=(f"profiles/{t.engine}-{precision}.json",), needs=needs,
+                 settings={"engine": t.engine, "precision": precision, "batches": sorted(set(t.batches)),
+                           "threads": t.threads, "profile": asdict(r.profile),
+                           "data": asdict(r.data) if data else None},
+                 data={"data": r.data.path, "val": r.data.val} if data else {},
+                 libraries=declared.libraries, machine=True, gpu=declared.gpu)
 
 
 def device_bundle(target, precision: str) -> tuple[str, str]:
