@@ -87,7 +87,9 @@ UsePAM no
 StrictModes no
 PermitRootLogin prohibit-password
 LogLevel ERROR
+SetEnv TMPDIR={root / 'device_tmp'}
 """)
+    (root / "device_tmp").mkdir()  # the device's own temporary folder: another suite's runs never land in it
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege-separation directory
     server = subprocess.Popen([SSHD, "-D", "-e", "-f", str(root / "sshd_config")], stderr=subprocess.PIPE, text=True)
     user = getpass.getuser()
@@ -113,14 +115,14 @@ LogLevel ERROR
         time.sleep(0.3)
     else:
         pytest.fail(f"sshd did not answer: {ok.stderr[-500:]}")
-    yield {"config": str(root / "ssh_config")}
+    yield {"config": str(root / "ssh_config"), "tmp": root / "device_tmp"}
     server.terminate()
     server.wait(timeout=10)
 
 
-def _leftovers() -> set[str]:
-    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
-    return {p.name for p in tmp.glob("edgecnn.*") if p.is_dir()}
+def _leftovers(sshd: dict) -> set[str]:
+    """The run folders on the test device (sshd gives its sessions a TMPDIR of their own)."""
+    return {p.name for p in Path(sshd["tmp"]).glob("edgecnn.*") if p.is_dir()}
 
 
 def test_infer_profile_writes_results_that_report_merges(bundle, tmp_path, cli):
@@ -153,7 +155,7 @@ def test_infer_profile_writes_results_that_report_merges(bundle, tmp_path, cli):
 
 
 def test_device_run_over_ssh_matches_edgecnn_profile(bundle, device_python, sshd, tmp_path, cli):
-    before = _leftovers()
+    before = _leftovers(sshd)
     result = cli("device", "run", bundle["model"], "--host", "device", "--ssh-config", sshd["config"], "--python",
                  device_python, "--data", bundle["photos"], "--batch", "1", "--min-runs", "30", "--min-time-s", "0.5",
                  "--threads", "1", "-o", tmp_path)
@@ -170,7 +172,7 @@ def test_device_run_over_ssh_matches_edgecnn_profile(bundle, device_python, sshd
     print(f"device/host p50 latency ratio: {ratio:.2f} (same machine, different processes)")
     assert ratio > 0  # reported, not asserted tight: two processes on a shared host
     assert "onnxruntime" in device["environment"]["versions"] and "torch" not in device["environment"]["versions"]
-    assert _leftovers() == before  # the device's temporary folder is gone
+    assert _leftovers(sshd) == before  # the device's temporary folder is gone
     assert "results:" in result.stdout and "top-1 %" in result.stdout
 
 
@@ -189,33 +191,33 @@ def test_unreachable_and_refused_hosts_are_one_line(host, words, bundle, sshd, t
 def test_missing_runtime_suggests_setup_and_leaves_nothing(bundle, sshd, tmp_path, cli):
     bare = tmp_path / "bare"
     venv.create(bare, with_pip=False)  # a Python without numpy, pillow or onnxruntime
-    before = _leftovers()
+    before = _leftovers(sshd)
     result = cli("device", "run", bundle["bundle"], "--host", "device", "--ssh-config", sshd["config"], "--python",
                  bare / "bin" / "python", "-o", tmp_path)
     assert result.exit_code == 1
     assert "the runtime is missing" in result.stdout and "pass --setup" in result.stdout
-    assert _leftovers() == before
+    assert _leftovers(sshd) == before
 
 
 def test_ctrl_c_mid_run_removes_the_device_folder(bundle, device_python, sshd, tmp_path):
-    before = _leftovers()
+    before = _leftovers(sshd)
     child = subprocess.Popen([sys.executable, "-m", "edgecnn", "device", "run", str(bundle["bundle"]), "--host",
                               "device", "--ssh-config", sshd["config"], "--python", device_python, "--min-time-s",
                               "60", "-o", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True, preexec_fn=interruptible)
     deadline = time.time() + 60
-    while time.time() < deadline and not (_leftovers() - before):
+    while time.time() < deadline and not (_leftovers(sshd) - before):
         time.sleep(0.2)
-    assert _leftovers() - before, "the run never reached the device"
+    assert _leftovers(sshd) - before, "the run never reached the device"
     time.sleep(3)  # measuring now
     os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole foreground group
     out, err = child.communicate(timeout=120)
     assert child.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     deadline = time.time() + 30
-    while time.time() < deadline and _leftovers() - before:
+    while time.time() < deadline and _leftovers(sshd) - before:
         time.sleep(0.2)
-    assert not (_leftovers() - before), "the device's temporary folder was left behind"
+    assert not (_leftovers(sshd) - before), "the device's temporary folder was left behind"
     assert not list(tmp_path.glob("device-*.json"))
 
 
