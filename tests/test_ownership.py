@@ -246,3 +246,13 @@ def test_a_registered_engine_is_bundled_with_its_device_side(ort_basic, lenet, c
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
     assert rows and {r["engine"] for r in rows} == {"ort-basic"}
     assert cli("bundle", lenet, "--engine", "openvino", "-o", tmp_path / "c").exit_code == 2  # no device side
+
+
+def test_a_device_needs_the_runtime_modules_its_bundles_engine_declares():
+    from edgecnn.engines.registry import all_device_modules, device_modules, device_engines, get_engine
+
+    for name in device_engines():
+        side = get_engine(name).device
+        assert device_modules("\n".join(side.requirements)) == side.modules, name
+        assert set(side.modules) <= set(all_device_modules())
+    assert device_modules("numpy>=1.24\npillow>=10\nonnxruntime-gpu>=1.18\n") == ("onnxruntime",)  # imports as such

@@ -24,6 +24,7 @@ from pathlib import Path
 from ..core.device import environment as device_environment
 from ..core.device.options import BATCHES, THREADS, TIMING
 from ..core.options import check_options, opt
+from ..engines.registry import all_device_modules, device_modules
 from ..errors import UsageError
 from ..profile.options import TargetShape, Timing
 from .hosts import DeviceError, DeviceUnreachable, Host
@@ -95,7 +96,7 @@ def _size_kib(path: Path | None) -> int:
 
 def _ensure_runtime(host: Host, python: str, requirements: str, setup: bool, log) -> str:
     """The interpreter that runs infer.py: ``python`` itself, or a venv with the bundle's ``requirements`` (``setup``)."""
-    modules = "numpy, PIL, tensorrt" if "tensorrt" in requirements else "numpy, PIL, onnxruntime"
+    modules = ", ".join(("numpy", "PIL", *device_modules(requirements)))
     if setup:
         digest = hashlib.sha256(requirements.encode()).hexdigest()[:12]
         venv = f"$HOME/.cache/edgecnn/venv-{digest}"
@@ -122,7 +123,7 @@ import json, platform
 cpu = cpu_info()
 cpu.pop("temperature_c", None)
 runtime = {}
-for name in ("onnxruntime", "tensorrt"):
+for name in RUNTIME_MODULES:
     try:
         runtime[name] = __import__(name).__version__
     except Exception:
@@ -135,7 +136,8 @@ print(json.dumps({"cpu": cpu, "python": platform.python_version(), "os": platfor
 def device_identity(host: Host, runner: str) -> dict:
     """The identity the device reports (board, CPU, ISA, cores, governor, Python, runtime versions): what a
     cached device measurement is keyed on besides the bundle."""
-    source = Path(device_environment.__file__).read_text() + IDENTITY_SCRIPT  # self-contained: sent alone
+    source = (Path(device_environment.__file__).read_text() + f"RUNTIME_MODULES = {all_device_modules()!r}\n"
+              + IDENTITY_SCRIPT)  # self-contained: sent alone
     done = host.run(f"{runner} -", stdin=source.encode(), timeout=300)
     if done.returncode != 0:
         last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"

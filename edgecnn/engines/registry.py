@@ -142,6 +142,28 @@ def cpu_engine_for(name: str) -> str:
     return name if get_engine(name) in cpu_onnx_engines() else default_engine("model.onnx")
 
 
+def device_modules(requirements: str) -> tuple[str, ...]:
+    """The runtime modules a device needs for a bundle whose requirements.txt reads ``requirements``: those of
+    the engine whose device requirements it lists (the most specific when several match)."""
+    listed = {_package(line) for line in requirements.splitlines() if _package(line)}
+    sides = [e.device for e in ENGINES.values() if e.device is not None]
+    matching = [side for side in sides if {_package(r) for r in side.requirements} <= listed]
+    chosen = max(matching, key=lambda side: len(side.requirements), default=None) or \
+        get_engine(default_engine("model.onnx")).device
+    return chosen.modules
+
+
+def all_device_modules() -> tuple[str, ...]:
+    """Every registered engine's runtime modules on a device (what a device's identity reports versions of)."""
+    return tuple(dict.fromkeys(m for e in ENGINES.values() if e.device is not None for m in e.device.modules))
+
+
+def _package(requirement: str) -> str:
+    import re
+
+    return re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].lower()
+
+
 def runtime_libraries() -> tuple[str, ...]:
     """The packages whose versions are the engines' runtimes' (the report's environment table)."""
     return tuple(dict.fromkeys(e.runtime_library for e in ENGINES.values() if e.runtime_library))

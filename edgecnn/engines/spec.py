@@ -109,6 +109,12 @@ class DeviceSide:
     plan: Callable[[Any, dict], dict] | None = None  # (ONNX path, build settings) -> the plan shipped
     plan_key: str | None = None  # preprocess.json's key for the plan
     notes: Callable[[dict], list[str]] | None = None  # preprocess.json -> README paragraphs
+    imports: tuple[str, ...] = ()  # the runtime's Python modules on the device; () -> the loader's name
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """What the device must import to run a bundle of it (besides numpy and PIL)."""
+        return self.imports or (self.loader,)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,17 @@ from ..core.preprocess import preprocess_numpy
 from ..data.datasets import ImageList
 from ..data.segmentation import MaskedImages
 from ..engines import load_runner
+from ..engines.registry import default_engine
 from ..errors import UsageError
 from ..evaluate import class_mapping, model_threshold, segmentation_confusions, similarity_pairs
 from ..tasks.registry import task_of
 from ..tasks.segmentation import image_array, input_tile
+
+
+def scoring_engine() -> str:
+    """The engine an accuracy budget scores ONNX files on: the one that runs an ONNX file by default."""
+    return default_engine("model.onnx")
+
 
 RANKING_SAMPLES = 16
 
@@ -87,7 +94,7 @@ class SegmentationScore:
                                         for i in range(min(len(data), RANKING_SAMPLES))]).astype(np.float32)
 
     def items(self, path: str) -> np.ndarray:
-        with load_runner(path, "ort") as runner:
+        with load_runner(path, scoring_engine()) as runner:
             return segmentation_confusions(runner, self.data)[0]
 
     def value(self, items: np.ndarray) -> float:
@@ -103,12 +110,12 @@ class SimilarityScore:
     def __init__(self, images: ImageList, preprocess, model_path: str, seed: int = 0):
         self.images_list, self.seed = images, seed
         self.images = len(images)
-        self.threshold = model_threshold(load_runner(model_path, "ort"))  # FP32's: the one the INT8 model ships with
+        self.threshold = model_threshold(load_runner(model_path, scoring_engine()))  # FP32's: the one the INT8 model ships with
         self.ranking_inputs = np.stack([preprocess_numpy(images.image(i), preprocess)
                                         for i in range(min(len(images), RANKING_SAMPLES))]).astype(np.float32)
 
     def items(self, path: str) -> np.ndarray:
-        scores, same = similarity_pairs(load_runner(path, "ort"), self.images_list, self.seed)
+        scores, same = similarity_pairs(load_runner(path, scoring_engine()), self.images_list, self.seed)
         return (scores >= self.threshold) == same
 
     def value(self, items: np.ndarray) -> float:
