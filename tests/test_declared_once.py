@@ -17,7 +17,7 @@ from edgecnn.core.options import option_info
 from edgecnn.core.split import SplitOptions, default_val_split, split_help
 from edgecnn.profile.options import ProfileOptions
 from edgecnn.quantize.options import QuantizeOptions
-from edgecnn.recipe.schema import DataSection
+from edgecnn.recipe.schema import DataSection, DeviceSection
 from edgecnn.train_options import TrainConfig, TrainOptions
 
 PACKAGE = Path(__file__).resolve().parent.parent / "edgecnn"
@@ -159,3 +159,15 @@ def test_the_device_side_options_are_declared_once_in_the_package_bundles_ship(n
         ProfileOptions(**{name: value})
     if name != "batches":  # edgecnn words a list's problem as a whole ("must be positive integers")
         assert f"{flag} {error.value.problem}" in refused.stderr
+
+
+def test_the_device_connection_is_declared_once_for_the_command_and_the_recipe():
+    from edgecnn.device.run import DeviceConnection
+
+    declared = {f.name: option_info(f) for f in dataclasses.fields(DeviceConnection)}
+    section = {f.name: option_info(f) for f in dataclasses.fields(DeviceSection)}
+    text = " ".join(CliRunner().invoke(cli, ["device", "run", "--help"], terminal_width=400).output.split())
+    for name, info in declared.items():
+        assert section[name] == info  # the recipe's devices[].python / ssh_config are the same declaration
+        assert " ".join(info.help.split()) in text, name
+    assert "is not a file" in (declared["ssh_config"].domain.problem("/nonexistent/ssh_config") or "")

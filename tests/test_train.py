@@ -159,3 +159,17 @@ def test_bn_momentum_overrides_every_batchnorm(cli, tmp_path):
     assert all(not torch.equal(runs["model_default"][k], runs["momentum_1"][k]) for k in stats)
     assert "--bn-momentum" in one_line_error(cli("train", "mobilenet_v1_025", "--data", "synthetic:shapes:32",
                                                  "--bn-momentum", "0", "-o", tmp_path / "bad"))
+
+
+def test_training_with_loader_workers_leaves_no_sigchld_handler(tmp_path):
+    """torch's DataLoader installs a SIGCHLD handler for its workers and never removes it; a training run puts
+    the process's disposition back (with it left, a later child's exit killed the suite on an AMX Xeon)."""
+    import signal
+
+    before = signal.getsignal(signal.SIGCHLD)
+    result = train(TrainConfig(model="lenet5", output=str(tmp_path / "w"), epochs=1,
+                               **{**TINY, "workers": 1, "data": "synthetic:shapes:32"}), **_quiet())
+    assert result.history and signal.getsignal(signal.SIGCHLD) is before
+    from torch.utils.data._utils import signal_handling
+
+    assert not signal_handling._SIGCHLD_handler_set  # the next loader with workers installs torch's again

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..core.options import click_options, from_kwargs
-from ..device.run import DeviceOptions
+from ..device.run import DeviceConnection, DeviceOptions
 from .options import force_option
 
 
@@ -21,11 +21,7 @@ def device_group():
                    "devices run in parallel, one measurement per device at a time.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
               help="Labelled images (class folders named like the model's labels): top-1/top-5 on the device.")
-@click.option("--python", default=None, metavar="CMD",
-              help="The interpreter on the device (default python3); with --host local any command, e.g. "
-                   "'qemu-aarch64-static -L ROOT ROOT/usr/bin/python3'.")
-@click.option("--ssh-config", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="An ssh config file to use instead of ~/.ssh/config (ssh -F).")
+@click_options(DeviceConnection)
 @click.option("--device-name", "device_names", multiple=True, metavar="HOST=NAME",
               help="A device's name in reports (default: its CPU or board). Repeatable.")
 @click_options(DeviceOptions)

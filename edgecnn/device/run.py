@@ -32,6 +32,22 @@ from .hosts import DeviceError, DeviceUnreachable, Host
 MIN_PYTHON = (3, 9)
 
 
+def _existing_file(value) -> str | None:
+    import os
+
+    return None if os.path.isfile(str(value)) else f"is not a file: {value}"
+
+
+@dataclass
+class DeviceConnection:
+    """How a device is reached (``edgecnn device run``'s flags, a recipe device's keys)."""
+
+    python: str | None = opt(None, "The interpreter on the device (default python3); with the host local any "
+                                   "command, e.g. 'qemu-aarch64-static -L ROOT ROOT/usr/bin/python3'.", metavar="CMD")
+    ssh_config: str | None = opt(None, "An ssh config file to use instead of ~/.ssh/config (ssh -F).",
+                                 check=_existing_file, metavar="FILE")
+
+
 @dataclass
 class DeviceAccess:
     """How a device is used, whatever is measured on it (``edgecnn device run``'s flags, a recipe's devices)."""

@@ -46,7 +46,7 @@ from ..errors import UsageError
 from ..export import export_onnx
 from ..fileio import atomic_path, sha256_file
 from ..optim import make_optimizer, make_schedule
-from ..tasks.loop import EpochStats, batchnorm_frozen, fit, validate_top1
+from ..tasks.loop import EpochStats, batchnorm_frozen, fit, loader_signals_restored, validate_top1
 from ..tasks.registry import get_task, names_where
 from ..train_options import QAT, TrainOptions
 from ..zoo import create_model
@@ -314,6 +314,7 @@ def _points_of_the_export(checkpoint, model: nn.Module, data: str, options: Quan
     return points if points.weights else None
 
 
+@loader_signals_restored()  # its validation loaders run before and after fit's epochs
 def qat_finetune(checkpoint: str | os.PathLike, data: str, output_dir: str | os.PathLike, *,
                  options: TrainOptions | None = None, val: str | None = None, val_split: float, seed: int = 0,
                  quantize: QuantizeOptions | None = None, force: bool = False, progress: bool = True,

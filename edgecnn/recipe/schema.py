@@ -18,7 +18,7 @@ import yaml
 
 from ..core.options import OptionError, check_options, opt, option_info, same_as, with_defaults
 from ..core.split import SplitOptions
-from ..device.run import DeviceAccess
+from ..device.run import DeviceAccess, DeviceConnection
 from ..engines.registry import default_engine, device_engines, get_engine, names
 from ..engines.spec import PRECISIONS
 from ..engines.trt_plan import TRT_VERSIONS
@@ -113,15 +113,12 @@ class DeviceTargetSection(TargetShape):
 
 
 @dataclass
-class DeviceSection(DeviceAccess):
+class DeviceSection(DeviceConnection, DeviceAccess):
     """A device the run measures on: it runs the bundle (``infer.py --profile``); the host merges the figures."""
 
     name: str = opt("device", "The device's name in stage names, files and the report.", check=_device_name)
     host: str = opt("local", "A host as you would give it to ssh (an alias from ~/.ssh/config works), or local.",
                     check=_path)
-    python: str | None = opt(None, "The interpreter on the device (default python3); with host local any command, "
-                                   "e.g. 'qemu-aarch64-static -L ROOT ROOT/usr/bin/python3'.")
-    ssh_config: str | None = opt(None, "An ssh config file to use instead of ~/.ssh/config (ssh -F).")
     targets: list[DeviceTargetSection] = field(default_factory=lambda: [DeviceTargetSection()])
 
 

@@ -11,7 +11,9 @@ batches of an epoch, the loss of a batch, the validation. The pieces around it a
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +78,13 @@ def fit(optimizer: torch.optim.Optimizer, schedule, epochs: Iterable[int], *, ba
     optimizer step and one schedule step per batch (``step(batch)`` gives the loss to minimise, how many items it
     counts and how many of them are right, or None), a progress bar named ``describe(epoch)``, and
     ``end_epoch(stats)`` once the epoch's steps are done. ``on_step(epoch, index)`` after every step."""
+    with loader_signals_restored():
+        _epochs(optimizer, schedule, epochs, batches, step, end_epoch, train_mode, describe, progress, show_accuracy,
+                on_step)
+
+
+def _epochs(optimizer, schedule, epochs, batches, step, end_epoch, train_mode, describe, progress, show_accuracy,
+            on_step) -> None:
     for epoch in epochs:
         loader = batches(epoch)
         train_mode()
@@ -97,6 +106,30 @@ def fit(optimizer: torch.optim.Optimizer, schedule, epochs: Iterable[int], *, ba
                 on_step(epoch, index)
         stats.seconds = time.perf_counter() - stats.started
         end_epoch(stats)
+
+
+@contextlib.contextmanager
+def loader_signals_restored():
+    """The process's SIGCHLD disposition as it was before: a DataLoader with worker processes installs a SIGCHLD
+    handler in the main process (torch.utils.data._utils.signal_handling) and leaves it there for good, so every
+    later child's exit (the speed check's and profile's timing subprocesses) interrupts the main thread with a
+    signal. On an AMX Xeon (KVM) the test suite, run in one process, died of a kernel-sent SIGSEGV (si_code
+    SI_KERNEL, the main thread in waitpid for such a child, no Python traceback) after an in-process training run
+    with loader workers; without that handler there is nothing to deliver. torch re-installs it for the next
+    loader that needs it."""
+    previous = signal.getsignal(signal.SIGCHLD) if hasattr(signal, "SIGCHLD") else None
+    try:
+        yield
+    finally:
+        from torch.utils.data._utils import signal_handling
+
+        if previous is not None and signal_handling._SIGCHLD_handler_set \
+                and signal.getsignal(signal.SIGCHLD) is not previous:
+            try:
+                signal.signal(signal.SIGCHLD, previous)
+                signal_handling._SIGCHLD_handler_set = False
+            except ValueError:  # not the main thread: torch set nothing there either
+                pass
 
 
 def batchnorm_frozen(model: nn.Module, every: bool = False) -> None:
