@@ -87,3 +87,21 @@ def fake_cpu(monkeypatch):
     yield fake
     monkeypatch.undo()
     cpu_info.cache_clear()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_loader_workers_in_the_pytest_process():
+    """The suite forks no DataLoader workers from its own process: on an AMX Xeon a kernel-sent SIGSEGV followed
+    them (docs/testing.md). A test that trains in-process passes workers=0; one that needs workers runs a process
+    of its own."""
+    from torch.utils.data import dataloader
+
+    original = dataloader._MultiProcessingDataLoaderIter.__init__
+
+    def refuse(self, loader):
+        raise AssertionError("a DataLoader with worker processes in the pytest process: pass workers=0, or run "
+                             "the training in a subprocess (docs/testing.md)")
+
+    dataloader._MultiProcessingDataLoaderIter.__init__ = refuse
+    yield
+    dataloader._MultiProcessingDataLoaderIter.__init__ = original

@@ -113,10 +113,9 @@ def loader_signals_restored():
     """The process's SIGCHLD disposition as it was before: a DataLoader with worker processes installs a SIGCHLD
     handler in the main process (torch.utils.data._utils.signal_handling) and leaves it there for good, so every
     later child's exit (the speed check's and profile's timing subprocesses) interrupts the main thread with a
-    signal. On an AMX Xeon (KVM) the test suite, run in one process, died of a kernel-sent SIGSEGV (si_code
-    SI_KERNEL, the main thread in waitpid for such a child, no Python traceback) after an in-process training run
-    with loader workers; without that handler there is nothing to deliver. torch re-installs it for the next
-    loader that needs it."""
+    signal for a loader that is gone. torch re-installs it for the next loader that needs it. (On an AMX Xeon the
+    test suite died of a kernel-sent SIGSEGV after in-process loader workers, once in waitpid for such a child;
+    putting the handler back did not prevent it alone: docs/testing.md.)"""
     previous = signal.getsignal(signal.SIGCHLD) if hasattr(signal, "SIGCHLD") else None
     try:
         yield
