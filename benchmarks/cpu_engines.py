@@ -1,11 +1,23 @@
-"""PyTorch eager vs ONNX Runtime (FP32, INT8) vs OpenVINO (FP32, INT8) on this CPU, in one run.
+"""Every CPU engine edgecnn runs, FP32 and INT8, on this CPU, in one run: PyTorch eager, ONNX Runtime, OpenVINO,
+LiteRT and ExecuTorch.
 
     python benchmarks/cpu_engines.py --calib ../shared/data/flowers12/train --out benchmarks/results
 
-Batch 1, --threads threads (default 2). For each model: export FP32 ONNX, quantize INT8 with
-edgecnn's defaults (minmax calibration: the method changes scales, not speed), then time every
-(engine, artifact) pair in its own process, alternating in --rounds rounds, and report the median
-p50. OpenVINO runs the same ONNX files (the QDQ file for INT8). Writes cpu_engines.md/.json.
+Batch 1, --threads threads (default 2), random weights at 224 px (latency does not depend on their values; every
+file of a model is made from the same weights). For each model:
+
+* ort fp32 / ort int8: the exported ONNX, and its INT8 QDQ placed for ONNX Runtime (``edgecnn quantize``'s
+  defaults, minmax ranges: the method changes scales, not speed);
+* openvino fp32 / openvino int8: the same FP32 ONNX forced to f32, and the INT8 file placed for OpenVINO
+  (``edgecnn quantize --for openvino``);
+* litert fp32 / litert int8: ``edgecnn export --format tflite`` and ``edgecnn quantize --for litert`` (PT2E,
+  static INT8, per channel) on the LiteRT interpreter with XNNPACK;
+* executorch fp32 / executorch int8: ``--format pte`` and ``--for executorch`` on ExecuTorch's XNNPACK backend;
+
+all INT8 calibrated on the same --samples images of --calib. Each (engine, artifact) is timed in its own process,
+alternating in --rounds rounds; the table gives the median p50 (ms), the fastest per model, and for the mobile
+files the delegation summary (what XNNPACK did not take: the usual reason one loses badly).
+Writes cpu_engines.md/.json; files already in --out are reused.
 """
 
 from __future__ import annotations
@@ -14,39 +26,80 @@ import json
 
 from _artifacts import export_and_quantize, output_folder, timing_arguments
 
-MODELS = "resnet18,resnet50,mobilenet_v2,mobilenet_v3_large,efficientnet_b0"
+MODELS = "mobilenet_v2,resnet18,resnet50,efficientnet_b0"
+ENGINES = ("ort", "openvino", "litert", "executorch")
+MOBILE = {"litert": "tflite", "executorch": "pte"}
+
+
+def mobile_artifacts(model: str, loaded, out, calib: str, samples: int) -> dict[str, str]:
+    """``{"litert fp32": path, "litert int8": path, ...}`` from ``loaded`` (the ONNX file's weights)."""
+    from edgecnn.export import export_model
+    from edgecnn.quantize import QuantizeOptions
+    from edgecnn.quantize.mobile import quantize_loaded
+
+    paths = {}
+    for engine, suffix in MOBILE.items():
+        fp32, int8 = out / f"{model}.{suffix}", out / f"{model}_int8.{suffix}"
+        if not fp32.exists():
+            export_model(loaded, fp32, format=suffix)
+        if not int8.exists():
+            quantize_loaded(loaded, int8, calib, QuantizeOptions(samples=samples, placed_for=engine))
+        paths[f"{engine} fp32"], paths[f"{engine} int8"] = str(fp32), str(int8)
+    return paths
+
+
+def delegation_line(path: str) -> str:
+    from edgecnn.engines.registry import default_engine, get_engine
+
+    return get_engine(default_engine(path)).delegation(path).summary()
 
 
 def main() -> None:
-    args = timing_arguments(__doc__, models=MODELS, rounds=5).parse_args()
+    parser = timing_arguments(__doc__, models=MODELS, rounds=3)
+    parser.add_argument("--samples", type=int, default=64, help="Calibration images for every INT8 file.")
+    args = parser.parse_args()
     out = output_folder(args)
+    import torch
+
     from edgecnn.envinfo import environment
     from edgecnn.profile.compare import alternating_latency
+    from edgecnn.zoo import create_model
 
-    rows = []
+    rows, notes = [], {}
     for model in args.models.split(","):
-        paths = export_and_quantize(model, out, args.calib, {"default": {"method": "minmax"}})
-        fp32, int8 = paths["fp32"], paths["int8-default"]
-        artifacts = {"torch eager fp32": (model, "torch"), "ort fp32": (fp32, "ort"), "ort int8": (int8, "ort"),
-                     "openvino fp32": (fp32, "openvino"), "openvino int8": (int8, "openvino")}
-        results = alternating_latency(artifacts, threads=args.threads, rounds=args.rounds)
-        row = {"model": model, **{label: r.p50_ms for label, r in results.items()}}
+        torch.manual_seed(0)
+        loaded = create_model(model)
+        paths = export_and_quantize(model, out, args.calib, {"default": {"method": "minmax", "samples": args.samples},
+                                                             "openvino": {"method": "minmax", "placed_for": "openvino",
+                                                                          "samples": args.samples}},
+                                    loaded=loaded)
+        mobile = mobile_artifacts(model, loaded, out, args.calib, args.samples)
+        artifacts = {"torch eager fp32": (model, "torch"), "ort fp32": (paths["fp32"], "ort"),
+                     "ort int8": (paths["int8-default"], "ort"), "openvino fp32": (paths["fp32"], "openvino"),
+                     "openvino int8": (paths["int8-openvino"], "openvino"),
+                     **{label: (path, label.split()[0]) for label, path in mobile.items()}}
+        results = alternating_latency(artifacts, threads=args.threads, rounds=args.rounds,
+                                      log=lambda line, m=model: print(f"{m}: {line}", flush=True))
+        row = {"model": model, **{label: r.p50_ms for label, r in results.items()},
+               "rounds": {label: r.rounds_p50_ms for label, r in results.items()}}
+        notes[model] = {label: delegation_line(path) for label, path in mobile.items()}
         rows.append(row)
-        print(json.dumps(row), flush=True)
-    labels = [k for k in rows[0] if k != "model"]
-    header = "| model | " + " | ".join(f"{l} (ms)" for l in labels) + " | best edgecnn vs torch | best edgecnn vs best openvino |"
-    lines = [header, "|---" * (len(labels) + 3) + "|"]
+        print(json.dumps({**row, "delegation": notes[model]}), flush=True)
+    labels = [k for k in rows[0] if k not in ("model", "rounds")]
+    lines = ["| model | " + " | ".join(labels) + " | fastest |", "|---" * (len(labels) + 2) + "|"]
     for row in rows:
-        ours = min(row["ort fp32"], row["ort int8"])
-        openvino = min(row["openvino fp32"], row["openvino int8"])
-        lines.append(f"| {row['model']} | " + " | ".join(f"{row[l]:.2f}" for l in labels)
-                     + f" | {row['torch eager fp32'] / ours:.1f}x faster | {ours / openvino:.2f}x |")
+        best = min(labels, key=lambda label: row[label])
+        lines.append(f"| {row['model']} | " + " | ".join(f"{row[label]:.2f}" for label in labels) + f" | {best} |")
+    delegated = [f"- {model}, {label}: {line}" for model, by in notes.items() for label, line in by.items()]
     env = environment(threads=args.threads)
-    text = (f"Batch 1, {args.threads} threads, p50 latency (median of {args.rounds} alternating rounds, each "
-            f"measurement in its own process).\nCPU: {env['cpu']['model']} ({', '.join(env['cpu']['isa'])}); "
-            + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + "\n\n" + "\n".join(lines) + "\n")
+    text = (f"Batch 1, {args.threads} threads, p50 ms (median of {args.rounds} alternating rounds, each measurement "
+            f"in its own process), random weights at 224 px; INT8 calibrated on {args.samples} images of "
+            f"{args.calib}.\nCPU: {env['cpu']['model']} ({', '.join(env['cpu']['isa'])}); "
+            + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + "\n\n" + "\n".join(lines)
+            + "\n\nXNNPACK delegation (edgecnn check FILE):\n" + "\n".join(delegated) + "\n")
     (out / "cpu_engines.md").write_text(text)
-    (out / "cpu_engines.json").write_text(json.dumps({"rows": rows, "environment": env}, indent=1))
+    (out / "cpu_engines.json").write_text(json.dumps({"rows": rows, "delegation": notes, "environment": env},
+                                                     indent=1))
     print(text)
 
 

@@ -8,10 +8,12 @@
 #
 # Latency under an emulator is not a device's latency (qemu translates every instruction): use it for
 # accuracy, for the protocol and for the aarch64 code paths, never for speed. ONNX Runtime: 1.20.1 runs under
-# qemu-user; 1.31.1's aarch64 wheel crashed on import there (ORT_VERSION to try another).
+# qemu-user; 1.31.1's aarch64 wheel crashed on import there (ORT_VERSION to try another). LiteRT (a .tflite
+# bundle): ai-edge-litert's aarch64 wheel (LITERT_VERSION; empty to leave it out).
 set -euo pipefail
 ROOT=${1:-/srv/arm64}
 ORT_VERSION=${ORT_VERSION:-1.20.1}
+LITERT_VERSION=${LITERT_VERSION-2.3.0}
 PYVER=3.11
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v qemu-aarch64-static >/dev/null; then
@@ -31,7 +33,13 @@ apt-get download $packages >/dev/null
 for deb in *.deb; do dpkg-deb -x "$deb" "$ROOT"; done
 cd / && rm -rf "$ROOT/.debs"
 # the bundle's requirements, aarch64 wheels for this Python, installed by the host's pip into ROOT/site
-python3 -m pip install -q --target "$ROOT/site" --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
-  --python-version $PYVER --implementation cp --only-binary=:all: numpy pillow "onnxruntime==$ORT_VERSION"
+python3 -m pip install -q --target "$ROOT/site" --platform manylinux2014_aarch64 --platform manylinux_2_27_aarch64 \
+  --platform manylinux_2_28_aarch64 \
+  --python-version $PYVER --implementation cp --only-binary=:all: numpy pillow "onnxruntime==$ORT_VERSION" \
+  ${LITERT_VERSION:+"ai-edge-litert==$LITERT_VERSION"}
 env PYTHONPATH="$ROOT/site" qemu-aarch64-static -L "$ROOT" "$ROOT/usr/bin/python$PYVER" -c \
   "import platform, numpy, PIL, onnxruntime; print(platform.machine(), 'numpy', numpy.__version__, 'onnxruntime', onnxruntime.__version__)"
+if [ -n "$LITERT_VERSION" ]; then
+  env PYTHONPATH="$ROOT/site" qemu-aarch64-static -L "$ROOT" "$ROOT/usr/bin/python$PYVER" -c \
+    "import platform, ai_edge_litert.interpreter; from importlib.metadata import version; print(platform.machine(), 'ai-edge-litert', version('ai-edge-litert'))"
+fi

@@ -28,11 +28,15 @@ def gpu_info() -> dict | None:
     return None
 
 
+OPTIONAL_RUNTIMES = ("openvino", "nncf", "executorch", "torchao", "ai-edge-litert", "litert-torch")
+
+
 def environment(threads: int | None = None, with_gpu: bool = False) -> dict:
     versions = library_versions()
-    openvino = installed_version("openvino")
-    if openvino:
-        versions["openvino"] = openvino
+    for package in OPTIONAL_RUNTIMES:  # the engines' runtimes that are installed here
+        version = installed_version(package)
+        if version:
+            versions[package] = version
     block = environment_block(threads, versions, cpu=cpu_info())
     if with_gpu:
         block["gpu"] = gpu_info()

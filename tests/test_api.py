@@ -99,7 +99,7 @@ def test_options_go_as_keywords_or_as_their_dataclass_not_both(tmp_path):
     from edgecnn.errors import UsageError
     from edgecnn.export.options import ExportOptions
 
-    with pytest.raises(UsageError, match="ExportOptions has no option 'batches'; it takes batch, opset"):
+    with pytest.raises(UsageError, match="ExportOptions has no option 'batches'; it takes batch, format, opset"):
         edgecnn.export("lenet5", tmp_path / "m.onnx", batches=4)
     with pytest.raises(UsageError, match="not both"):
         edgecnn.export("lenet5", tmp_path / "m.onnx", options=ExportOptions(), opset=13)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "edgecnn"
 HEAVY = {"torch", "torchvision", "timm", "onnxruntime", "openvino", "tensorrt", "cuda", "onnxsim", "onnx_tool",
-         "matplotlib", "onnxconverter_common", "nncf", "safetensors", "tqdm", "tabulate", "yaml", "fcntl"}
+         "matplotlib", "onnxconverter_common", "nncf", "safetensors", "tqdm", "tabulate", "yaml", "fcntl",
+         "executorch", "ai_edge_litert", "litert_torch", "torchao"}
 
 
 def test_import_contracts_hold():

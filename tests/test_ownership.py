@@ -118,9 +118,11 @@ def test_the_declarations_are_the_tables_they_replace():
     from edgecnn.engines.capabilities import GPU_ENGINES
 
     assert GPU_ENGINES == registry.gpu_engines()
-    assert [registry.default_engine(a) for a in ("m.onnx", "m.engine", "m.pt", "lenet5")] == \
-        ["ort", "trt", "torch", "torch"]
-    assert registry.placements() == ("ort", "openvino", "trt") and registry.device_engines() == ("ort", "trt")
+    assert [registry.default_engine(a) for a in ("m.onnx", "m.engine", "m.pt", "lenet5", "m.tflite", "m.pte")] == \
+        ["ort", "trt", "torch", "torch", "litert", "executorch"]
+    assert registry.placements() == ("ort", "openvino", "trt", "litert", "executorch")
+    assert registry.device_engines() == ("ort", "trt", "litert")
+    assert registry.delegating_engines() == ("litert", "executorch")
     assert registry.placement_for_kind("int8_openvino") == "openvino"
     assert registry.cpu_engine_for("trt") == "ort" and registry.cpu_engine_for("openvino") == "openvino"
 
@@ -207,7 +209,7 @@ def test_a_registered_engine_is_a_recipe_target_planned_run_and_reported(ort_bas
     assert stage.settings["engine"] == "ort-basic" and stage.machine and not stage.gpu
     with pytest.raises(RecipeError, match="engine ort-basic cannot run bf16"):
         load_recipe(recipe, ["targets=[{engine: ort-basic, precisions: [bf16]}]"])
-    with pytest.raises(RecipeError, match="must be one of torch, ort, openvino, ort-cuda, ort-trt, trt, ort-basic"):
+    with pytest.raises(RecipeError, match="must be one of torch, ort, openvino, ort-cuda, ort-trt, trt, litert, executorch, ort-basic"):
         load_recipe(recipe, ["targets=[{engine: ort-basik}]"])
 
     result = run_recipe(load_recipe(recipe), runs_dir=tmp_path / "runs", progress=False, log=lambda _: None)

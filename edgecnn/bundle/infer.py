@@ -116,6 +116,32 @@ class OnnxModel:
         return self.session.run([self.output_name], {name: batch for name in self.input_names})[0]
 
 
+class LiteRtModel:
+    """LiteRT's interpreter (``ai-edge-litert``) with its default XNNPACK delegate. A full-integer model's INT8 input
+    is quantized and its output dequantized with their own scales (edgecnn_device.quantized_io), as edgecnn's LiteRT
+    engine does; ``threads`` None -> every core (LiteRT's own default is one)."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import os
+
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path), num_threads=int(threads or os.cpu_count() or 1))
+        self.interpreter.allocate_tensors()
+        self.inputs = self.interpreter.get_input_details()
+        self.output = self.interpreter.get_output_details()[0]
+        self.input_name, self.input_names = self.inputs[0]["name"], [d["name"] for d in self.inputs]
+        self.output_name = self.output["name"]
+        self.fixed_batch = int(self.inputs[0]["shape"][0])
+        self.providers = ["XNNPACK"]
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        for detail in self.inputs:  # a Siamese model sees ``batch`` on both inputs, as with ONNX Runtime
+            self.interpreter.set_tensor(detail["index"], device.to_tensor(batch, detail))
+        self.interpreter.invoke()
+        return device.from_tensor(self.interpreter.get_tensor(self.output["index"]), self.output)
+
+
 CUDA_PYTHON = "cuda-python>=12.6.2,<14"  # what requirements.txt names for a TensorRT bundle (edgecnn's builder too)
 
 
@@ -270,8 +296,12 @@ def load_tensorrt(path: Path, config: dict, threads: int | None = None) -> Tenso
     return TensorRTModel(path, config)
 
 
+def load_litert(path: Path, config: dict, threads: int | None = None) -> LiteRtModel:
+    return LiteRtModel(path, threads)
+
+
 # preprocess.json's "engine" names the loader: what the engine the bundle was made for declares (its device side)
-LOADERS = {"onnxruntime": load_onnxruntime, "tensorrt": load_tensorrt}
+LOADERS = {"onnxruntime": load_onnxruntime, "tensorrt": load_tensorrt, "ai_edge_litert": load_litert}
 
 
 def load_model(config: dict, folder: Path = HERE, threads: int | None = None):
@@ -456,7 +486,7 @@ def runtime_versions(config: dict) -> dict:
     from importlib import metadata
 
     versions = {}
-    for package in ("onnxruntime", "onnxruntime-gpu", "tensorrt", "numpy", "pillow"):
+    for package in ("onnxruntime", "onnxruntime-gpu", "tensorrt", "ai-edge-litert", "numpy", "pillow"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -1,11 +1,11 @@
-"""``edgecnn build`` and ``edgecnn check``: TensorRT engines from ONNX."""
+"""``edgecnn build`` and ``edgecnn check``: TensorRT engines from ONNX; what XNNPACK takes of a .pte / .tflite."""
 
 from __future__ import annotations
 
 import click
 
 from ..core.options import LiveChoice
-from ..engines.registry import builders
+from ..engines.registry import builders, default_engine, delegating_engines, get_engine
 from .options import force_option
 
 # the engines whose artifact is built from an ONNX (the registry's builders: TensorRT)
@@ -23,9 +23,14 @@ def _trt_major(choice: str | None) -> int:
     return int(choice) if choice else (installed_trt_major() or DEFAULT_TRT_MAJOR)
 
 
+def _checked_engines() -> tuple[str, ...]:
+    return builders() + delegating_engines()
+
+
 @click.command("check")
 @click.argument("model", type=click.Path(dir_okay=False, exists=True))
-@engine_option
+@click.option("--engine", type=LiveChoice(_checked_engines), default=None,
+              help="TensorRT for an ONNX file (default); ExecuTorch / LiteRT for a .pte / .tflite (their default).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default=None,
               help="Also plan the build of this precision (default: what the ONNX holds).")
 @click.option("--batch", default="1", show_default=True, metavar="N|MIN:OPT:MAX", help="Batch or profile to plan.")
@@ -33,7 +38,8 @@ def _trt_major(choice: str | None) -> int:
               help="A TensorRT calibration table for a float model (TensorRT 10 only).")
 @trt_version_option
 def check_command(model, engine, precision, batch, calib_table, trt_version):
-    """Without a GPU: what in MODEL.onnx TensorRT will not take, and how it would be built.
+    """Without a GPU: what in MODEL.onnx TensorRT will not take, and how it would be built;
+    for a .pte or .tflite, which operators XNNPACK runs and which fall back.
 
     Ops its ONNX parser does not support, dynamic dimensions that need an optimization
     profile, Q/DQ patterns it cannot use (UINT8 zero points, per-channel axes, dangling
@@ -41,7 +47,20 @@ def check_command(model, engine, precision, batch, calib_table, trt_version):
     ONNX is parsed, flags, profiles. TensorRT 11 builds strongly typed networks only (no
     precision flags, no calibration tables): FP16 comes from an FP16 ONNX, INT8 from a QDQ
     ONNX. Exit code 1 when something blocks a build.
+
+    \b
+    edgecnn check m.pte        ExecuTorch's delegation report (written at export)
+    edgecnn check m.tflite     LiteRT's, read from the interpreter's XNNPACK partitions
+    Fall-backs run on the runtime's reference kernels: the usual reason a mobile model is slow.
     """
+    if engine is None:
+        kind_engine = default_engine(model) if not model.lower().endswith(".onnx") else None
+        engine = kind_engine if kind_engine in delegating_engines() else builders()[0]
+    if engine in delegating_engines():
+        report = get_engine(engine).delegation(model)
+        for line in report.lines():
+            click.echo(line)
+        return
     from ..core.onnx_io import load_onnx
     from ..engines.trt_plan import build_plan, onnx_holds, parse_batch_spec
 

@@ -14,19 +14,23 @@ from .options import force_option, input_size_option, num_classes_option, weight
 @click.command("export")
 @click.argument("model")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output .onnx file (default: MODEL.onnx in the current directory).")
+              help="Output file (default: MODEL.onnx, .pte or .tflite as --format says, in the current directory).")
 @weights_option
 @num_classes_option
 @input_size_option
 @click_options(ExportOptions)
 @force_option
 def export_command(model, output, weights, num_classes, input_size, force, **option_values):
-    """Export MODEL (a zoo name or an edgecnn checkpoint) to ONNX.
+    """Export MODEL (a zoo name or an edgecnn checkpoint) to ONNX, ExecuTorch or LiteRT.
 
     \b
-    Stages: torch.onnx.export -> onnx.checker -> onnxsim -> metadata (architecture,
+    ONNX: torch.onnx.export -> onnx.checker -> onnxsim -> metadata (architecture,
     input shape, preprocessing, labels, weights sha256, versions) -> ONNX Runtime vs
     PyTorch on random inputs (max abs error, cosine, top-1 agreement).
+    --format pte: torch.export -> XNNPACK partitioner -> .pte (metadata and the
+    delegation report in MODEL.pte.json beside it) -> ExecuTorch vs PyTorch.
+    --format tflite: litert-torch -> .tflite (metadata inside) -> LiteRT vs PyTorch.
+    INT8 .pte/.tflite: edgecnn quantize MODEL --for executorch|litert --calib DIR.
     The file is written only when every stage passes.
     """
     from ..export import export_model
@@ -36,7 +40,7 @@ def export_command(model, output, weights, num_classes, input_size, force, **opt
                           options=from_kwargs(ExportOptions, option_values), force=force,
                           log=lambda line: click.echo(line, err=True),
                           on_stage=lambda name, seconds: click.echo(f"  {name:<9} done in {seconds:5.2f} s", err=True))
-    nodes = f"{report.nodes_exported}"
+    nodes = f"{report.nodes_exported}" + (" operators" if report.format != "onnx" else "")
     if report.nodes_simplified is not None:
         nodes += f" -> {report.nodes_simplified} after onnxsim"
     lines = [
@@ -47,9 +51,15 @@ def export_command(model, output, weights, num_classes, input_size, force, **opt
     if report.verification is not None:
         v = report.verification
         top1 = "n/a" if v.top1_agreement is None else f"{100 * v.top1_agreement:.1f}%"
-        lines.append(f"verified:  batch {', '.join(map(str, v.batch_sizes))} x {v.samples} inputs: max abs error "
+        lines.append(f"verified:  {v.runtime}, batch {', '.join(map(str, v.batch_sizes))} x {v.samples} inputs: max abs error "
                      f"{v.max_abs_error:.3g}, cosine {v.min_cosine:.6f}, top-1 agreement {top1}")
     else:
         lines.append("verified:  skipped (--no-verify)")
+    if report.delegation is not None:
+        from ..export.delegation import DelegationReport
+
+        lines.append(f"delegated: {DelegationReport.from_dict(report.delegation).summary()}")
+    if report.sidecar:
+        lines.append(f"metadata:  {report.sidecar}")
     lines.append(f"time:      {time.perf_counter() - started:.1f} s")
     click.echo("\n".join(lines))

@@ -30,7 +30,7 @@ def _names(text: str | None) -> list[str]:
 
 @click.command("quantize")
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .onnx file.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .onnx file (.pte with --for executorch, .tflite with --for litert).")
 @click.option("--precision", type=click.Choice(["int8", "fp16"]), default="int8", show_default=True)
 @click.option("--calib", metavar="DIR|synthetic:shapes", help="Calibration images (INT8): a folder of images, an "
               "ImageFolder dataset or synthetic:shapes.")
@@ -57,10 +57,12 @@ def _names(text: str | None) -> list[str]:
 @force_option
 def quantize_command(model, output, precision, calib, val, val_split, mean, std, input_size, trt_table, layer_error,
                      threads, no_speed, speed_rounds, json_out, force, **option_values):
-    """Quantize MODEL.onnx to INT8 (QDQ) or convert it to FP16.
+    """Quantize MODEL.onnx to INT8 (QDQ) or convert it to FP16; or MODEL (a zoo name or
+    checkpoint) to an INT8 .pte / .tflite with --for executorch / litert (PT2E).
 
     \b
     INT8: edgecnn quantize m.onnx -o m_int8.onnx --calib images/
+          edgecnn quantize run/best.pt --for executorch -o m_int8.pte --calib images/
     FP16: edgecnn quantize m.onnx -o m_fp16.onnx --precision fp16
     With an accuracy budget:
           edgecnn quantize m.onnx -o m_int8.onnx --calib data/ --calib-split train \\
@@ -81,6 +83,8 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
                              speed_rounds=speed_rounds, force=force, log=lambda line: click.echo(line, err=True))
     if outcome.fp16 is not None:
         _print_fp16(outcome.fp16)
+    elif outcome.mobile is not None:
+        _print_mobile(outcome)
     else:
         _print_report(outcome.report, trt_table)
         if outcome.budget is not None:
@@ -98,6 +102,21 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
     if json_out:
         with atomic_path(json_out, force=True) as tmp:
             tmp.write_text(json.dumps(outcome.to_dict(), indent=1, default=str))
+
+
+def _print_mobile(outcome) -> None:
+    from ..export.delegation import DelegationReport
+
+    report, v = outcome.mobile, outcome.mobile.verification
+    click.echo(f"file:      {report.path} ({report.size_bytes / 2**20:.2f} MiB, int8 {report.format})")
+    if v is not None:
+        top1 = "n/a" if v.top1_agreement is None else f"{100 * v.top1_agreement:.1f}%"
+        click.echo(f"agreement: {v.runtime} INT8 vs PyTorch FP32 on {v.samples} calibration batches: top-1 {top1}, "
+                   f"cosine {v.min_cosine:.5f}, max abs error {v.max_abs_error:.3g}")
+    if report.delegation:
+        click.echo(f"delegated: {DelegationReport.from_dict(report.delegation).summary()}")
+    if outcome.accuracy:
+        _print_accuracy(outcome.accuracy)
 
 
 def _print_fp16(result: dict) -> None:

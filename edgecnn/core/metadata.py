@@ -100,3 +100,22 @@ def read_metadata(model: onnx.ModelProto | str | os.PathLike) -> ModelMetadata |
         return ModelMetadata.from_props({p.key: p.value for p in model.metadata_props})
     except (KeyError, ValueError, TypeError):
         return None
+
+
+def metadata_json(metadata: ModelMetadata) -> str:
+    """The same keys as an ONNX file's ``metadata_props``, as one JSON object: what a ``.tflite`` carries in its
+    flatbuffer metadata and a ``.pte`` in its sidecar (formats without string properties)."""
+    return json.dumps(metadata.to_props(), sort_keys=True)
+
+
+def metadata_from_json(text: str | bytes) -> ModelMetadata | None:
+    """The inverse of :func:`metadata_json`; None when the text holds no edgecnn metadata."""
+    try:
+        return ModelMetadata.from_props(json.loads(text))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def sidecar_path(artifact: str | os.PathLike) -> str:
+    """Where the metadata of a file whose format has no room for it lives: ``model.pte`` -> ``model.pte.json``."""
+    return os.fspath(artifact) + ".json"

@@ -4,7 +4,13 @@ Candidates timed in alternating rounds (A, B, A, B, ... each in its own process)
 together, so each round gives one ratio a_i / b_i. The figure is the median of those ratios; its interval is the
 distribution-free one for a median (order statistics of the per-round ratios, coverage from the binomial
 distribution: with 5 rounds, [min, max] covers the median with 93.75 %). An interval that holds 1 is a tie: the
-rounds cannot order the two, and no choice is made on speed alone.
+rounds cannot order the two, and no choice is made on speed alone. Nor is a difference of less than
+:data:`CLEAR_FACTOR` (2.5x) called from fewer rounds than give an interval of :data:`DECISIVE_COVERAGE` (5): with 3
+rounds, [min, max] covers the median only 75 % of the time, and two runs of the same comparison (5-15 % apart)
+called it "faster" once and "a tie" once. On the shared development host a process sometimes runs a whole
+measurement about 2x faster than its neighbours (OpenVINO resnet50 INT8: 5.1 ms, then 9.4 and 10.2 ms), so a
+factor under 2.5 is not "clear" from three rounds either. That too is a tie, to be timed again; an FP32 file 3x
+slower than its INT8 file is still told apart in 3 rounds.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import statistics
 from dataclasses import asdict, dataclass
 
 CONFIDENCE = 0.95
+DECISIVE_COVERAGE = 0.9  # the least coverage an interval needs to order two close candidates (5 rounds: 93.75 %)
+CLEAR_FACTOR = 2.5  # a ratio beyond this (either way) is called from fewer rounds
 
 
 @dataclass(frozen=True)
@@ -25,11 +33,16 @@ class RatioInterval:
     rounds: int
 
     @property
+    def decisive(self) -> bool:
+        """Enough rounds to order the two: an interval of DECISIVE_COVERAGE, or a ratio beyond CLEAR_FACTOR."""
+        return self.coverage >= DECISIVE_COVERAGE or not 1 / CLEAR_FACTOR < self.ratio < CLEAR_FACTOR
+
+    @property
     def verdict(self) -> str:
-        """"lower" (a is faster), "higher" (a is slower) or "tie" (the interval holds 1)."""
-        if self.high < 1.0:
+        """"lower" (a is faster), "higher" (a is slower) or "tie" (the interval holds 1, or too few rounds)."""
+        if self.decisive and self.high < 1.0:
             return "lower"
-        if self.low > 1.0:
+        if self.decisive and self.low > 1.0:
             return "higher"
         return "tie"
 
@@ -39,6 +52,8 @@ class RatioInterval:
 
     def describe(self) -> str:
         words = {"lower": "faster", "higher": "slower", "tie": "a tie"}[self.verdict]
+        if self.verdict == "tie" and not self.decisive and (self.high < 1.0 or self.low > 1.0):
+            words = "a tie (too few rounds to order them)"
         return (f"{self.ratio:.3f} [{self.low:.3f}, {self.high:.3f}] ({self.rounds} rounds, "
                 f"{100 * self.coverage:.1f} % interval): {words}")
 
@@ -75,4 +90,4 @@ def paired_ratio(a_rounds: list[float], b_rounds: list[float], confidence: float
     return RatioInterval(statistics.median(ratios), low, high, coverage, len(ratios))
 
 
-__all__ = ["RatioInterval", "median_interval", "paired_ratio"]
+__all__ = ["CLEAR_FACTOR", "DECISIVE_COVERAGE", "RatioInterval", "median_interval", "paired_ratio"]

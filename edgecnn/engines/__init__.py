@@ -23,13 +23,14 @@ __all__ = ["ENGINES", "Engine", "ModelInfo", "Runner", "TensorSpec", "artifact_p
 
 def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads: int | None = None,
                 precision: str | None = None, per_layer: bool = False) -> Runner:
-    """``.onnx`` -> ONNX Runtime (or OpenVINO, ...), ``.engine`` -> TensorRT, checkpoint or zoo name -> PyTorch:
+    """``.onnx`` -> ONNX Runtime (or OpenVINO, ...), ``.engine`` -> TensorRT, ``.pte`` -> ExecuTorch, ``.tflite`` ->
+    LiteRT, checkpoint or zoo name -> PyTorch:
     the engine's own ``load`` (see :mod:`.registry`), after the request is checked against what it declares."""
     artifact = str(artifact)
     engine = engine or default_engine(artifact)
     declared = validate_request(engine, precision, artifact)
     kind = artifact_kind(artifact)
-    if kind in ("onnx", "engine", "checkpoint") and not Path(artifact).exists():
+    if kind not in ("zoo",) and not Path(artifact).exists():
         raise UsageError(f"{artifact} does not exist")
     if kind == "onnx":
         check_onnx_file(artifact)  # one line for a truncated or foreign file, before any runtime parses it
@@ -40,6 +41,10 @@ def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads:
                              f"(edgecnn never changes the precision you asked for silently)")
     runner = declared.load(LoadRequest(artifact, threads=threads, precision=precision, per_layer=per_layer))
     runner.engine = declared.name
+    held = runner.info.extra.get("precision")  # what a file with metadata of its own says it holds (.pte, .tflite)
+    if kind != "onnx" and precision is not None and held is not None and held != precision:
+        raise UsageError(f"{artifact} holds a {held} model, not {precision} (edgecnn never changes the precision "
+                         "you asked for silently)")
     return runner
 
 

@@ -45,6 +45,27 @@ class ModelInfo:
     extra: dict = field(default_factory=dict)
 
 
+def info_from_metadata(meta) -> ModelInfo:
+    """A runner's ModelInfo from an exported file's :class:`~edgecnn.core.metadata.ModelMetadata`."""
+    return ModelInfo(architecture=meta.architecture, task=meta.task, labels=meta.labels, preprocess=meta.preprocess,
+                     input_size=tuple(meta.input_shape[1:]), extra={"metadata": meta})
+
+
+class MetadataIO:
+    """``input_specs`` and ``output_names`` from the file's own metadata (``self.meta``): for the formats whose
+    runtimes do not name tensors the way ONNX does (``.pte``, ``.tflite``); the batch is the file's fixed one."""
+
+    meta = None
+
+    @property
+    def input_specs(self) -> list[TensorSpec]:
+        return [TensorSpec(name, tuple(self.meta.input_shape)) for name in self.meta.input_names]
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.meta.output_names)
+
+
 class Runner(abc.ABC):
     engine: str = "?"
 

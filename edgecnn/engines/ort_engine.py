@@ -10,7 +10,7 @@ import numpy as np
 from ..core.metadata import read_metadata
 from ..core.onnx_io import load_onnx
 from ..core.ort import make_session
-from .base import ModelInfo, Runner, TensorSpec
+from .base import ModelInfo, Runner, TensorSpec, info_from_metadata
 from .spec import DeviceSide, Engine, LoadRequest, Placement
 from .third_party import default_info
 
@@ -39,9 +39,7 @@ def model_info_from_onnx(path: str | os.PathLike, overrides: dict | None = None)
     meta = read_metadata(path)
     if meta is None or overrides:
         return default_info(path, overrides or {}, meta)
-    return ModelInfo(architecture=meta.architecture, task=meta.task, labels=meta.labels,
-                     preprocess=meta.preprocess, input_size=tuple(meta.input_shape[1:]),
-                     extra={"metadata": meta})
+    return info_from_metadata(meta)
 
 
 class OrtRunner(Runner):

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from . import openvino_engine, ort_engine, ort_gpu, torch_engine, trt_engine
+from . import executorch_engine, litert_engine, openvino_engine, ort_engine, ort_gpu, torch_engine, trt_engine
 from .spec import CHECKPOINT, Build, DeviceSide, Engine, LoadRequest, Placement, artifact_kind
 
 __all__ = ["BUILTIN", "CHECKPOINT", "ENGINES", "ENV", "Build", "DeviceSide", "Engine", "LoadRequest", "Placement",
@@ -40,6 +40,8 @@ BUILTIN = (  # one line per engine module, in the order engines are listed and t
     openvino_engine,
     ort_gpu,
     trt_engine,
+    litert_engine,
+    executorch_engine,
 )
 ENGINES: dict[str, Engine] = {}  # name -> Engine, in registration order (live: register/unregister change it)
 
@@ -93,6 +95,11 @@ def validate_request(engine: str, precision: str | None = None, artifact: str | 
             raise UsageError(f"engine {engine} cannot run a {kind} artifact ({artifact}); it takes "
                              f"{', '.join(declared.artifacts)}")
     return declared
+
+
+def delegating_engines() -> tuple[str, ...]:
+    """The engines that report which operators their accelerated kernels took (``edgecnn check --engine``)."""
+    return tuple(e.name for e in ENGINES.values() if e.delegation is not None)
 
 
 def gpu_engines() -> tuple[str, ...]:

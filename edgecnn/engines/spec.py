@@ -42,11 +42,18 @@ def bf16_problem(cpu: dict) -> str | None:
             f" ISA {shown}) has neither: use fp32, fp16 on OpenVINO, or int8")
 
 
+MOBILE_KINDS = {".pte": "pte", ".tflite": "tflite"}  # the files of the runtimes phones and boards ship
+
+
 def artifact_kind(path: str) -> str:
-    """The kind of file ``path`` names: onnx, engine (a serialized TensorRT plan), checkpoint, or zoo (a name)."""
+    """The kind of file ``path`` names: onnx, engine (a serialized TensorRT plan), pte (ExecuTorch), tflite
+    (LiteRT), checkpoint, or zoo (a name)."""
     lower = str(path).lower()
     if lower.endswith(".onnx"):
         return "onnx"
+    for suffix, kind in MOBILE_KINDS.items():
+        if lower.endswith(suffix):
+            return kind
     if lower.endswith((".engine", ".plan", ".trt")):
         return "engine"
     if lower.endswith((".pt", ".pth", ".ckpt")):
@@ -138,6 +145,7 @@ class Engine:
     libraries: tuple[str, ...] = ()  # the libraries that decide its results (cache keys)
     runtime_library: str | None = None  # the package whose version is its runtime's (the report's table)
     profiler: str = ""  # its per-layer profiler (Runner.per_layer), in words
+    delegation: Callable[[str], Any] | None = None  # artifact -> which operators its accelerated kernels took
     placement: Placement | None = None
     build: Build | None = None
     device: DeviceSide | None = None

@@ -22,13 +22,14 @@ from typing import Callable
 import onnx
 import torch
 
-from ..core.metadata import ModelMetadata, library_versions, write_metadata
+from ..core.metadata import ModelMetadata, write_metadata
 from ..core.options import OptionError, options_or_keywords
 from ..errors import ExportError, UsageError
 from ..fileio import atomic_path, check_output_path
 from ..tasks.registry import get_task
 from ..zoo import LoadedModel, create_model
-from .options import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, ExportOptions, parse_batch_value
+from .describe import describe
+from .options import DEFAULT_OPSET, FORMATS, MAX_OPSET, MIN_OPSET, ExportOptions, parse_batch_value
 from .patches import patch_for_export
 from .simplify import count_nodes, simplify
 from .verify import VerifyResult, require_passed, verify_onnx
@@ -53,13 +54,17 @@ def parse_batch(value: str | int) -> int | None:
 class ExportReport:
     path: str
     size_bytes: int
-    opset: int
+    opset: int | None  # ONNX only
     batch: int | str
     nodes_exported: int
     nodes_simplified: int | None
     verification: VerifyResult | None
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    format: str = "onnx"  # onnx, pte, tflite
+    precision: str = "fp32"
+    delegation: dict | None = None  # pte/tflite: which operators XNNPACK took (see export.delegation)
+    sidecar: str | None = None  # pte: the metadata file written beside it
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -170,26 +175,15 @@ def _exported(loaded: LoadedModel, input_names, output_names, batch: int, opset:
 
 def _metadata(loaded: LoadedModel, input_names, output_names, shape: list, opset: int,
               simplified: bool) -> ModelMetadata:
-    """What the file says of itself: the architecture, task, I/O, preprocessing contract, labels and provenance."""
-    spec = loaded.spec
-    checkpoint = loaded.weights.checkpoint or {} if loaded.weights else {}
-    return ModelMetadata(
-        architecture=spec.name, task=spec.task, input_names=input_names, output_names=output_names,
-        input_shape=shape, layout="NCHW", preprocess=spec.preprocess, labels=loaded.labels,
-        weights_sha256=loaded.weights.sha256 if loaded.weights else "",
-        weights_source=loaded.weights.path.name if loaded.weights else "random init",
-        versions=library_versions(),
-        export={"exporter": "torchscript", "opset": opset, "simplified": simplified, "batch": shape[0],
-                "num_classes": loaded.num_classes},
-        # a Siamese net's decision threshold, chosen on validation pairs when it was trained
-        extra={"threshold": str(checkpoint["threshold"])} if "threshold" in checkpoint else {},
-    )
+    return describe(loaded, input_names, output_names, shape,
+                    {"exporter": "torchscript", "opset": opset, "simplified": simplified, "batch": shape[0]})
 
 
-def default_output(model: str | os.PathLike) -> str:
-    """Where ``edgecnn export MODEL`` writes without ``-o``: ``MODEL.onnx`` (a checkpoint: its stem) here."""
+def default_output(model: str | os.PathLike, format: str = "onnx") -> str:
+    """Where ``edgecnn export MODEL`` writes without ``-o``: ``MODEL.onnx`` (``.pte``, ``.tflite`` for those
+    formats; a checkpoint: its stem) here."""
     stem = Path(model).stem if Path(model).suffix else str(model)
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) + ".onnx"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) + FORMATS[format]
 
 
 def export_model(
@@ -205,7 +199,8 @@ def export_model(
     on_stage: Callable[[str, float], None] | None = None,
     **option_values,
 ) -> ExportReport:
-    """Export a zoo model or an edgecnn checkpoint to a verified, simplified ONNX file (``edgecnn export``).
+    """Export a zoo model or an edgecnn checkpoint to a verified, simplified ONNX file (``edgecnn export``), or
+    with ``format="pte"`` / ``"tflite"`` to ExecuTorch / LiteRT (verified with their runtimes).
 
     Args:
         model: a zoo name (``"mobilenet_v2"``, ``"timm:NAME"``, ``"siamese:resnet18"``), the path of an edgecnn
@@ -217,7 +212,8 @@ def export_model(
         num_classes: replace the classifier head with one of this many outputs.
         input_size: input height and width (``224``, ``"160x224"``, ``(160, 224)``); default: the model's own.
         options: an :class:`~edgecnn.export.options.ExportOptions`, or its fields as keywords instead:
-            ``batch`` (``1``, ``8`` or ``"dynamic"``), ``opset``, ``simplify``, ``verify``.
+            ``format`` (``"onnx"``, ``"pte"``, ``"tflite"``), ``batch`` (``1``, ``8`` or ``"dynamic"``), ``opset``,
+            ``simplify``, ``verify``.
         force: replace an existing ``output``.
         log: called with each line worth showing (notes about the weights, what is being exported).
         on_stage: called with ``(stage name, seconds)`` after each stage (export, simplify, verify).
@@ -230,7 +226,7 @@ def export_model(
     if output is None:
         if isinstance(model, LoadedModel):
             raise UsageError("give the output file for a model built in Python")
-        output = default_output(model)
+        output = default_output(model, options.format)
     check_output_path(output, force)  # fail before building anything
     if isinstance(model, LoadedModel):
         if weights is not None or num_classes is not None or input_size is not None:
@@ -242,6 +238,12 @@ def export_model(
     for note in loaded.notes:
         log(f"note: {note}")
     c, h, w = loaded.input_size
+    if options.format != "onnx":
+        from .mobile import export_mobile, mobile_format
+
+        log(f"exporting {loaded.spec.name} ({c}x{h}x{w}, batch {options.batch}) to {options.format}")
+        return export_mobile(mobile_format(options.format), loaded, output, batch=options.batch,
+                             do_verify=options.verify, force=force, on_stage=on_stage)
     log(f"exporting {loaded.spec.name} ({c}x{h}x{w}, batch {options.batch}, opset {options.opset})")
     return export_onnx(loaded, output, batch=options.batch, opset=options.opset, do_simplify=options.simplify,
                        do_verify=options.verify, force=force, on_stage=on_stage)

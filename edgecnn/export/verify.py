@@ -1,4 +1,5 @@
-"""Verifying an ONNX file against the PyTorch model it came from, with ONNX Runtime.
+"""Verifying an exported file against the PyTorch model it came from, with the runtime that runs it (ONNX Runtime
+for ONNX, ExecuTorch for .pte, LiteRT for .tflite).
 
 Both run the same random inputs (standard normal: the scale of normalised
 images). For every output we report the maximum absolute error, the cosine
@@ -14,6 +15,7 @@ randomly initialised models may flip without anything being wrong).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -41,6 +43,7 @@ class VerifyResult:
     outputs: list[OutputCheck] = field(default_factory=list)
     passed: bool = True
     failures: list[str] = field(default_factory=list)
+    runtime: str = "ONNX Runtime"  # what ran the exported file
 
     @property
     def max_abs_error(self) -> float:
@@ -71,6 +74,21 @@ def verify_onnx(
     model: torch.nn.Module,
     onnx_path: str,
     input_shape: tuple[int, int, int],
+    **settings,
+) -> VerifyResult:
+    """ONNX Runtime on ``onnx_path`` against ``model`` (see :func:`verify_runtime` for ``settings``)."""
+    session = make_session(onnx_path)
+    input_names = [i.name for i in session.get_inputs()]
+    output_names = [o.name for o in session.get_outputs()]
+    return verify_runtime(model, lambda feeds: session.run(None, dict(zip(input_names, feeds))), output_names,
+                          input_shape, **settings)
+
+
+def verify_runtime(
+    model: torch.nn.Module,
+    run: Callable[[list[np.ndarray]], list[np.ndarray]],
+    output_names: list[str],
+    input_shape: tuple[int, int, int],
     *,
     num_inputs: int = 1,
     task: str = DEFAULT.name,
@@ -80,30 +98,37 @@ def verify_onnx(
     atol: float = 0.0,
     min_cosine: float = 0.9999,
     seed: int = 0,
+    runtime: str = "ONNX Runtime",
+    inputs: list[list[np.ndarray]] | None = None,
 ) -> VerifyResult:
-
-    session = make_session(onnx_path)
-    input_names = [i.name for i in session.get_inputs()]
-    output_names = [o.name for o in session.get_outputs()]
-    result = VerifyResult(batch_sizes=list(batch_sizes), samples=samples)
+    """``run`` (a runtime on the exported file: inputs in, outputs out, in the graph's order) against the PyTorch
+    ``model`` on the same inputs: random (standard normal), or ``inputs`` (a list of feeds, one array per model
+    input: real images); the checks are the module docstring's."""
+    generator = torch.Generator().manual_seed(seed)
+    if inputs is None:
+        batches = [[torch.randn(batch, *input_shape, generator=generator) for _ in range(num_inputs)]
+                   for batch in batch_sizes for _ in range(samples)]
+    else:
+        batches = [[torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for a in feed] for feed in inputs]
+        batch_sizes = tuple(dict.fromkeys(int(feed[0].shape[0]) for feed in batches))
+        samples = len(batches)
+    result = VerifyResult(batch_sizes=list(batch_sizes), samples=samples, runtime=runtime)
     refs: dict[int, list[np.ndarray]] = {i: [] for i in range(len(output_names))}
     outs: dict[int, list[np.ndarray]] = {i: [] for i in range(len(output_names))}
-    generator = torch.Generator().manual_seed(seed)
     model.eval()
-    for batch in batch_sizes:
-        for _ in range(samples):
-            feeds = [torch.randn(batch, *input_shape, generator=generator) for _ in range(num_inputs)]
-            with torch.no_grad():
-                reference = _as_list(model(*feeds))
-            got = session.run(None, {n: f.numpy() for n, f in zip(input_names, feeds)})
-            for i, (r, g) in enumerate(zip(reference, got)):
-                if r.shape != g.shape:
-                    result.passed = False
-                    result.failures.append(f"{output_names[i]}: shape {list(g.shape)} in ONNX, {list(r.shape)} in PyTorch "
-                                           f"(batch {batch})")
-                    return result
-                refs[i].append(r)
-                outs[i].append(g)
+    for feeds in batches:
+        batch = int(feeds[0].shape[0])
+        with torch.no_grad():
+            reference = _as_list(model(*feeds))
+        got = [np.asarray(g) for g in run([f.numpy() for f in feeds])]
+        for i, (r, g) in enumerate(zip(reference, got)):
+            if r.shape != g.shape:
+                result.passed = False
+                result.failures.append(f"{output_names[i]}: shape {list(g.shape)} in {runtime}, {list(r.shape)} "
+                                       f"in PyTorch (batch {batch})")
+                return result
+            refs[i].append(r)
+            outs[i].append(g)
     classify = task_of(task).class_scores  # an argmax of the outputs is a class (not of embeddings)
     for i, name in enumerate(output_names):
         ref = np.concatenate(refs[i])
@@ -134,6 +159,6 @@ def verify_onnx(
 def require_passed(result: VerifyResult) -> None:
     if not result.passed:
         raise VerificationError(
-            "ONNX Runtime disagrees with PyTorch: " + "; ".join(result.failures)
+            f"{result.runtime} disagrees with PyTorch: " + "; ".join(result.failures)
             + " (use --no-verify to keep the file anyway)"
         )

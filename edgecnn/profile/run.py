@@ -157,6 +157,9 @@ def profile(artifact: str | os.PathLike, engine: str | None = None, *, precision
             warnings += problems  # e.g. the model's classes are not the data's: the latency figures stand
         per_layer = _per_layer(runner, random_feed(runner, settings.batches[0]), settings) \
             if settings.per_layer else None
+        if settings.per_layer and per_layer is None:
+            warnings.append(f"no per-layer times from {runner.engine}: its profiler is "
+                            f"{get_engine(runner.engine).profiler or 'none'}")
         device_memory = getattr(runner, "device_memory_bytes", None)  # what an engine on a GPU says it holds
         gpu_phases = None
         if hasattr(runner, "transfer_phases"):  # GPU engines: trtexec-style H2D / compute / D2H by CUDA events
@@ -166,7 +169,8 @@ def profile(artifact: str | os.PathLike, engine: str | None = None, *, precision
         runner.deactivate()
     held = precision
     if held is None:
-        held = artifact_precision(run_path) if str(run_path).endswith(".onnx") else "fp32"
+        held = artifact_precision(run_path) if str(run_path).endswith(".onnx") else \
+            runner.info.extra.get("precision", "fp32")
     mismatch = precision_mismatch(held, executed, runner.engine)
     executed = executed_label(held, executed)
     if mismatch:

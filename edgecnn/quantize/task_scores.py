@@ -28,9 +28,10 @@ from ..tasks.registry import task_of
 from ..tasks.segmentation import image_array, input_tile
 
 
-def scoring_engine() -> str:
-    """The engine an accuracy budget scores ONNX files on: the one that runs an ONNX file by default."""
-    return default_engine("model.onnx")
+def scoring_engine(artifact: str = "model.onnx") -> str:
+    """The engine an accuracy budget scores ``artifact`` on: the one that runs its kind by default (for ONNX files,
+    the default ONNX engine)."""
+    return default_engine(str(artifact))
 
 
 RANKING_SAMPLES = 16
@@ -47,10 +48,18 @@ def top1(path: str, inputs: np.ndarray, targets: np.ndarray) -> float:
 
 
 def correct_vector(path: str, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Per image: is the model's top-1 class the label (what paired accuracy differences are computed from)."""
-    session = make_session(path)
-    name = session.get_inputs()[0].name
-    batch = session.get_inputs()[0].shape[0]
+    """Per image: is the model's top-1 class the label (what paired accuracy differences are computed from).
+    An ONNX file runs in an ONNX Runtime session (metadata or not); another artifact (a ``.pte``, a model name)
+    on the engine that runs its kind by default. A fixed batch is padded."""
+    if str(path).lower().endswith(".onnx"):
+        session = make_session(path)
+        name, batch = session.get_inputs()[0].name, session.get_inputs()[0].shape[0]
+        return _correct(lambda chunk: session.run(None, {name: chunk})[0], batch, inputs, targets)
+    with load_runner(path, scoring_engine(path)) as runner:
+        return _correct(runner.infer_array, runner.input_specs[0].shape[0], inputs, targets)
+
+
+def _correct(run, batch, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     step = batch if isinstance(batch, int) and batch > 0 else 32
     correct = []
     for start in range(0, len(inputs), step):
@@ -58,8 +67,7 @@ def correct_vector(path: str, inputs: np.ndarray, targets: np.ndarray) -> np.nda
         count = len(chunk)
         if count < step and isinstance(batch, int):
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], step - count, axis=0)])
-        logits = session.run(None, {name: chunk})[0][:count]
-        correct.append(logits.argmax(1) == targets[start : start + count])
+        correct.append(run(chunk)[:count].argmax(1) == targets[start : start + count])
     return np.concatenate(correct)
 
 
@@ -94,7 +102,7 @@ class SegmentationScore:
                                         for i in range(min(len(data), RANKING_SAMPLES))]).astype(np.float32)
 
     def items(self, path: str) -> np.ndarray:
-        with load_runner(path, scoring_engine()) as runner:
+        with load_runner(path, scoring_engine(path)) as runner:
             return segmentation_confusions(runner, self.data)[0]
 
     def value(self, items: np.ndarray) -> float:
@@ -110,12 +118,12 @@ class SimilarityScore:
     def __init__(self, images: ImageList, preprocess, model_path: str, seed: int = 0):
         self.images_list, self.seed = images, seed
         self.images = len(images)
-        self.threshold = model_threshold(load_runner(model_path, scoring_engine()))  # FP32's: the one the INT8 model ships with
+        self.threshold = model_threshold(load_runner(model_path, scoring_engine(model_path)))  # FP32's: the one the INT8 model ships with
         self.ranking_inputs = np.stack([preprocess_numpy(images.image(i), preprocess)
                                         for i in range(min(len(images), RANKING_SAMPLES))]).astype(np.float32)
 
     def items(self, path: str) -> np.ndarray:
-        scores, same = similarity_pairs(load_runner(path, scoring_engine()), self.images_list, self.seed)
+        scores, same = similarity_pairs(load_runner(path, scoring_engine(path)), self.images_list, self.seed)
         return (scores >= self.threshold) == same
 
     def value(self, items: np.ndarray) -> float:

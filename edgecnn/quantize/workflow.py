@@ -11,12 +11,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..core.onnx_io import load_onnx
 from ..core.options import options_or_keywords
 from ..core.split import SplitOptions
-from ..engines.registry import cpu_engine_for
+from ..engines.registry import cpu_engine_for, placement_of
 from ..envinfo import cpu_info
 from ..errors import UsageError
 from ..tasks.registry import task_of
@@ -24,10 +24,14 @@ from .accuracy_aware import AccuracyAwareReport, quantize_with_budget
 from .fp16 import convert_fp16
 from .int8 import QuantizeReport, input_chw, resolve_preprocess
 from .layer_error import layer_error_report
+from .mobile import quantize_mobile
 from .options import QuantizeOptions
 from .placed import quantize_placed
 from .speed import compare_speed, explain
 from .task_scores import task_score
+
+if TYPE_CHECKING:
+    from ..export.onnx_export import ExportReport
 
 PRECISIONS = ("int8", "fp16")
 
@@ -49,10 +53,13 @@ class QuantizeOutcome:
     speed_engine: str | None = None  # the engine it ran on (where the placement is meant to run)
     speed_threads: int | None = None
     speed_notes: list[str] = field(default_factory=list)  # why INT8 is not faster here, and what to try
+    mobile: "ExportReport | None" = None  # INT8 for a mobile runtime (--for executorch|litert): the .pte/.tflite
 
     def to_dict(self) -> dict:
         if self.fp16 is not None:
             return dict(self.fp16)
+        if self.mobile is not None:
+            return {"quantize": self.mobile.to_dict(), "accuracy": self.accuracy}
         payload: dict = {"quantize": self.report.to_dict() if self.report else None}
         if self.budget is not None:
             payload["accuracy"] = self.budget.to_dict()
@@ -95,12 +102,13 @@ def quantize_model(model: str | os.PathLike, output: str | os.PathLike, *, preci
                    trt_table: str | os.PathLike | None = None, layer_error: str | os.PathLike | None = None,
                    speed: bool = True, threads: int = 2, speed_rounds: int = 5, force: bool = False,
                    log: Callable[[str], None] = lambda line: None, **option_values) -> QuantizeOutcome:
-    """Quantize an FP32 ONNX model to INT8 (Q/DQ) or convert it to FP16 (``edgecnn quantize``).
+    """Quantize an FP32 ONNX model to INT8 (Q/DQ) or convert it to FP16 (``edgecnn quantize``); with
+    ``placed_for="executorch"`` / ``"litert"``, quantize the PyTorch model (PT2E) to an INT8 ``.pte`` / ``.tflite``.
 
     Args:
         model: the FP32 ``.onnx`` file (edgecnn's, with its preprocessing in the metadata, or any classifier:
-            then give ``mean``, ``std`` and ``input_size``).
-        output: the ``.onnx`` file to write.
+            then give ``mean``, ``std`` and ``input_size``); for the mobile runtimes, a zoo name or checkpoint.
+        output: the ``.onnx`` file to write (``.pte``, ``.tflite`` for the mobile runtimes).
         precision: ``"int8"`` (static post-training quantization with calibration) or ``"fp16"``.
         calib: INT8 calibration images: a folder of images, an ImageFolder dataset or ``"synthetic:shapes"``.
         options: a :class:`~edgecnn.quantize.options.QuantizeOptions`, or its fields as keywords instead:
@@ -135,6 +143,10 @@ def quantize_model(model: str | os.PathLike, output: str | os.PathLike, *, preci
     if options.max_drop is not None and not val:
         raise UsageError("--max-drop needs labelled images to measure the task's metric (top-1, mean IoU, "
                          "verification accuracy): pass --val DIR")
+    if placement_of(options.placed_for).quantizer == "pt2e":  # a .pte / .tflite made from the PyTorch model
+        report, accuracy = quantize_mobile(model, output, calib, options, val=val, val_split=val_split,
+                                           input_size=input_size, force=force, log=log)
+        return QuantizeOutcome(precision, str(output), mobile=report, accuracy=accuracy)
     size = None
     if input_size is not None:
         from ..zoo import parse_input_size  # the zoo builds models: PyTorch, needed here only to read a size

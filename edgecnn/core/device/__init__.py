@@ -9,7 +9,8 @@ here cannot drift between ``edgecnn profile`` on the host and ``infer.py`` on th
 * ``segmentation``, ``similarity``: the tasks' metrics, tiling, masks and pairs;
 * ``manifest``: the bundle manifest check; ``stats``: the latency statistics; ``timing``: the timed loop;
 * ``memory``: the peak RSS of a phase; ``environment``: the CPU and environment block;
-* ``results``: the results schema's rows; ``options``: the device-side options' declarations.
+* ``results``: the results schema's rows; ``options``: the device-side options' declarations;
+* ``quantized_io``: float <-> INT8 for a model with integer inputs and outputs (a full-integer ``.tflite``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .preprocessing import (
     resized_size,
     to_mode,
 )
+from .quantized_io import from_tensor, quantizer_of, to_tensor
 from .results import MIB, RESULTS_SCHEMA, RESULTS_VERSION, device_label, results_row
 from .segmentation import confusion, mask_classes, predict_tiled, read_mask_file, segmentation_metrics, tile_plan
 from .similarity import best_threshold, cosine_similarity, draw_pairs, roc_auc, verification_metrics

@@ -1,0 +1,292 @@
+"""ExecuTorch (.pte) and LiteRT (.tflite): the export verified against PyTorch with each runtime, INT8 with its
+provenance, the delegation report, the engines (profile, per-layer, compare) and "unavailable" without the extra.
+
+The runtimes are real (``pip install '.[test]'`` installs executorch and litert-torch). Outside CI a missing one
+skips its tests; in CI (``CI=true``) it fails them. Tiny models: lenet5 (its C3 connection table is a masked
+convolution that XNNPACK does not take: a real fall-back) and mobilenet_v1_025 at 32 px.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgecnn.errors import DependencyMissing, UsageError
+
+CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        if CI:
+            pytest.fail(f"{module} is not installed in CI ({exc}); pip install '.[test]' should bring it")
+        pytest.skip(f"{module} not installed")
+
+
+def _cli(*args: str):
+    from edgecnn.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def lenet(tmp_path_factory):
+    """One lenet5 (seeded) exported to ONNX, .pte and .tflite: the same weights in every file."""
+    import torch
+
+    from edgecnn.export import export_model
+    from edgecnn.zoo import create_model
+
+    need("executorch.runtime")
+    need("litert_torch")
+    torch.manual_seed(0)
+    loaded = create_model("lenet5")
+    folder = tmp_path_factory.mktemp("lenet")
+    reports = {fmt: export_model(loaded, folder / f"lenet5.{fmt}", format=fmt) for fmt in ("onnx", "pte", "tflite")}
+    return loaded, folder, reports
+
+
+def test_pte_export_is_verified_by_executorch_and_carries_its_metadata(lenet):
+    from edgecnn.export.sidecar import read_sidecar
+
+    loaded, folder, reports = lenet
+    report = reports["pte"]
+    assert report.format == "pte" and report.verification.passed
+    assert report.verification.runtime == "ExecuTorch (XNNPACK)"
+    assert report.verification.max_abs_error <= report.verification.outputs[0].tolerance
+    meta, delegation = read_sidecar(folder / "lenet5.pte")
+    assert report.sidecar == str(folder / "lenet5.pte.json")
+    assert meta.architecture == "lenet5" and meta.layout == "NCHW" and meta.labels == loaded.labels
+    assert meta.preprocess == loaded.preprocess and meta.input_shape == [1, *loaded.input_size]
+    assert meta.export["exporter"] == "executorch" and meta.extra["precision"] == "fp32"
+    assert delegation is not None and delegation.partitions >= 1
+
+
+def test_pte_delegation_report_names_what_falls_back(lenet):
+    """lenet5's C3 layer multiplies its weight by a connection mask at run time; XNNPACK takes only constant
+    weights, so that convolution runs on ExecuTorch's portable kernels and the report must say so."""
+    _, folder, reports = lenet
+    delegation = reports["pte"].delegation
+    assert "aten_convolution_default" in delegation["fallback_ops"]
+    assert delegation["delegated"] > 0 and delegation["fallback"] > 0
+    result = _cli("check", folder / "lenet5.pte")
+    assert result.exit_code == 0, result.output
+    assert "fall back: aten_convolution_default" in result.output
+
+
+def test_tflite_export_keeps_metadata_inside_the_file(lenet):
+    from edgecnn.export.tflite import read_tflite_metadata
+
+    loaded, folder, reports = lenet
+    report = reports["tflite"]
+    assert report.verification.passed and report.verification.runtime == "LiteRT (XNNPACK)"
+    assert report.sidecar is None and not (folder / "lenet5.tflite.json").exists()
+    meta = read_tflite_metadata(folder / "lenet5.tflite")
+    assert meta.architecture == "lenet5" and meta.labels == loaded.labels and meta.preprocess == loaded.preprocess
+    assert meta.export["exporter"] == "litert-torch" and meta.input_shape == [1, *loaded.input_size]
+    assert report.delegation["partitions"] >= 1 and report.delegation["delegated"] > 0
+    result = _cli("check", folder / "lenet5.tflite")
+    assert result.exit_code == 0 and "XNNPACK runs" in result.output
+
+
+def test_delegation_walk_separates_partitions_from_fallbacks():
+    """LiteRT appends each XNNPACK partition as a DELEGATE node; the operators between its inputs and outputs are
+    inside, the rest (a CUMSUM here, between two delegated convolutions) run on LiteRT's kernels."""
+    from edgecnn.export.tflite import delegation_from_ops
+
+    ops = [
+        {"index": 0, "op_name": "CONV_2D", "inputs": [0, 1, 2], "outputs": [3]},
+        {"index": 1, "op_name": "CUMSUM", "inputs": [3, 4], "outputs": [5]},
+        {"index": 2, "op_name": "CONV_2D", "inputs": [5, 6, 7], "outputs": [8]},
+        {"index": 3, "op_name": "DELEGATE", "inputs": [0, 1, 2], "outputs": [3]},
+        {"index": 4, "op_name": "DELEGATE", "inputs": [5, 6, 7], "outputs": [8]},
+    ]
+    report = delegation_from_ops(ops)
+    assert report.partitions == 2 and report.delegated == 2 and report.fallback_ops == ["CUMSUM"]
+    assert "2 of 3 operators" in report.summary() and not report.fully_delegated
+    none = delegation_from_ops(ops[:3])
+    assert none.partitions == 0 and none.delegated == 0 and "took nothing" in none.summary()
+
+
+def test_engines_profile_compare_and_per_layer(lenet):
+    from edgecnn.engines import load_runner
+    from edgecnn.profile.compare_outputs import compare_models
+    from edgecnn.profile.run import profile
+
+    _, folder, _ = lenet
+    timing = dict(batches=(1,), threads=1, warmup_s=0.05, min_runs=5, min_time_s=0.05)
+    pte = profile(folder / "lenet5.pte", per_layer=True, **timing)
+    assert pte.engine == "executorch" and pte.precision == "fp32" and pte.latency[0].runs >= 5
+    ops = {row["op"] for row in pte.per_layer}
+    assert any(op.startswith("Convolution (NHWC, F32)") for op in ops), ops  # XNNPACK's own operator names
+    assert not {"DELEGATE_CALL", "OPERATOR_CALL", "Method::execute"} & ops
+    tfl = profile(folder / "lenet5.tflite", per_layer=True, **timing)
+    assert tfl.engine == "litert" and tfl.latency[0].runs >= 5 and tfl.per_layer is None
+    assert any("no per-layer times from litert" in w for w in tfl.warnings)
+    with pytest.raises(UsageError, match="fixed batch of 1"):
+        profile(folder / "lenet5.pte", **{**timing, "batches": (1, 4)})
+    for other in ("lenet5.pte", "lenet5.tflite"):
+        result = compare_models(folder / "lenet5.onnx", folder / other, samples=4)
+        assert result.cosine > 0.9999, (other, result)
+    with pytest.raises(UsageError, match="holds a fp32 model"):
+        load_runner(folder / "lenet5.tflite", precision="int8")
+
+
+@pytest.mark.parametrize("engine, suffix", [("executorch", "pte"), ("litert", "tflite")])
+def test_int8_is_calibrated_like_onnx_and_says_so(tmp_path, engine, suffix):
+    import torch
+
+    from edgecnn.engines import load_runner
+    from edgecnn.quantize import quantize_model
+
+    need("executorch.runtime" if engine == "executorch" else "litert_torch")
+    torch.manual_seed(0)
+    out = tmp_path / f"m_int8.{suffix}"
+    outcome = quantize_model("mobilenet_v1_025", out, calib="synthetic:shapes", placed_for=engine, samples=8,
+                             input_size=32, speed=False)
+    report = outcome.mobile
+    assert report.precision == "int8" and out.exists()
+    runner = load_runner(out)
+    meta = runner.info.extra["metadata"]
+    assert runner.engine == engine and runner.info.extra["precision"] == "int8" and meta.extra["precision"] == "int8"
+    calibration = meta.export["calibration"]
+    assert calibration["source"] == "synthetic:shapes" and calibration["samples"] == 8 and calibration["data_hash"]
+    assert meta.export["quantizer"] == "pt2e" and meta.export["per_channel"] is True
+    # agreement with FP32 on the calibration images; seeded random weights, observed cosine 0.9999x: wide margin
+    assert report.verification.samples == 8 and report.verification.min_cosine > 0.95
+    with pytest.raises(UsageError, match="holds a int8 model"):
+        load_runner(out, precision="fp32")
+    assert json.loads(json.dumps(outcome.to_dict(), default=str))["quantize"]["precision"] == "int8"
+
+
+def test_int8_pte_refuses_per_channel_outside_xnnpack(tmp_path):
+    """ExecuTorch 1.5's portable quantize_per_channel kernel asserts on float scales (the process aborts): a
+    per-channel operator that XNNPACK leaves outside (lenet5's masked C3 convolution) is refused before it runs,
+    and per-tensor works."""
+    need("executorch.runtime")
+    result = _cli("quantize", "lenet5", "--for", "executorch", "--calib", "synthetic:shapes", "--samples", "4",
+                  "--no-speed", "-o", tmp_path / "l.pte")
+    assert result.exit_code == 2 and "--per-tensor" in result.output and not (tmp_path / "l.pte").exists()
+    result = _cli("quantize", "lenet5", "--for", "executorch", "--per-tensor", "--calib", "synthetic:shapes",
+                  "--samples", "4", "--no-speed", "-o", tmp_path / "l.pte")
+    assert result.exit_code == 0, result.output
+    assert "int8 pte" in result.output and "fall back" in result.output
+
+
+def test_litert_int8_io_is_quantized_with_the_tensors_own_scale():
+    from edgecnn.export.tflite import from_tensor, quantizer_of, to_tensor
+
+    detail = {"dtype": np.int8, "quantization": (0.05, -3)}
+    x = np.array([[-1.0, 0.0, 0.5, 100.0]], dtype=np.float32)
+    q = to_tensor(x, detail)
+    assert q.dtype == np.int8 and q.tolist() == [[-23, -3, 7, 127]]  # clipped at 127
+    assert np.allclose(from_tensor(q, detail)[0, :3], [-1.0, 0.0, 0.5])
+    assert quantizer_of({"dtype": np.float32, "quantization": (0.0, 0)}) is None
+    assert to_tensor(x, {"dtype": np.float32, "quantization": (0.0, 0)}).dtype == np.float32
+
+
+def test_unavailable_without_the_extra(monkeypatch, tmp_path):
+    """Without the runtime the engine says how to install it, in one line; the capability table says it too."""
+    from edgecnn.engines.registry import capability_table, get_engine
+    from edgecnn.export.pte import require_executorch
+    from edgecnn.export.tflite import require_converter, require_litert
+
+    for module in ("ai_edge_litert", "ai_edge_litert.interpreter", "litert_torch", "executorch", "executorch.exir",
+                   "executorch.runtime"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(DependencyMissing, match=r"pip install 'edgecnn\[litert\]'"):
+        require_litert()
+    with pytest.raises(DependencyMissing, match=r"pip install 'edgecnn\[litert\]'"):
+        require_converter()
+    with pytest.raises(DependencyMissing, match=r"pip install 'edgecnn\[executorch\]'"):
+        require_executorch()
+    assert not get_engine("litert").available() and not get_engine("executorch").available()
+    table = "\n".join(capability_table())
+    assert "no: pip install 'edgecnn[litert]'" in table and "no: pip install 'edgecnn[executorch]'" in table
+    result = _cli("export", "lenet5", "--format", "pte", "-o", tmp_path / "x.pte")
+    assert result.exit_code != 0 and "pip install 'edgecnn[executorch]'" in result.output
+    assert not (tmp_path / "x.pte").exists()
+
+
+def _without(blocked: tuple[str, ...]) -> str:
+    """test_bundle's runner of infer.py with these top-level modules made unimportable."""
+    from test_bundle import NO_TORCH
+
+    return NO_TORCH.replace('BLOCKED = ("torch", "torchvision", "edgecnn", "timm", "onnx", "onnxsim")',
+                            f"BLOCKED = {blocked!r}")
+
+
+@pytest.fixture(scope="module")
+def prototype_tflite(tmp_path_factory):
+    """test_bundle's prototype classifier (predictions that vary by construction, no training) as a .tflite."""
+    from test_bundle import make_photos, prototype_classifier
+
+    from edgecnn.export import export_model
+
+    need("litert_torch")
+    root = tmp_path_factory.mktemp("litert-bundle")
+    photos = make_photos(root / "photos")
+    loaded, prototypes, margin = prototype_classifier(photos)
+    export_model(loaded, root / "proto.tflite", format="tflite")
+    return root / "proto.tflite", photos, prototypes
+
+
+def test_litert_bundle_runs_without_torch_or_onnxruntime_and_agrees_with_the_host(prototype_tflite, tmp_path):
+    import subprocess
+
+    from edgecnn.data.datasets import load_images
+    from edgecnn.engines import load_runner
+    from edgecnn.evaluate import evaluate
+
+    model, photos, prototypes = prototype_tflite
+    bundle = tmp_path / "b"
+    result = _cli("bundle", model, "-o", bundle)
+    assert result.exit_code == 0, result.output
+    assert (bundle / "model.tflite").exists() and "ai-edge-litert" in (bundle / "requirements.txt").read_text()
+    config = json.loads((bundle / "preprocess.json").read_text())
+    assert config["engine"] == "litert" and config["results_engine"] == "litert"
+    blocked = ("torch", "torchvision", "edgecnn", "timm", "onnx", "onnxsim", "onnxruntime", "litert_torch",
+               "executorch")
+    done = subprocess.run([sys.executable, "-c", _without(blocked), str(bundle / "infer.py"), str(photos), "--json",
+                           "--threads", "1"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {os.path.realpath(r["image"]): r for r in map(json.loads, done.stdout.splitlines())}
+    images = load_images(photos)
+    host = evaluate(load_runner(model, threads=1), images, batch_size=1)
+    assert len(rows) == len(images) == 40
+    same = sum(rows[os.path.realpath(name)]["top"][0]["index"] == host.predictions[i]
+               for i, name in enumerate(images.names))
+    assert same == 40, f"{same} of 40 predictions agree with edgecnn's LiteRT engine on the same file"
+    for name in prototypes:  # each class's prototype photo is its class, by construction
+        assert rows[os.path.realpath(name)]["top"][0]["label"] == os.path.basename(os.path.dirname(name))
+
+
+def test_int8_tflite_with_val_scores_pytorch_fp32_and_the_file_on_the_same_images(tmp_path):
+    """--val: the task's metric of the checkpoint (PyTorch FP32) and of the INT8 file, paired image by image (the
+    figures of a one-epoch model are not asserted, only that both were scored on the same images)."""
+    import edgecnn
+    from edgecnn.quantize import quantize_model
+
+    need("litert_torch")
+    edgecnn.train("lenet5", "synthetic:shapes:48", tmp_path / "run", epochs=1, workers=0)
+    checkpoint = tmp_path / "run" / "best.pt"
+    outcome = quantize_model(checkpoint, tmp_path / "m.tflite", calib="synthetic:shapes:48", placed_for="litert",
+                             samples=8, val="synthetic:shapes:32", speed=False)
+    accuracy = outcome.accuracy
+    assert accuracy["metric"] == "top-1" and accuracy["images"] == 32 and accuracy["fp32_on"] == "torch"
+    assert 0 <= accuracy["fp32_top1"] <= 1 and 0 <= accuracy["int8_top1"] <= 1
+    difference = accuracy["difference"]
+    assert difference["images"] == 32 and len(difference["interval_points"]) == 2
+    assert difference["a_only"] + difference["b_only"] <= 32
+    with pytest.raises(UsageError, match="trained weights"):  # a zoo name is built anew (random) for each use
+        quantize_model("lenet5", tmp_path / "z.tflite", calib="synthetic:shapes:48", placed_for="litert", samples=8,
+                       val="synthetic:shapes:32", speed=False)
+    assert not (tmp_path / "z.tflite").exists()  # refused before anything was made
