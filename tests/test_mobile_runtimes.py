@@ -252,7 +252,7 @@ def test_litert_bundle_runs_without_torch_or_onnxruntime_and_agrees_with_the_hos
     assert result.exit_code == 0, result.output
     assert (bundle / "model.tflite").exists() and "ai-edge-litert" in (bundle / "requirements.txt").read_text()
     config = json.loads((bundle / "preprocess.json").read_text())
-    assert config["engine"] == "litert" and config["results_engine"] == "litert"
+    assert config["engine"] == "ai_edge_litert" and config["results_engine"] == "litert"
     blocked = ("torch", "torchvision", "edgecnn", "timm", "onnx", "onnxsim", "onnxruntime", "litert_torch",
                "executorch")
     done = subprocess.run([sys.executable, "-c", _without(blocked), str(bundle / "infer.py"), str(photos), "--json",

@@ -248,7 +248,7 @@ def _check_semantics(recipe: Recipe) -> None:
 def _check_target(recipe: Recipe, target: TargetSection | DeviceTargetSection, where: str) -> None:
     """The engine runs each precision; a batch above 1 has a dynamic batch axis to run on."""
     capability = get_engine(target.engine)
-    if not capability.sources:  # nothing in a recipe makes its files yet (LiteRT, ExecuTorch: issue 26's next step)
+    if not capability.sources and capability.build is None:  # no recipe stage makes its files yet (LiteRT, ExecuTorch)
         raise RecipeError(f"{where}.engine: recipes do not make {capability.title} files yet; make them with "
                           f"'edgecnn export MODEL --format {capability.artifacts[0]}' and 'edgecnn quantize MODEL "
                           f"--for {target.engine}', and profile them with 'edgecnn profile FILE'")
