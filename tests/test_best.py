@@ -73,7 +73,10 @@ def test_cli_profile_best_names_a_measured_candidate(cli, tmp_path, monkeypatch)
     assert {(r["artifact"], r["precision"]) for r in saved["rows"]} == {("m.onnx", "fp32"), ("m_int8.onnx", "int8")}
     assert all(r["p50_ms"] > 0 and r["top1"] is not None and len(r["correct"]) == 24 for r in saved["rows"])
     fastest = min(saved["rows"], key=lambda r: r["p50_ms"])  # a 100-point budget admits every candidate
-    assert saved["best"]["artifact"] == fastest["artifact"] and "Best on" in result.output
+    best = saved["best"]
+    # the fastest, unless the rounds cannot order the two (1 round, within 2.5x: a tie, won by the more accurate)
+    assert best["artifact"] == fastest["artifact"] or best["ties"], best
+    assert "Best on" in result.output
     refused = cli("profile", str(fp32), str(int8), "--best")
     assert "needs --data" in one_line_error(refused)
     assert "one ARTIFACT" in one_line_error(cli("profile", str(fp32), str(int8)))
