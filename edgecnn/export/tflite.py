@@ -14,6 +14,7 @@ interpreter once it has applied its default delegate (:func:`delegation_of`). Ve
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -166,6 +167,7 @@ def runner(path: str, threads: int | None = None):
     return run
 
 
+@functools.cache
 def _format():
     from .mobile import MobileFormat
 
