@@ -269,7 +269,8 @@ def test_bundle_refusals(models, tmp_path, cli):
     assert "does not exist" in one_line_error(cli("bundle", tmp_path / "none.onnx", "-o", tmp_path / "c"))
     text = tmp_path / "model.pt"
     text.write_bytes(b"x")
-    assert "takes a .onnx model, a TensorRT .engine or a LiteRT .tflite" in one_line_error(cli("bundle", text, "-o", tmp_path / "c"))
+    assert "takes a .onnx model, a TensorRT .engine, a LiteRT .tflite or an ExecuTorch .pte" in \
+        one_line_error(cli("bundle", text, "-o", tmp_path / "c"))
     assert not (tmp_path / "c").exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
     lone = infer(Path(__file__).parents[1] / "edgecnn" / "bundle", "x.jpg")  # the script outside a bundle
     assert lone.returncode == 2 and "no preprocess.json beside infer.py" in lone.stderr

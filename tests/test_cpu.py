@@ -86,6 +86,15 @@ def test_emulation_is_told_by_flags_of_the_other_architecture(arch, isa, emulate
     assert looks_emulated({"arch": arch, "isa": isa}) is emulated
 
 
+@pytest.mark.parametrize("cpu_part, emulated", [
+    ("0x00:0x051", True),  # qemu-user 8 and later write their own cpuinfo: implementer 0x00, reserved for software
+    ("0x41:0xd0b", False),  # an Arm Cortex-A76 (a Raspberry Pi 5)
+    ("0xd0b", False),  # no implementer line: nothing to tell by
+])
+def test_emulation_is_told_by_the_software_implementer_of_qemus_own_cpuinfo(cpu_part, emulated):
+    assert looks_emulated({"arch": "aarch64", "isa": ["asimd", "asimddp", "sve2"], "cpu_part": cpu_part}) is emulated
+
+
 @pytest.mark.parametrize("cpu, says_no_vnni", [("zen1", True), ("zen4", False), ("sapphire_rapids", False),
                                                ("cortex_a76", False)])
 def test_int8_slowness_is_blamed_on_a_missing_vnni_only_where_it_is_missing(cpu, says_no_vnni, fake_cpu):

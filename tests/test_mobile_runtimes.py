@@ -225,36 +225,48 @@ def _without(blocked: tuple[str, ...]) -> str:
 
 
 @pytest.fixture(scope="module")
-def prototype_tflite(tmp_path_factory):
-    """test_bundle's prototype classifier (predictions that vary by construction, no training) as a .tflite."""
+def prototypes(tmp_path_factory):
+    """test_bundle's prototype classifier (predictions that vary by construction, no training) and its photos."""
     from test_bundle import make_photos, prototype_classifier
 
-    from edgecnn.export import export_model
-
-    need("litert_torch")
-    root = tmp_path_factory.mktemp("litert-bundle")
+    root = tmp_path_factory.mktemp("mobile-bundle")
     photos = make_photos(root / "photos")
     loaded, prototypes, margin = prototype_classifier(photos)
-    export_model(loaded, root / "proto.tflite", format="tflite")
-    return root / "proto.tflite", photos, prototypes
+    return root, loaded, photos, prototypes
 
 
-def test_litert_bundle_runs_without_torch_or_onnxruntime_and_agrees_with_the_host(prototype_tflite, tmp_path):
+# (format, runtime module the test needs, preprocess.json's loader, results engine, what the device must not need)
+BUNDLES = [
+    ("tflite", "litert_torch", "ai_edge_litert", "litert", ("torch", "torchvision", "edgecnn", "timm", "onnx",
+                                                            "onnxsim", "onnxruntime", "litert_torch", "executorch")),
+    # ExecuTorch's Python runtime takes torch tensors, so torch stays; torch probes for onnx and onnxruntime at
+    # import (a blocked module raises there, where a missing one is just absent), so only edgecnn is blocked
+    ("pte", "executorch.runtime", "executorch_runtime", "executorch", ("edgecnn", "timm")),
+]
+
+
+@pytest.mark.parametrize("fmt, module, loader, engine, blocked", BUNDLES, ids=[b[0] for b in BUNDLES])
+def test_mobile_bundle_runs_without_edgecnn_and_agrees_with_the_host(prototypes, tmp_path, fmt, module, loader,
+                                                                      engine, blocked):
     import subprocess
 
     from edgecnn.data.datasets import load_images
     from edgecnn.engines import load_runner
     from edgecnn.evaluate import evaluate
+    from edgecnn.export import export_model
 
-    model, photos, prototypes = prototype_tflite
+    need(module)
+    root, loaded, photos, prototype_names = prototypes
+    model = tmp_path / f"proto.{fmt}"
+    export_model(loaded, model, format=fmt)
     bundle = tmp_path / "b"
     result = _cli("bundle", model, "-o", bundle)
     assert result.exit_code == 0, result.output
-    assert (bundle / "model.tflite").exists() and "ai-edge-litert" in (bundle / "requirements.txt").read_text()
+    requirement = {"tflite": "ai-edge-litert", "pte": "executorch"}[fmt]
+    assert (bundle / f"model.{fmt}").exists() and requirement in (bundle / "requirements.txt").read_text()
+    assert "onnxruntime" not in (bundle / "requirements.txt").read_text()
     config = json.loads((bundle / "preprocess.json").read_text())
-    assert config["engine"] == "ai_edge_litert" and config["results_engine"] == "litert"
-    blocked = ("torch", "torchvision", "edgecnn", "timm", "onnx", "onnxsim", "onnxruntime", "litert_torch",
-               "executorch")
+    assert config["engine"] == loader and config["results_engine"] == engine
     done = subprocess.run([sys.executable, "-c", _without(blocked), str(bundle / "infer.py"), str(photos), "--json",
                            "--threads", "1"], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -264,8 +276,8 @@ def test_litert_bundle_runs_without_torch_or_onnxruntime_and_agrees_with_the_hos
     assert len(rows) == len(images) == 40
     same = sum(rows[os.path.realpath(name)]["top"][0]["index"] == host.predictions[i]
                for i, name in enumerate(images.names))
-    assert same == 40, f"{same} of 40 predictions agree with edgecnn's LiteRT engine on the same file"
-    for name in prototypes:  # each class's prototype photo is its class, by construction
+    assert same == 40, f"{same} of 40 predictions agree with edgecnn's {engine} engine on the same file"
+    for name in prototype_names:  # each class's prototype photo is its class, by construction
         assert rows[os.path.realpath(name)]["top"][0]["label"] == os.path.basename(os.path.dirname(name))
 
 
@@ -290,3 +302,58 @@ def test_int8_tflite_with_val_scores_pytorch_fp32_and_the_file_on_the_same_image
         quantize_model("lenet5", tmp_path / "z.tflite", calib="synthetic:shapes:48", placed_for="litert", samples=8,
                        val="synthetic:shapes:32", speed=False)
     assert not (tmp_path / "z.tflite").exists()  # refused before anything was made
+
+
+MOBILE_RECIPE = """
+name: mobile
+model: {arch: lenet5}
+data: {path: "synthetic:shapes:48", val_split: 0.25, seed: 0}
+train: {enabled: false}
+quantize: {samples: 8}
+targets:
+  - {engine: ort, precisions: [fp32], batches: [1], threads: 1}
+  - {engine: litert, precisions: [fp32, int8], batches: [1], threads: 1}
+  - {engine: executorch, precisions: [fp32], batches: [1], threads: 1}
+profile: {warmup_s: 0.02, min_runs: 5, min_time_s: 0.05}
+"""
+
+
+def test_a_recipe_makes_profiles_and_reports_the_mobile_files(tmp_path, monkeypatch):
+    """targets on litert and executorch: the .tflite / .pte made from the checkpoint (INT8 by PT2E), profiled beside
+    ONNX Runtime, with the delegation line in the report (lenet5's masked C3 falls back on ExecuTorch), cached."""
+    from edgecnn.recipe import load_recipe
+    from edgecnn.recipe.pipeline import run_recipe
+
+    need("executorch.runtime")
+    need("litert_torch")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mobile.yaml").write_text(MOBILE_RECIPE)
+    run = run_recipe(load_recipe(tmp_path / "mobile.yaml"), runs_dir=tmp_path / "runs", progress=False,
+                     log=lambda _: None)
+    assert not run.failed, [(s.name, s.message) for s in run.failed]
+    names = {s.name for s in run.stages}
+    assert {"export-tflite", "quantize-int8-tflite", "export-pte", "profile-litert-int8"} <= names
+    assert "quantize-int8" not in names  # no target runs the ONNX INT8
+    artifacts = run.run_dir / "artifacts"
+    assert {"model_fp32.tflite", "model_int8.tflite", "model_fp32.pte", "model_fp32.pte.json"} <= \
+        {p.name for p in artifacts.iterdir()}
+    results = json.loads((run.run_dir / "results.json").read_text())
+    rows = {(r["engine"], r["precision"]): r for r in results["rows"]}
+    assert set(rows) == {("ort", "fp32"), ("litert", "fp32"), ("litert", "int8"), ("executorch", "fp32")}
+    assert all(r["p50_ms"] > 0 for r in rows.values())
+    assert rows[("ort", "fp32")].get("delegation") is None
+    executorch = rows[("executorch", "fp32")]["delegation"]
+    assert "fall back" in executorch and "aten_convolution_default" in executorch  # C3's masked convolution
+    assert rows[("litert", "fp32")]["delegation"].startswith("XNNPACK runs")
+    profile = json.loads((run.run_dir / "profiles" / "litert-int8.json").read_text())
+    assert profile["precision"] == "int8" and profile["delegation"]["partitions"] >= 1
+    report = (run.run_dir / "report.md").read_text()
+    delegation = report.split("## Delegation", 1)[1].split("##", 1)[0]
+    assert "executorch fp32 (model_fp32.pte): XNNPACK runs" in delegation
+    assert "litert int8 (model_int8.tflite)" in delegation
+    assert any(results["best"][d]["engine"] in {"ort", "litert", "executorch"} for d in results["best"])
+    again = run_recipe(load_recipe(tmp_path / "mobile.yaml"), runs_dir=tmp_path / "runs", progress=False,
+                       log=lambda _: None)
+    assert {s.name: s.status for s in again.stages if s.name != "report"} == \
+        {name: "cached" for name in names if name != "report"}
+    assert (again.run_dir / "artifacts" / "model_fp32.pte.json").is_file()  # the sidecar comes with the cached .pte

@@ -121,7 +121,7 @@ def test_the_declarations_are_the_tables_they_replace():
     assert [registry.default_engine(a) for a in ("m.onnx", "m.engine", "m.pt", "lenet5", "m.tflite", "m.pte")] == \
         ["ort", "trt", "torch", "torch", "litert", "executorch"]
     assert registry.placements() == ("ort", "openvino", "trt", "litert", "executorch")
-    assert registry.device_engines() == ("ort", "trt", "litert")
+    assert registry.device_engines() == ("ort", "trt", "litert", "executorch")
     assert registry.delegating_engines() == ("litert", "executorch")
     assert registry.placement_for_kind("int8_openvino") == "openvino"
     assert registry.cpu_engine_for("trt") == "ort" and registry.cpu_engine_for("openvino") == "openvino"

@@ -170,8 +170,9 @@ def test_an_engine_that_is_not_here_is_unavailable_not_a_failure(workspace, firs
     ("quantize.qat_epochs=2", "quantize.qat_epochs is the last step of an accuracy budget: set quantize.max_drop"),
     ("quantize.symmetric_weights=false", "quantize.symmetric_weights must stay on with per-channel weights"),
     ("data.path=no/such/folder", "data.path: no/such/folder does not exist"),
-    ("targets=[{engine: litert, precisions: [fp32]}]", "targets[0].engine: recipes do not make LiteRT (XNNPACK) "
-                                                       "files yet; make them with 'edgecnn export MODEL --format tflite'"),
+    ("targets=[{engine: litert, precisions: [fp32], batches: [1, 8]}]", "targets[0].batches: a LiteRT (XNNPACK) "
+                                                                        "file has a fixed batch: give one batch, not "
+                                                                        "[1, 8]"),
 ])
 def test_a_bad_recipe_is_refused_before_any_work(tmp_path, cli, override, message):
     from conftest import one_line_error

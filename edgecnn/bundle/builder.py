@@ -34,6 +34,7 @@ from ..engines.ort_engine import model_info_from_onnx
 from ..engines.registry import default_engine, device_engines, get_engine
 from ..engines.spec import DeviceSide, artifact_kind
 from ..errors import OutputExistsError, UsageError
+from ..export.sidecar import read_sidecar
 from ..export.tflite import read_tflite_metadata
 from ..fileio import sha256_file
 from ..tasks.registry import TASKS
@@ -63,9 +64,9 @@ def _device_side(model: Path, engine: str | None, device_build: dict | None) -> 
     """The engine the bundle is for (named, else the one that runs the file) and its device side, checked
     against the file and the build plan."""
     kind = artifact_kind(str(model))
-    if engine is None and kind not in ("onnx", "engine", "tflite"):
-        raise UsageError(f"{model}: bundle takes a .onnx model, a TensorRT .engine or a LiteRT .tflite, got "
-                         f"'{model.suffix or model.name}'")
+    if engine is None and kind not in ("onnx", "engine", "tflite", "pte"):
+        raise UsageError(f"{model}: bundle takes a .onnx model, a TensorRT .engine, a LiteRT .tflite or an ExecuTorch "
+                         f".pte, got '{model.suffix or model.name}'")
     engine = engine or default_engine(str(model))
     side = get_engine(engine).device
     if side is None:
@@ -113,9 +114,15 @@ def _model_config(model: Path, engine: str, side: DeviceSide) -> tuple[dict, lis
         if meta is None:
             raise UsageError(f"{model} has no edgecnn metadata: export it with 'edgecnn export MODEL --format tflite'")
         precision, input_shape = meta.extra.get("precision", "fp32"), list(meta.input_shape)
+    elif model.suffix == ".pte":
+        meta, _ = read_sidecar(model)
+        if meta is None:
+            raise UsageError(f"{model} has no {model.name}.json beside it: export it with 'edgecnn export MODEL "
+                             "--format pte', which writes the metadata the bundle needs")
+        precision, input_shape = meta.extra.get("precision", "fp32"), list(meta.input_shape)
     else:
-        raise UsageError(f"{model}: bundle takes a .onnx model, a TensorRT .engine or a LiteRT .tflite, got "
-                         f"'{model.suffix or model.name}'")
+        raise UsageError(f"{model}: bundle takes a .onnx model, a TensorRT .engine, a LiteRT .tflite or an ExecuTorch "
+                         f".pte, got '{model.suffix or model.name}'")
     if meta.task not in TASKS:
         raise UsageError(f"bundles run {', '.join(list(TASKS)[:-1])} and {list(TASKS)[-1]} models; "
                          f"{meta.architecture} is a {meta.task} model")
@@ -140,7 +147,7 @@ def _readme(config: dict, requirements: list[str], side: DeviceSide) -> str:
         f"# {config['architecture']} ({config['precision']}), bundled by edgecnn {config['edgecnn_version']}",
         "",
         f"Runs on {runtime} with `infer.py`, which needs only: {', '.join(requirements)}.",
-        "No PyTorch and no edgecnn on the device.",
+        side.without or "No PyTorch and no edgecnn on the device.",
         "",
         "```bash",
         "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",

@@ -142,6 +142,31 @@ class LiteRtModel:
         return device.from_tensor(self.interpreter.get_tensor(self.output["index"]), self.output)
 
 
+class ExecuTorchModel:
+    """ExecuTorch's runtime (``executorch.runtime``) on a .pte lowered to XNNPACK; its thread pool is process-wide
+    and set to ``threads`` (None -> every core, ExecuTorch's default). It takes and gives torch tensors."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import torch
+        from executorch.runtime import Runtime
+
+        if threads:
+            from executorch.extension.pybindings import portable_lib
+
+            portable_lib._unsafe_reset_threadpool(int(threads))
+        self.torch = torch
+        self.method = Runtime.get().load_program(str(path)).load_method("forward")
+        meta = self.method.metadata
+        self.input_names = [f"input_{i}" for i in range(meta.num_inputs())]
+        self.input_name, self.output_name = self.input_names[0], "output_0"
+        self.fixed_batch = int(meta.input_tensor_meta(0).sizes()[0])
+        self.providers = ["XNNPACK"]
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        tensor = self.torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        return self.method.execute([tensor] * len(self.input_names))[0].numpy()
+
+
 CUDA_PYTHON = "cuda-python>=12.6.2,<14"  # what requirements.txt names for a TensorRT bundle (edgecnn's builder too)
 
 
@@ -300,8 +325,13 @@ def load_litert(path: Path, config: dict, threads: int | None = None) -> LiteRtM
     return LiteRtModel(path, threads)
 
 
+def load_executorch(path: Path, config: dict, threads: int | None = None) -> ExecuTorchModel:
+    return ExecuTorchModel(path, threads)
+
+
 # preprocess.json's "engine" names the loader: what the engine the bundle was made for declares (its device side)
-LOADERS = {"onnxruntime": load_onnxruntime, "tensorrt": load_tensorrt, "ai_edge_litert": load_litert}
+LOADERS = {"onnxruntime": load_onnxruntime, "tensorrt": load_tensorrt, "ai_edge_litert": load_litert,
+           "executorch_runtime": load_executorch}
 
 
 def load_model(config: dict, folder: Path = HERE, threads: int | None = None):
@@ -531,15 +561,19 @@ def folder_accuracy(model, root: Path, labels: list[str], spec: dict, batch: int
 
 def profile(args, config: dict, labels: list[str]) -> dict:
     """Latency, memory, accuracy and the environment, as one edgecnn results file."""
+    import time
+
+    loading = time.perf_counter()
     with device.PeakRss() as load:
         model = load_model(config, HERE, args.threads)
+    loaded = time.perf_counter()
     try:
-        return _profile(args, config, labels, model, load)
+        return _profile(args, config, labels, model, load, (loading, loaded))
     finally:
         close_model(model)
 
 
-def _profile(args, config: dict, labels: list[str], model, load) -> dict:
+def _profile(args, config: dict, labels: list[str], model, load, load_times) -> dict:
     import time
 
     shape = [int(d) for d in config["input"]["shape"][1:]]
@@ -550,16 +584,31 @@ def _profile(args, config: dict, labels: list[str], model, load) -> dict:
     measured = []
     rng = np.random.default_rng(0)
     feeds = {batch: rng.standard_normal([batch] + shape).astype(np.float32) for batch in batches}
-    # memory in a pass of its own, so nothing of edgecnn's runs beside the timed window
-    run = device.memory_pass(lambda: [model(feed) for feed in feeds.values()])
+    first: dict[int, float] = {}
+
+    def each_batch_once() -> None:
+        for batch, feed in feeds.items():
+            started = time.perf_counter()
+            model(feed)
+            first.setdefault(batch, 1000 * (time.perf_counter() - started))
+
+    # memory in a pass of its own (its first calls are the cold start's first inferences), so nothing of edgecnn's
+    # runs beside the timed window
+    run = device.memory_pass(each_batch_once)
+    cold = device.cold_start(*load_times, first, getattr(model, "compile_s", None))
+    states = {}
     for batch, feed in feeds.items():
+        sensors = device.SensorLog()
+        sensors.start()
         times = device.time_calls(lambda: model(feed), warmup_s=args.warmup_s, min_runs=args.min_runs,
-                                  min_time_s=args.min_time_s)
+                                  min_time_s=args.min_time_s, between=sensors.read)
         stats = latency_stats(times, batch)
+        states[batch] = dict(sensors.stop(len(times)), batch=batch)
         measured.append(stats)
         if stats["cv"] > 0.05:
             warnings.append(f"batch {batch}: latency varies by {100 * stats['cv']:.1f}% (coefficient of "
                             "variation > 5%): the device is busy or throttling; figures are noisy")
+        warnings += [f"batch {batch}: {flag}" for flag in states[batch]["flags"]]
     accuracy = None
     if args.data:  # the task's figures: top-1, mean IoU, verification accuracy
         accuracy, notes = handler(config)["accuracy"](model, Path(args.data), labels, config, max(batches))
@@ -582,6 +631,8 @@ def _profile(args, config: dict, labels: list[str], model, load) -> dict:
                                load_rss_bytes=load.increase_bytes, run_rss_bytes=run.increase_bytes,
                                device_memory_bytes=None, accuracy=accuracy, file_size_bytes=model_file.stat().st_size,
                                artifact=config["model"], warnings=warnings) for stats in measured]
+    for row in rows:
+        row.update(scenario="single-stream", streams="1", machine=states.get(row["batch"]), cold_start=cold)
     return {"schema": device.RESULTS_SCHEMA, "version": device.RESULTS_VERSION, "recipe": None,
             "model": config["architecture"], "device": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "environment": env, "training": None, "stages": [], "rows": rows,
@@ -613,6 +664,22 @@ def format_rows(results: dict) -> str:
         lines.append(f"{row['batch']:>5} {row['runs']:>6} {row['p50_ms']:>9.3f} {row['p90_ms']:>9.3f} "
                      f"{row['p99_ms']:>9.3f} {row['throughput']:>9.1f} {row['load_rss_mib']:>9.1f} "
                      f"{row['run_rss_mib']:>8.1f} {value:>10}")
+    cold = (results["rows"][0].get("cold_start") or {}) if results["rows"] else {}
+    if cold:
+        started = f"process start to loaded {cold['process_to_loaded_s']:.2f} s, " \
+            if cold.get("process_to_loaded_s") is not None else ""
+        first = ", ".join(f"batch {b} {ms:.2f} ms" for b, ms in cold["first_inference_ms"].items())
+        lines.append(f"cold start: {started}load {cold['load_s']:.2f} s, first inference {first}")
+    machine = (results["rows"][0].get("machine") or {}) if results["rows"] else {}
+    if machine:
+        energy = machine.get("energy") or {}
+        clock = machine.get("clock_mhz")
+        lines.append("machine: " + "; ".join([
+            f"clock {clock['min']:.0f}-{clock['max']:.0f} MHz" if isinstance(clock, dict) else f"clock {clock}",
+            f"hottest {machine['temperature_c']['max']:.0f} C" if isinstance(machine.get("temperature_c"), dict)
+            else f"temperature {machine.get('temperature_c')}",
+            f"energy {energy['mj_per_inference']:.3f} mJ per inference ({energy['sensor']})"
+            if energy.get("mj_per_inference") is not None else f"energy {energy.get('note')}"]))
     return "\n".join(lines)
 
 
@@ -668,7 +735,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     profile.add_argument("--device-name", default=None, help="This device's name in reports (default: its CPU/board).")
     profile.add_argument("--emulated", action="store_true",
                          help="Mark the figures as measured under an emulator (detected by itself when an ARM "
-                              "process reads x86 CPU flags, as under qemu-user).")
+                              "process reads x86 CPU flags, as under qemu-user 7, or a CPU implementer 0x00, as "
+                              "under qemu 8 and later).")
     args = parser.parse_args(argv)
     try:
         args.batches = [int(v) for v in str(args.batch).split(",") if v.strip()]

@@ -33,7 +33,7 @@ def device_run_command(artifact, hosts, data, python, ssh_config, device_names, 
 
     \b
     edgecnn device run flowers-int8/ --host pi5 --host orin --data photos/ --setup
-    edgecnn device run model.onnx --host local --python "qemu-aarch64-static -L /srv/arm64 /srv/arm64/usr/bin/python3"
+    edgecnn device run model.onnx --host local --python "/srv/arm64/qemu-aarch64 -L /srv/arm64 /srv/arm64/usr/bin/python3"
     Each device gets a fresh temporary folder with the bundle and the images, runs
     infer.py --profile (latency, memory, accuracy, environment; edgecnn's own code,
     shipped in the bundle) and is cleaned up, also on failure and Ctrl-C. The results

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..core.options import LiveChoice, click_options, from_kwargs
@@ -33,22 +35,27 @@ class _WithCapabilityTable(click.Command):
 @click.option("--data", default=None, metavar="DIR", help="Labelled images: also measure top-1/top-5.")
 @click.option("--best", is_flag=True,
               help="Pick for me: time every ONNX file given on every CPU engine installed (ort, openvino; openvino "
-                   "bf16 too where the CPU has it) in alternating rounds, each in its own process, and name the "
-                   "fastest whose top-1 on --data is within --max-drop of the best FP32.")
+                   "bf16 too where the CPU has it), and each .tflite / .pte on LiteRT / ExecuTorch, in alternating "
+                   "rounds, each in its own process, and name the fastest whose top-1 on --data is within --max-drop "
+                   "of the best FP32.")
 @click.option("--max-drop", type=click.FloatRange(min=0), default=None, metavar="POINTS",
               help="With --best: the accuracy budget in top-1 points (default 1.0).")
 @click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
               help="With --best: alternating rounds (the median is reported).")
+@click.option("--plot", "plot_out", default=None, type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="With --sustained: write the latency-over-time plot (with the clock and temperature) here.")
 @json_option
-def profile_command(artifacts, engine, precision, data, best, max_drop, rounds, json_out, **option_values):
+def profile_command(artifacts, engine, precision, data, best, max_drop, rounds, plot_out, json_out,
+                    **option_values):
     """Latency percentiles, memory, accuracy and per-layer times of ARTIFACT on one engine.
 
-    ARTIFACT is a .onnx file (ort, openvino), a TensorRT .engine (trt), or a zoo
-    name / checkpoint (torch). Runs until both --min-runs and --min-time-s are met,
-    after --warmup-s of warm-up.
+    ARTIFACT is a .onnx file (ort, openvino), a TensorRT .engine (trt), a .tflite
+    (litert), a .pte (executorch), or a zoo name / checkpoint (torch). Runs until both
+    --min-runs and --min-time-s are met, after --warmup-s of warm-up.
 
-    With --best, several ONNX files (e.g. model.onnx model_int8.onnx model_int8_openvino.onnx)
-    are compared across engines and precisions and the fastest within the accuracy budget is named.
+    With --best, several files (e.g. model.onnx model_int8.onnx model_int8_openvino.onnx
+    model_int8.tflite model_int8.pte) are compared across engines and precisions and the fastest
+    within the accuracy budget is named.
     """
     from ..profile.run import profile
     from ..profile.text import format_profile
@@ -61,10 +68,18 @@ def profile_command(artifacts, engine, precision, data, best, max_drop, rounds, 
         raise UsageError(f"profile takes one ARTIFACT ({len(artifacts)} given); --best compares several")
     if max_drop is not None:
         raise UsageError("--max-drop is the budget of --best; add --best")
+    if plot_out and not settings.sustained_s:
+        raise UsageError("--plot draws a sustained run: add --sustained SECONDS")
     artifact = artifacts[0]
     result = profile(artifact, engine, precision=precision, settings=settings, data=data,
                      log=lambda line: click.echo(line, err=True))
     click.echo(format_profile(result))
+    if plot_out:
+        from ..report.plots import plot_sustained, save_figure
+
+        save_figure(plot_sustained(result.timeline, f"{Path(artifact).name} on {result.engine}, "
+                                                    f"{result.environment.get('cpu', {}).get('model', '')}"), plot_out)
+        click.echo(f"plot: {plot_out}")
     if json_out:
         result.write_json(json_out)
 

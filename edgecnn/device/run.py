@@ -43,7 +43,8 @@ class DeviceConnection:
     """How a device is reached (``edgecnn device run``'s flags, a recipe device's keys)."""
 
     python: str | None = opt(None, "The interpreter on the device (default python3); with the host local any "
-                                   "command, e.g. 'qemu-aarch64-static -L ROOT ROOT/usr/bin/python3'.", metavar="CMD")
+                                   "command, e.g. 'ROOT/qemu-aarch64 -L ROOT ROOT/usr/bin/python3' "
+                                   "(benchmarks/emulated_aarch64.sh).", metavar="CMD")
     ssh_config: str | None = opt(None, "An ssh config file to use instead of ~/.ssh/config (ssh -F).",
                                  check=_existing_file, metavar="FILE")
 
@@ -56,7 +57,8 @@ class DeviceAccess:
     keep: bool = opt(False, "Leave the temporary folder on the device (for debugging).")
     timeout_s: float = opt(1800.0, "Give up on a device after this many seconds.", min=1.0)
     emulated: bool = opt(False, "Mark the device's figures as measured under an emulator (detected by itself when "
-                                "an ARM process reads x86 CPU flags, as under qemu-user).")
+                                "an ARM process reads x86 CPU flags, as under qemu-user 7, or a CPU implementer "
+                                "0x00, as under qemu 8 and later).")
 
     def __post_init__(self) -> None:
         check_options(self)

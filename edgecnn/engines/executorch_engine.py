@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import UsageError
 from ..export.sidecar import read_sidecar
 from .base import MetadataIO, Runner, info_from_metadata
-from .spec import Engine, LoadRequest, Placement
+from .spec import DeviceSide, Engine, LoadRequest, Placement
 
 ETDUMP_BUFFER = 1 << 24  # bytes of debug buffer the traced program gets
 TRACER_EVENTS = frozenset({"DELEGATE_CALL", "OPERATOR_CALL", "Method::execute", "Method::init", "Program::load_method"})
@@ -118,8 +118,15 @@ ENGINE = Engine(
     devices=("cpu",), load=load, dynamic_batch=False, extra="executorch", module="executorch",
     distribution="executorch", default_for=("pte",), libraries=("executorch", "torchao", "torch", "numpy"),
     runtime_library="executorch", profiler="ExecuTorch ETDump (per XNNPACK operator)", delegation=delegation,
+    sources={"fp32": "fp32_pte", "int8": "int8_pte"},  # made from the checkpoint (a recipe: artifacts/model_P.pte)
     placement=Placement(quantizer="pt2e", kind="int8_pte", budget=False,
                         help="PT2E on the PyTorch model (a zoo name or checkpoint), ExecuTorch's XNNPACKQuantizer: .pte"),
-    colour="#9467bd",
+    device=DeviceSide(loader="executorch_runtime",
+                      requirements=("numpy>=1.24", "pillow>=10", "executorch>=1.5,<1.6"),
+                      runtime="ExecuTorch (executorch.runtime, XNNPACK)", artifacts=("pte",),
+                      imports=("executorch", "torch"),
+                      without="ExecuTorch's Python runtime takes torch tensors, so PyTorch comes with it (an app runs "
+                              "the .pte with ExecuTorch's C++ runtime instead); no edgecnn on the device."),
+    colour="#8c564b",
 )
 ENGINES = (ENGINE,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -43,7 +44,10 @@ class OpenVinoRunner(Runner):
             config["INFERENCE_NUM_THREADS"] = int(self.threads)
         if self.per_layer_counters:
             config["PERF_COUNT"] = True
-        self.compiled = core.compile_model(core.read_model(self.path), "CPU", config)
+        model = core.read_model(self.path)
+        started = time.perf_counter()
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.info.extra["compile_s"] = time.perf_counter() - started  # the cold start's compile, apart from reading
         self.request = self.compiled.create_infer_request()
         # what OpenVINO actually runs the float parts in (it may not honour a hint on every CPU)
         self.info.extra["executed_precision"] = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
@@ -71,6 +75,43 @@ class OpenVinoRunner(Runner):
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = self.request.infer(feed)
         return {name: np.asarray(results[i]) for i, name in enumerate(self._outputs)}
+
+    def offline_requests(self, feed: dict[str, np.ndarray], streams: int | None, seconds: float,
+                         warmup_s: float) -> tuple[list[tuple[float, float, int]], int]:
+        """The offline scenario the way benchmark_app runs it: the model compiled again with the THROUGHPUT hint
+        (``streams`` as NUM_STREAMS, else the hint's own choice; INFERENCE_NUM_THREADS and the precision as for the
+        latency runs), an AsyncInferQueue of its optimal number of infer requests kept full until the time is up,
+        then drained. ``(start, end, request)`` of each request (a request's latency includes no queueing: it
+        starts when an idle request takes it), and the streams OpenVINO used."""
+        import time
+
+        ov = require_openvino()
+        config = {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": _PRECISION_HINTS[self.precision]}
+        if self.threads:
+            config["INFERENCE_NUM_THREADS"] = int(self.threads)
+        if streams:
+            config["NUM_STREAMS"] = int(streams)
+        compiled = ov.Core().compile_model(ov.Core().read_model(self.path), "CPU", config)
+        used = int(compiled.get_property("NUM_STREAMS"))
+        jobs = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        queue = ov.AsyncInferQueue(compiled, jobs)
+        clock = time.perf_counter
+        records: list[tuple[float, float, int]] = []
+        keep = {"on": False}
+
+        def finished(request, userdata) -> None:
+            if keep["on"]:
+                records.append((userdata[0], clock(), userdata[1]))
+
+        queue.set_callback(finished)
+        for window, counting in ((warmup_s, False), (seconds, True)):
+            keep["on"] = counting
+            deadline = clock() + window
+            while clock() < deadline:
+                slot = queue.get_idle_request_id()  # waits for a free request
+                queue.start_async(feed, (clock(), slot))
+            queue.wait_all()
+        return records, used
 
     def layer_times(self) -> list[tuple[str, str, float]]:
         """(node name, node type, ms) from the last inference's performance counters."""
@@ -107,6 +148,7 @@ ENGINE = Engine(
     libraries=("openvino", "numpy", "pillow"), runtime_library="openvino", profiler="OpenVINO's performance counters",
     placement=Placement(quantizer="nncf", kind="int8_openvino", help="NNCF, what OpenVINO runs fastest",
                         budget=False, checked_on_itself=True, libraries=("nncf", "openvino")),
+    scenarios=("single-stream", "offline"),
     colour="#9467bd",
 )
 ENGINES = (ENGINE,)

@@ -85,6 +85,47 @@ class OrtRunner(Runner):
         outputs = (self.session or self._require()).run(None, feed)
         return dict(zip(self._output_names, outputs))
 
+    def offline_requests(self, feed: dict[str, np.ndarray], streams: int | None, seconds: float,
+                         warmup_s: float) -> tuple[list[tuple[float, float, int]], int]:
+        """The offline scenario: ``streams`` sessions (default: one per core), the intra-op threads split between
+        them (``--threads`` in all, default every core), each driven by its own Python thread (ONNX Runtime lets go
+        of the GIL while it runs), spinning off so that idle streams do not steal the busy ones' cores. Every
+        request started before the time is up runs to its end; ``(start, end, stream)`` of each, and the streams."""
+        import threading
+        import time
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        total = self.threads or cores
+        streams = streams or max(1, min(total, cores))
+        each = max(1, total // streams)
+        sessions = [make_session(self.path, each, self.providers, False, None, self.optimization)
+                    for _ in range(streams)]
+        records: list[list[tuple[float, float, int]]] = [[] for _ in range(streams)]
+        clock = time.perf_counter
+        window = {}
+        # the window opens when every stream is warm, for all at once (the barrier's action runs before it releases)
+        gate = threading.Barrier(streams, action=lambda: window.__setitem__("deadline", clock() + seconds))
+
+        def drive(i: int) -> None:
+            session, mine = sessions[i], records[i]
+            warm_until = clock() + warmup_s
+            session.run(None, feed)
+            while clock() < warm_until:
+                session.run(None, feed)
+            gate.wait()
+            deadline = window["deadline"]
+            while clock() < deadline:
+                t0 = clock()
+                session.run(None, feed)
+                mine.append((t0, clock(), i))
+
+        workers = [threading.Thread(target=drive, args=(i,), daemon=True) for i in range(streams)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return [r for stream in records for r in stream], streams
+
     def end_profiling(self) -> str | None:
         """Stop ORT's profiler; the path of its JSON trace."""
         return self.session.end_profiling() if self.session is not None and self.profile_prefix else None
@@ -128,6 +169,7 @@ ENGINE = Engine(
     placement=Placement(quantizer="onnxruntime", kind="int8",
                         help="ONNX Runtime's quantizer, UINT8 activations, speed-aware exclusions"),
     device=DeviceSide(loader="onnxruntime", requirements=tuple(ONNX_REQUIREMENTS), runtime="ONNX Runtime (CPU)"),
+    scenarios=("single-stream", "offline"),
     colour="#1f77b4",
 )
 ENGINES = (ENGINE,)

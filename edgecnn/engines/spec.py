@@ -43,6 +43,28 @@ def bf16_problem(cpu: dict) -> str | None:
 
 
 MOBILE_KINDS = {".pte": "pte", ".tflite": "tflite"}  # the files of the runtimes phones and boards ship
+SIDECAR_FORMATS = ("pte",)  # no room for metadata in the file: MODEL.pte.json beside it (edgecnn.export.sidecar)
+
+
+def mobile_kind(precision: str, fmt: str) -> str:
+    """The artifact kind of a ``fmt`` (tflite, pte) file holding ``precision``: ``int8_tflite``; a recipe writes it
+    as ``artifacts/model_int8.tflite`` (:func:`kind_file`)."""
+    return f"{precision}_{fmt}"
+
+
+def split_mobile_kind(kind: str) -> tuple[str, str] | None:
+    """(precision, format) of a mobile artifact kind (``fp32_pte`` -> ``("fp32", "pte")``), else None."""
+    precision, _, fmt = kind.partition("_")
+    return (precision, fmt) if fmt in MOBILE_KINDS.values() and precision in PRECISIONS else None
+
+
+def kind_file(kind: str) -> str:
+    """The file name a recipe gives an artifact kind: ``model.pt`` (the checkpoint), ``model_int8.tflite`` (a mobile
+    kind), ``model_KIND.onnx`` (an ONNX kind: fp32, fp16, int8, int8_openvino, int8_sym)."""
+    if kind == CHECKPOINT:
+        return "model.pt"
+    mobile = split_mobile_kind(kind)
+    return f"model_{mobile[0]}.{mobile[1]}" if mobile else f"model_{kind}.onnx"
 
 
 def artifact_kind(path: str) -> str:
@@ -117,6 +139,7 @@ class DeviceSide:
     plan_key: str | None = None  # preprocess.json's key for the plan
     notes: Callable[[dict], list[str]] | None = None  # preprocess.json -> README paragraphs
     imports: tuple[str, ...] = ()  # the runtime's Python modules on the device; () -> the loader's name
+    without: str = ""  # the README's line on what the device does not need; "" -> no PyTorch and no edgecnn
 
     @property
     def modules(self) -> tuple[str, ...]:
@@ -146,6 +169,7 @@ class Engine:
     runtime_library: str | None = None  # the package whose version is its runtime's (the report's table)
     profiler: str = ""  # its per-layer profiler (Runner.per_layer), in words
     delegation: Callable[[str], Any] | None = None  # artifact -> which operators its accelerated kernels took
+    scenarios: tuple[str, ...] = ("single-stream",)  # + "offline" where its runner has offline_requests
     placement: Placement | None = None
     build: Build | None = None
     device: DeviceSide | None = None
@@ -194,7 +218,8 @@ class Engine:
     @property
     def uses_export(self) -> bool:
         """It runs the exported ONNX (or what is made from it), not the PyTorch checkpoint."""
-        return self.build is not None or any(kind != CHECKPOINT for kind in self.sources.values())
+        return self.build is not None or any(kind != CHECKPOINT and split_mobile_kind(kind) is None
+                                             for kind in self.sources.values())
 
     def device_source(self, precision: str, target: Any) -> str:
         """The ONNX kind a bundle of it ships for ``precision`` on a device ``target``."""

@@ -49,12 +49,17 @@ def random_feed(runner: Runner, batch: int, seed: int = 0) -> dict[str, np.ndarr
 
 
 def measure_latency(runner: Runner, feed: dict[str, np.ndarray], *, warmup_s: float, min_runs: int,
-                    min_time_s: float, max_runs: int = 100_000) -> LatencyStats:
-    """Time ``runner`` on ``feed`` (the how-long options and their defaults: :class:`~.options.Timing`)."""
+                    min_time_s: float, max_runs: int = 100_000, between=None, starts: list[float] | None = None,
+                    times: list[float] | None = None) -> LatencyStats:
+    """Time ``runner`` on ``feed`` (the how-long options and their defaults: :class:`~.options.Timing`).
+    ``between`` (a sensor reading) runs between timed calls, about once a second; ``starts`` and ``times``
+    receive each call's start (s) and duration (ms), for a latency-over-time plot."""
     batch = int(next(iter(feed.values())).shape[0])
-    times = time_calls(lambda: runner.infer(feed), warmup_s=warmup_s, min_runs=min_runs, min_time_s=min_time_s,
-                       max_runs=max_runs)
-    return summarize_times(times, batch)
+    measured = time_calls(lambda: runner.infer(feed), warmup_s=warmup_s, min_runs=min_runs, min_time_s=min_time_s,
+                          max_runs=max_runs, between=between, starts=starts)
+    if times is not None:
+        times.extend(measured)
+    return summarize_times(measured, batch)
 
 
 __all__ = ["LatencyStats", "measure_latency", "random_feed", "summarize_times"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..core.device.options import BATCHES, MIN_RUNS, MIN_TIME_S, THREADS, WARMUP_S
 from ..core.options import check_options, from_declaration, opt
+from .scenarios import SCENARIOS, parse_streams
 
 
 def _batches(values) -> str | None:
@@ -23,10 +24,36 @@ def _batches(values) -> str | None:
     return None
 
 
+def _streams(values) -> str | None:
+    try:
+        [parse_streams(v) for v in values]
+    except ValueError as exc:
+        return str(exc).removeprefix("streams ")
+    return None if values else "must list at least one"
+
+
+def _scenarios(values) -> str | None:
+    unknown = [v for v in values if v not in SCENARIOS]
+    if not values or unknown:
+        return f"must be among {', '.join(SCENARIOS)}, got {unknown[0] if unknown else 'none'!r}"
+    return None
+
+
 @dataclass
 class TargetShape:
     batches: list[int] = from_declaration(BATCHES, check=_batches)
     threads: int | None = from_declaration(THREADS)
+    scenarios: list[str] = opt(["single-stream"], "single-stream: one request at a time, latency percentiles; "
+                                                  "offline: the engine keeps several requests in flight (OpenVINO's "
+                                                  "THROUGHPUT hint and async requests, ONNX Runtime sessions in "
+                                                  "parallel), images/s and each request's latency (ort, openvino).",
+                               check=_scenarios, flag="--scenario", metavar="single-stream,offline")
+    streams: list[str] = opt(["auto"], "The offline scenario's streams (auto: the engine's own choice), a row each.",
+                             check=_streams, metavar="auto,1,2")
+
+    def __post_init__(self) -> None:
+        self.batches = list(self.batches)
+        self.streams = [parse_streams(v) for v in self.streams] if not _streams(self.streams) else list(self.streams)
 
 
 @dataclass
@@ -44,9 +71,13 @@ class ProfileOptions(Timing, TargetShape):
     per_layer: bool = opt(False, "Top ops by time (ORT profiler, OpenVINO counters, TensorRT IProfiler, "
                                  "torch.profiler).", recipe=False)
     top_layers: int = opt(15, "Rows of the per-layer table.", min=1, cli=False, recipe=False)
+    sustained_s: float | None = opt(None, "Time the first batch for this many seconds and keep latency over time, "
+                                          "with the clock and temperature read between calls (a board heating "
+                                          "up); --plot draws it.", min=1.0, flag="--sustained", metavar="SECONDS",
+                                    recipe=False)
 
     def __post_init__(self) -> None:
-        self.batches = list(self.batches)
+        TargetShape.__post_init__(self)
         check_options(self)
 
 

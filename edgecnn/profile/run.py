@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..core.device import SensorLog, cold_start
 from ..core.options import options_or_keywords
-from ..engines import artifact_precision, get_engine, load_runner
+from ..engines import artifact_precision, default_engine, get_engine, load_runner
 from ..engines.base import Runner
 from ..engines.third_party import upgraded
 from ..envinfo import environment
-from ..errors import UsageError
+from ..errors import EdgeCNNError, UsageError
 from ..fileio import atomic_path
 from ..tasks.registry import task_of
 from .latency import LatencyStats, measure_latency, random_feed
 from .memory import memory_pass, peak_rss
+from .scenarios import run_offline
 from .options import ProfileOptions, ProfileSettings  # noqa: F401  (re-exported)
 
 CV_WARNING = 0.05
@@ -41,6 +45,12 @@ class ProfileResult:
     executed_precision: str | None = None  # what the engine says it ran the float parts in (OpenVINO, torch bf16)  # GPU engines: per batch, copies in and out apart from compute
     accuracy: dict | None = None
     per_layer: list[dict] | None = None
+    delegation: dict | None = None  # a mobile file: which operators XNNPACK took, which fell back (DelegationReport)
+    cold_start: dict | None = None  # what an app that starts the model on demand pays: load, compile, first inference
+    machine_state: list[dict] = field(default_factory=list)  # per batch: clock, temperature, throttling, energy
+    timeline: dict | None = None  # --sustained: latency over time, with the clock and temperature read
+    scenarios: list[str] = field(default_factory=lambda: ["single-stream"])  # single-stream: latency; offline: offline
+    offline: list[dict] = field(default_factory=list)  # per batch and streams: images/s, requests, request latency
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
@@ -100,6 +110,37 @@ def executed_label(held: str, executed: str | None) -> str | None:
     return executed
 
 
+def latency_timeline(starts: list[float], times: list[float], sensors: SensorLog, batch: int,
+                     bin_s: float = 1.0) -> dict:
+    """Per ``bin_s`` seconds of a sustained run: the median latency and the calls, beside the sensor readings
+    (clock, temperature) taken between calls, all in seconds from the first timed call."""
+    bins: dict[int, list[float]] = {}
+    for start, ms in zip(starts, times):
+        bins.setdefault(int(start // bin_s), []).append(ms)
+    origin = sensors.samples[0]["t"] if sensors.samples else 0.0
+    readings = [{"t_s": s["t"] - origin,
+                 "clock_mhz": (sum(c["cur_khz"] for c in s["cpufreq"].values()) / len(s["cpufreq"]) / 1000
+                               if s["cpufreq"] else None),
+                 "temperature_c": max(s["thermal"].values()) if s["thermal"] else None} for s in sensors.samples]
+    return {"batch": batch, "bin_s": bin_s, "t_s": [k * bin_s for k in sorted(bins)],
+            "p50_ms": [statistics.median(bins[k]) for k in sorted(bins)],
+            "calls": [len(bins[k]) for k in sorted(bins)], "readings": readings}
+
+
+def _delegation(engine: str, artifact: str, warnings: list[str]) -> dict | None:
+    """The delegation report of an engine that has one (LiteRT, ExecuTorch), with its one-line summary; where it
+    cannot be read, a warning instead."""
+    declared = get_engine(engine)
+    if declared.delegation is None:
+        return None
+    try:
+        report = declared.delegation(artifact)
+    except EdgeCNNError as exc:
+        warnings.append(f"no delegation report: {exc}")
+        return None
+    return dict(report.to_dict(), summary=report.summary())
+
+
 def profile(artifact: str | os.PathLike, engine: str | None = None, *, precision: str | None = None,
             settings: ProfileSettings | None = None, data=None, log=lambda line: None, **options) -> ProfileResult:
     """Latency percentiles, memory, accuracy and per-layer times of one artifact on one engine (``edgecnn profile``).
@@ -130,26 +171,64 @@ def profile(artifact: str | os.PathLike, engine: str | None = None, *, precision
             notes.append(note)
     else:
         run_path = artifact
+    declared = get_engine(engine or default_engine(str(run_path)))
+    for scenario in settings.scenarios:
+        if scenario not in declared.scenarios:
+            raise UsageError(f"{declared.name} runs the {' and '.join(declared.scenarios)} scenario"
+                             f"{'s' if len(declared.scenarios) > 1 else ''}, not {scenario} (ort and openvino run "
+                             "offline)")
+    loading = time.perf_counter()
     with peak_rss() as load_mem:  # building the model (torch) or the session (ONNX Runtime, OpenVINO, TensorRT)
         runner = load_runner(run_path, engine, threads=settings.threads, precision=precision,
                              per_layer=settings.per_layer)
         runner.activate()
+    loaded = time.perf_counter()
     notes += runner.info.extra.get("notes", [])
     executed = runner.info.extra.get("executed_precision")
     try:
         _check_batches(runner, settings.batches)
-        latency, warnings = [], []
+        latency, warnings, states = [], [], []
         feeds = {batch: random_feed(runner, batch) for batch in settings.batches}
-        # memory in a pass of its own: nothing of edgecnn's runs beside the timed window
-        run_mem = memory_pass(lambda: [runner.infer(feed) for feed in feeds.values()])
-        for batch, feed in feeds.items():
+        first: dict[int, float] = {}
+
+        def each_batch_once() -> None:
+            for batch, feed in feeds.items():
+                started = time.perf_counter()
+                runner.infer(feed)
+                first.setdefault(batch, 1000 * (time.perf_counter() - started))
+
+        # memory in a pass of its own (its first calls are the cold start's first inferences): nothing of
+        # edgecnn's runs beside the timed window
+        run_mem = memory_pass(each_batch_once)
+        cold = cold_start(loading, loaded, first, runner.info.extra.get("compile_s"))
+        timeline = None
+        offline = []
+        for batch, feed in feeds.items() if "offline" in settings.scenarios else ():
+            for streams in settings.streams:
+                done = run_offline(runner, feed, streams, settings.min_time_s, settings.warmup_s)
+                offline.append(done)
+                log(f"batch {batch}, streams {streams} ({done.streams}): {done.throughput:.1f} images/s over "
+                    f"{done.requests} requests, p50 {done.p50_ms:.3f} ms a request")
+        for i, (batch, feed) in enumerate(feeds.items() if "single-stream" in settings.scenarios else ()):
+            sustained = settings.sustained_s if i == 0 else None
+            starts, times = ([], []) if sustained else (None, None)
+            sensors = SensorLog()
+            sensors.start()
             stats = measure_latency(runner, feed, warmup_s=settings.warmup_s, min_runs=settings.min_runs,
-                                    min_time_s=settings.min_time_s)
+                                    min_time_s=sustained or settings.min_time_s, between=sensors.read,
+                                    starts=starts, times=times)
+            state = dict(sensors.stop(stats.runs), batch=batch)
+            if state["energy"].get("mj_per_inference") is not None:
+                state["energy"]["mj_per_image"] = state["energy"]["mj_per_inference"] / batch
+            states.append(state)
             latency.append(stats)
             log(f"batch {batch}: p50 {stats.p50_ms:.3f} ms over {stats.runs} runs")
             if stats.cv > CV_WARNING:
                 warnings.append(f"batch {batch}: latency varies by {100 * stats.cv:.1f}% (coefficient of "
                                 "variation > 5%): the machine is busy or the run too short; figures are noisy")
+            warnings += [f"batch {batch}: {flag}" for flag in state["flags"]]
+            if sustained:
+                timeline = latency_timeline(starts, times, sensors, batch)
         accuracy = None
         if data is not None:  # the task's figures: top-1, mean IoU on images with masks, verification on pairs
             accuracy, problems = task_of(runner.info.task).function("profile_accuracy")(runner, data,
@@ -167,6 +246,7 @@ def profile(artifact: str | os.PathLike, engine: str | None = None, *, precision
                           for batch in settings.batches]
     finally:
         runner.deactivate()
+    delegation = _delegation(runner.engine, str(run_path), warnings)
     held = precision
     if held is None:
         held = artifact_precision(run_path) if str(run_path).endswith(".onnx") else \
@@ -180,7 +260,8 @@ def profile(artifact: str | os.PathLike, engine: str | None = None, *, precision
         file_size_bytes=path.stat().st_size if path.exists() else None, load_rss_bytes=load_mem.increase_bytes,
         run_rss_bytes=run_mem.increase_bytes, device_memory_bytes=device_memory, latency=latency,
         gpu_phases=gpu_phases, executed_precision=executed,
-        accuracy=accuracy, per_layer=per_layer, warnings=warnings, notes=notes,
+        accuracy=accuracy, per_layer=per_layer, delegation=delegation, cold_start=cold, machine_state=states,
+        timeline=timeline, scenarios=list(settings.scenarios), offline=[o.to_dict() for o in offline], warnings=warnings, notes=notes,
         settings=asdict(settings), environment={**environment(settings.threads, with_gpu=get_engine(runner.engine).gpu),
                                                 "memory_method": load_mem.method},
     )

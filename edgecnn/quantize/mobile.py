@@ -45,10 +45,10 @@ def quantize_mobile(model: str | os.PathLike, output: str | os.PathLike, calib: 
     return report, accuracy
 
 
-def quantize_loaded(loaded, output: str | os.PathLike, calib: str, options: QuantizeOptions, *, force: bool = False,
-                    log: Callable[[str], None] = lambda line: None):
-    """``loaded`` (a :class:`~edgecnn.zoo.LoadedModel`) as the INT8 file of ``options.placed_for``; its
-    :class:`~edgecnn.export.onnx_export.ExportReport`."""
+def quantize_loaded(loaded, output: str | os.PathLike, calib: str, options: QuantizeOptions, *, batch: int = 1,
+                    force: bool = False, log: Callable[[str], None] = lambda line: None):
+    """``loaded`` (a :class:`~edgecnn.zoo.LoadedModel`) as the INT8 file of ``options.placed_for`` at a fixed
+    ``batch``; its :class:`~edgecnn.export.onnx_export.ExportReport`."""
     from ..export.mobile import export_mobile, mobile_format
 
     engine = get_engine(options.placed_for)
@@ -58,7 +58,7 @@ def quantize_loaded(loaded, output: str | os.PathLike, calib: str, options: Quan
     log(f"calibrating {loaded.spec.name} on {len(calibration.inputs)} images of {calib} for {engine.title}")
     provenance = {"calibration": {"source": str(calib), "samples": int(len(calibration.inputs)), "seed": options.seed,
                                   "split": options.calib_split, "data_hash": calibration.data_hash}}
-    return export_mobile(mobile_format(engine.artifacts[0]), loaded, output, precision="int8",
+    return export_mobile(mobile_format(engine.artifacts[0]), loaded, output, batch=batch, precision="int8",
                          calibration=calibration.inputs, per_channel=options.per_channel, provenance=provenance,
                          force=force, on_stage=lambda name, seconds: log(f"  {name:<9} done in {seconds:5.2f} s"))
 

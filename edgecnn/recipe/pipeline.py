@@ -32,6 +32,7 @@ from typing import Callable
 
 from ..data.datasets import is_synthetic
 from ..engines.registry import CHECKPOINT, get_engine, placement_for_kind, placement_of
+from ..engines.spec import SIDECAR_FORMATS, kind_file, split_mobile_kind
 from ..errors import EdgeCNNError
 from ..report.best import pick_best
 from ..report.differences import accuracy_differences
@@ -80,13 +81,13 @@ def artifact_for(recipe: Recipe, engine: str, precision: str) -> str:
     declared = get_engine(engine)
     if declared.build is not None:
         return f"artifacts/{declared.build.outputs(precision)[0]}"
-    kind = onnx_kind(recipe, engine, precision)
-    return "artifacts/model.pt" if kind == CHECKPOINT else f"artifacts/model_{kind}.onnx"
+    return f"artifacts/{kind_file(onnx_kind(recipe, engine, precision))}"
 
 
 def onnx_kind(recipe: Recipe, engine: str, precision: str) -> str:
-    """Which ONNX (fp32, fp16, int8, int8_openvino, int8_sym) ``engine`` runs, or builds from, for ``precision``
-    (with quantize.max_drop the one the accuracy budget is met on)."""
+    """Which artifact kind ``engine`` runs, or builds from, for ``precision``: an ONNX kind (fp32, fp16, int8,
+    int8_openvino, int8_sym; with quantize.max_drop the one the accuracy budget is met on), a mobile kind made from
+    the checkpoint (fp32_tflite, int8_pte) or the checkpoint itself."""
     return get_engine(engine).source(precision, budget=recipe.quantize.max_drop is not None)
 
 
@@ -108,6 +109,7 @@ def plan(recipe: Recipe) -> list[Stage]:
                                      outputs=("artifacts/model_fp32.onnx",), needs=("artifacts/model.pt",),
                                      settings=r.export, libraries=TORCH_LIBS + ONNX_LIBS)]
     stages += _quantize_stages(r, kinds, run_kinds, device_kinds, built_from)
+    stages += _mobile_stages(r, kinds)
     stages += _build_stages(r, built_from)
     stages += [_profile_stage(r, t, precision) for t in r.targets for precision in t.precisions]
     stages += device_stages(r, on_devices)
@@ -171,6 +173,55 @@ def _quantize_stages(r: Recipe, kinds: set, run_kinds: set, device_kinds: set, b
     return stages
 
 
+def mobile_batch(r: Recipe, kind: str) -> int:
+    """The fixed batch of the mobile file of ``kind``: the one batch its targets (here and on devices) ask for."""
+    asked = {b for t in r.targets + [t for d in r.devices for t in d.targets] for p in t.precisions
+             if onnx_kind(r, t.engine, p) == kind for b in t.batches}
+    if len(asked) > 1:
+        raise RecipeError(f"targets ask for batches {sorted(asked)} of one {kind_file(kind)}, whose batch is fixed: "
+                          "give its targets one batch")
+    return asked.pop() if asked else 1
+
+
+def mobile_outputs(kind: str) -> tuple[str, ...]:
+    """The run-folder files of a mobile kind: the file, and its sidecar for a format with no room for metadata."""
+    name = f"artifacts/{kind_file(kind)}"
+    return (name, f"{name}.json") if split_mobile_kind(kind)[1] in SIDECAR_FORMATS else (name,)
+
+
+def _mobile_stages(r: Recipe, kinds: set) -> list[Stage]:
+    """The ``.tflite`` / ``.pte`` files the targets and devices run, made from the checkpoint: ``export-FORMAT`` for
+    FP32, ``quantize-int8-FORMAT`` (PT2E with the runtime's quantizer, calibrated as ONNX INT8 is) for INT8."""
+    stages = []
+    for kind in sorted(k for k in kinds if split_mobile_kind(k)):
+        precision, fmt = split_mobile_kind(kind)
+        engine = next(e.name for e in _engines_running(r) if kind in get_engine(e.name).sources.values())
+        batch, outputs = mobile_batch(r, kind), mobile_outputs(kind)
+        output = Path(outputs[0]).name
+        libraries = TORCH_LIBS + get_engine(engine).libraries
+        if precision == "int8":
+            calib, options = bodies.int8_options(r, symmetric=False, placed_for=engine)
+            stages.append(Stage(f"quantize-int8-{fmt}", partial(bodies.mobile, fmt=fmt, precision=precision,
+                                                                 batch=batch, calib=calib, options=options,
+                                                                 output=output),
+                                outputs=outputs, needs=("artifacts/model.pt",),
+                                settings={"batch": batch, "options": asdict(options), "data": asdict(r.data)},
+                                data={"calib": calib}, libraries=libraries))
+        else:
+            stages.append(Stage(f"export-{fmt}", partial(bodies.mobile, fmt=fmt, precision=precision, batch=batch,
+                                                          calib=None, options=None, output=output,
+                                                          verify=r.export.verify),
+                                outputs=outputs, needs=("artifacts/model.pt",),
+                                settings={"batch": batch, "verify": r.export.verify}, libraries=libraries))
+    return stages
+
+
+def _engines_running(r: Recipe) -> list:
+    """The engines of the recipe's targets, here and on its devices (each once, in order)."""
+    names = dict.fromkeys(t.engine for t in r.targets + [t for d in r.devices for t in d.targets])
+    return [get_engine(name) for name in names]
+
+
 def _build_stages(r: Recipe, built_from: dict) -> list[Stage]:
     """One build per (engine, precision) of the engines that compile an artifact here (TensorRT), over every
     batch size their targets ask for."""
@@ -182,7 +233,7 @@ def _build_stages(r: Recipe, built_from: dict) -> list[Stage]:
     stages = []
     for (engine, precision), batches in builds.items():
         build = get_engine(engine).build
-        source = f"artifacts/model_{built_from[(engine, precision)]}.onnx"
+        source = f"artifacts/{kind_file(built_from[(engine, precision)])}"
         spec = f"{min(batches)}:{min(batches)}:{max(batches)}"
         outs = tuple(f"artifacts/{name}" for name in build.outputs(precision))
         stages.append(Stage(f"build-{engine}-{precision}", partial(bodies.build, engine=engine, source=source,
@@ -203,10 +254,13 @@ def _profile_stage(r: Recipe, t, precision: str) -> Stage:
     return Stage(f"profile-{t.engine}-{precision}",
                  partial(bodies.profile, artifact=artifact, engine=t.engine, precision=precision,
                          batches=sorted(set(t.batches)), threads=t.threads, options=r.profile, data=data,
-                         output=f"{t.engine}-{precision}.json"),
+                         output=f"{t.engine}-{precision}.json", scenarios=list(t.scenarios),
+                         streams=list(t.streams)),
                  outputs=(f"profiles/{t.engine}-{precision}.json",), needs=needs,
                  settings={"engine": t.engine, "precision": precision, "batches": sorted(set(t.batches)),
                            "threads": t.threads, "profile": asdict(r.profile),
+                           **({"scenarios": list(t.scenarios), "streams": list(t.streams)}
+                              if list(t.scenarios) != ["single-stream"] else {}),  # today's keys stay as they were
                            "data": asdict(r.data) if data else None},
                  data={"data": r.data.path, "val": r.data.val} if data else {},
                  libraries=declared.libraries, machine=True, gpu=declared.gpu)
@@ -240,7 +294,7 @@ def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
         bundles[name] = (target, precision, batches)
     for name, (target, precision, batches) in bundles.items():
         declared = get_engine(target.engine)
-        source = f"artifacts/model_{declared.device_source(precision, target)}.onnx"
+        source = f"artifacts/{kind_file(declared.device_source(precision, target))}"
         # an engine built on the device: the settings of the plan the bundle ships
         build = declared.device.build(precision, target, batches) if declared.device.build else None
         output = device_bundle(target, precision)[1]

@@ -24,7 +24,8 @@ UNAVAILABLE_EXIT = 3
 
 def run(args: dict) -> None:
     settings = ProfileSettings(batches=tuple(args["batches"]), threads=args.get("threads"),
-                               warmup_s=args["warmup_s"], min_runs=args["min_runs"], min_time_s=args["min_time_s"])
+                               warmup_s=args["warmup_s"], min_runs=args["min_runs"], min_time_s=args["min_time_s"],
+                               scenarios=args.get("scenarios", ["single-stream"]), streams=args.get("streams", ["auto"]))
     images = None
     val = args.get("val")
     if val:  # the validation side the model's task's training held out

@@ -248,14 +248,23 @@ def _check_semantics(recipe: Recipe) -> None:
 def _check_target(recipe: Recipe, target: TargetSection | DeviceTargetSection, where: str) -> None:
     """The engine runs each precision; a batch above 1 has a dynamic batch axis to run on."""
     capability = get_engine(target.engine)
-    if not capability.sources and capability.build is None:  # no recipe stage makes its files yet (LiteRT, ExecuTorch)
-        raise RecipeError(f"{where}.engine: recipes do not make {capability.title} files yet; make them with "
-                          f"'edgecnn export MODEL --format {capability.artifacts[0]}' and 'edgecnn quantize MODEL "
-                          f"--for {target.engine}', and profile them with 'edgecnn profile FILE'")
+    if not capability.sources and capability.build is None:  # an engine (a plugin) that says nothing of its files
+        raise RecipeError(f"{where}.engine: {capability.title} declares no artifact a recipe stage makes for it; "
+                          f"profile its files with 'edgecnn profile FILE --engine {target.engine}'")
+    for j, scenario in enumerate(target.scenarios):
+        if isinstance(target, DeviceTargetSection) and scenario != "single-stream":
+            raise RecipeError(f"{where}.scenarios[{j}]: a device runs the bundle's infer.py --profile, which measures "
+                              f"single-stream, not {scenario}")
+        if scenario not in capability.scenarios:
+            raise RecipeError(f"{where}.scenarios[{j}]: engine {target.engine} runs {', '.join(capability.scenarios)}"
+                              f", not {scenario}")
     for j, precision in enumerate(target.precisions):
         if precision not in capability.precisions:
             raise RecipeError(f"{where}.precisions[{j}]: engine {target.engine} cannot run {precision}; it "
                               f"supports {', '.join(capability.precisions)}")
+    if not capability.dynamic_batch and len(set(target.batches)) > 1:
+        raise RecipeError(f"{where}.batches: a {capability.title} file has a fixed batch: give one batch, not "
+                          f"{sorted(set(target.batches))}")
     if max(target.batches) > 1 and recipe.export.batch != "dynamic" and capability.uses_export:
         raise RecipeError(f"{where}.batches: batch {max(target.batches)} needs export.batch: dynamic")
 

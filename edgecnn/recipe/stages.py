@@ -30,6 +30,7 @@ from ..profile.options import TargetShape, Timing
 from ..quantize.accuracy_aware import QatPlan, quantize_with_budget
 from ..quantize.fp16 import convert_fp16
 from ..quantize.layer_error import layer_error_report
+from ..quantize.mobile import quantize_loaded
 from ..quantize.options import QuantizeOptions
 from ..quantize.placed import quantize_placed
 from ..tasks.registry import DEFAULT, get_task, of_model, task_of
@@ -81,6 +82,24 @@ def export(ctx: StageContext, options) -> None:
     loaded = create_model(str(ctx.input("artifacts/model.pt")))
     report = export_onnx(loaded, ctx.output("model_fp32.onnx"), batch=options.batch, opset=options.opset,
                          do_simplify=options.simplify, do_verify=options.verify, force=True)
+    ctx.record["export"] = report.to_dict()
+
+
+def mobile(ctx: StageContext, fmt: str, precision: str, batch: int, calib: str | None,
+           options: QuantizeOptions | None, output: str, verify: bool = True) -> None:
+    """The checkpoint as a ``fmt`` (tflite, pte) file: FP32 exported and verified against PyTorch, or INT8 by PT2E
+    with the runtime's quantizer on ``calib``. A .pte's sidecar (MODEL.pte.json) is written beside it, in the
+    stage's folder, as its second declared output."""
+    from ..export.mobile import export_mobile, mobile_format
+    from ..zoo import create_model
+
+    loaded = create_model(str(ctx.input("artifacts/model.pt")))
+    target = ctx.output(output)
+    if precision == "int8":
+        report = quantize_loaded(loaded, target, calib, options, batch=batch, force=True, log=ctx.note)
+    else:
+        report = export_mobile(mobile_format(fmt), loaded, target, batch=batch, do_verify=verify, force=True,
+                               on_stage=lambda name, seconds: ctx.note(f"  {name:<9} done in {seconds:5.2f} s"))
     ctx.record["export"] = report.to_dict()
 
 
@@ -154,7 +173,8 @@ def build(ctx: StageContext, engine: str, source: str, precision: str, batch_spe
 
 
 def profile(ctx: StageContext, artifact: str, engine: str, precision: str, batches: list[int], threads: int | None,
-            options: ProfileSection, data: DataSection | None, output: str) -> None:
+            options: ProfileSection, data: DataSection | None, output: str,
+            scenarios: tuple[str, ...] = ("single-stream",), streams: tuple[str, ...] = ("auto",)) -> None:
     """Profile in a fresh interpreter: runtimes in one process disturb each other (see profile_worker)."""
     val = None
     if data is not None:
@@ -166,7 +186,8 @@ def profile(ctx: StageContext, artifact: str, engine: str, precision: str, batch
                "input_side": meta.input_shape[-1] if meta else None}
     args = {"artifact": str(ctx.input(artifact)), "engine": engine, "precision": precision, "batches": batches,
             "threads": threads, "warmup_s": options.warmup_s, "min_runs": options.min_runs,
-            "min_time_s": options.min_time_s, "val": val, "output": str(ctx.output(output))}
+            "min_time_s": options.min_time_s, "val": val, "output": str(ctx.output(output)),
+            "scenarios": list(scenarios), "streams": list(streams)}
     done = subprocess.run([sys.executable, "-m", "edgecnn.recipe.profile_worker", json.dumps(args)],
                           capture_output=True, text=True)
     ctx.note(done.stdout + done.stderr)

@@ -174,3 +174,37 @@ def plot_latency(rows: list[dict], title: str = ""):
     return fig
 
 
+
+
+def plot_sustained(timeline: dict, title: str = ""):
+    """Latency over a sustained run (``edgecnn profile --sustained``), per second, with the clock and temperature
+    read between calls on a second axis; where the machine exposes neither, the figure says so."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
+    ax.plot(timeline["t_s"], timeline["p50_ms"], color="#1f77b4", linewidth=1.2,
+            label=f"p50 per {timeline['bin_s']:g} s (batch {timeline['batch']})")
+    ax.set_xlabel("seconds from the first timed call")
+    ax.set_ylabel("latency (ms)")
+    ax.set_ylim(0, max(timeline["p50_ms"] or [1]) * 1.25)
+    ax.grid(True, alpha=0.3)
+    readings = timeline.get("readings") or []
+    clock = [(r["t_s"], r["clock_mhz"]) for r in readings if r.get("clock_mhz") is not None]
+    temperature = [(r["t_s"], r["temperature_c"]) for r in readings if r.get("temperature_c") is not None]
+    handles, labels = ax.get_legend_handles_labels()
+    if clock or temperature:
+        other = ax.twinx()
+        if clock:
+            other.plot(*zip(*clock), color="#d62728", linewidth=1, label="clock (MHz, mean of CPUs)")
+        if temperature:
+            other.plot(*zip(*temperature), color="#ff7f0e", linewidth=1, linestyle="--",
+                       label="temperature (degrees C, hottest zone)")
+        other.set_ylabel("MHz / degrees C")
+        more = other.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    else:
+        ax.text(0.5, 0.06, "this machine exposes no CPU clock (cpufreq) and no temperature (thermal zones)",
+                transform=ax.transAxes, ha="center", fontsize=8, color="#555555")
+    ax.legend(handles, labels, fontsize=8, loc="upper right")
+    ax.set_title(title or "Latency over a sustained run", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,4 +1,5 @@
-"""``edgecnn profile --best``: every engine x precision x artifact this machine can run, timed alternately
+"""``edgecnn profile --best``: every engine x precision x artifact this machine can run (ONNX files on every CPU
+engine, a ``.tflite`` on LiteRT, a ``.pte`` on ExecuTorch), timed alternately
 (each measurement in its own process), accuracy measured on labelled images, and the fastest one that stays
 within the accuracy budget named (:func:`~edgecnn.report.best.pick_best`, the rule ``edgecnn run`` uses).
 
@@ -17,8 +18,8 @@ from ..core.onnx_io import graph_fingerprint, load_onnx
 from ..core.rounds import paired_ratio
 from ..data.datasets import load_images
 from ..engines import artifact_precision, load_runner
-from ..engines.registry import cpu_onnx_engines, get_engine
-from ..engines.spec import artifact_kind, bf16_problem
+from ..engines.registry import cpu_onnx_engines, default_engine, get_engine
+from ..engines.spec import MOBILE_KINDS, artifact_kind, bf16_problem
 from ..envinfo import cpu_info, environment
 from ..errors import UsageError
 from ..evaluate import evaluate
@@ -42,13 +43,33 @@ def cpu_engines() -> list[str]:
     return [e.name for e in cpu_onnx_engines() if e.available()]
 
 
+def engines_of(artifact: str, engines: list[str]) -> list[str]:
+    """The engines that run ``artifact`` here: the CPU ONNX engines for an ONNX file, and for a mobile file
+    (``.tflite``, ``.pte``) the runtime that runs its kind (refused in one line when it is not installed)."""
+    if artifact_kind(artifact) == "onnx":
+        return engines
+    declared = get_engine(default_engine(artifact))
+    if not declared.available():
+        raise UsageError(f"{Path(artifact).name} runs on {declared.title}, which is not installed here: "
+                         f"{declared.install}")
+    return [declared.name]
+
+
+def held_precision(artifact: str) -> str:
+    """The precision a file holds: an ONNX file's graph says it; a mobile file's metadata (inside the .tflite,
+    beside the .pte) does."""
+    if artifact_kind(artifact) == "onnx":
+        return artifact_precision(artifact)
+    return load_runner(artifact).info.extra.get("precision", "fp32")
+
+
 def candidates(held: dict[str, str], engines: list[str], cpu: dict) -> list[Candidate]:
-    """Every (artifact, engine, precision) worth timing: ``held`` maps each ONNX file to the precision it holds.
+    """Every (artifact, engine, precision) worth timing: ``held`` maps each file to the precision it holds.
     An engine that lowers an FP32 file to bf16 itself (OpenVINO) also runs it in bf16 where the CPU has BF16
     arithmetic (AVX512-BF16, AMX)."""
     chosen = []
     for artifact, precision in held.items():
-        for engine in engines:
+        for engine in engines_of(artifact, engines):
             chosen.append(Candidate(artifact, engine, precision))
             if precision == "fp32" and get_engine(engine).lowers("bf16") and bf16_problem(cpu) is None:
                 chosen.append(Candidate(artifact, engine, "bf16"))
@@ -74,14 +95,15 @@ def profile_best(artifacts: list[str], data, *, threads: int | None = 2, rounds:
     """Time and score each candidate; ``data`` (labelled images) gives the accuracy every choice is held to.
     Returns ``{"rows": [...], "best": {...} or None, "environment": {...}}``."""
     for artifact in artifacts:
-        if artifact_kind(artifact) != "onnx":
-            raise UsageError(f"--best compares ONNX files across the CPU engines; {artifact} is not one")
+        if artifact_kind(artifact) not in ("onnx", *MOBILE_KINDS.values()):
+            raise UsageError(f"--best compares ONNX files across the CPU engines, and .tflite / .pte files on "
+                             f"LiteRT / ExecuTorch; {artifact} is none of them")
         if not Path(artifact).exists():
             raise UsageError(f"{artifact} does not exist")
-    repeats = same_graphs(artifacts)
+    repeats = same_graphs([a for a in artifacts if artifact_kind(a) == "onnx"])
     for artifact, first in repeats.items():
         log(f"{Path(artifact).name} holds the same graph as {Path(first).name}: timed once, as {Path(first).name}")
-    held = {artifact: artifact_precision(artifact) for artifact in artifacts if artifact not in repeats}
+    held = {artifact: held_precision(artifact) for artifact in artifacts if artifact not in repeats}
     plan = candidates(held, engines or cpu_engines(), cpu_info())
     env = environment(threads)
     device = device_label(env)

@@ -25,7 +25,8 @@ from .best import best_lines
 from .plots import plot_latency, plot_pareto, save_figure
 
 COLUMNS = [  # (header, row key, format)
-    ("device", "device", "{}"), ("engine", "engine", "{}"), ("precision", "precision", "{}"), ("batch", "batch", "{}"),
+    ("device", "device", "{}"), ("engine", "engine", "{}"), ("precision", "precision", "{}"),
+    ("scenario", "scenario", "{}"), ("streams", "streams", "{}"), ("batch", "batch", "{}"),
     ("p50 ms", "p50_ms", "{:.3f}"), ("p90 ms", "p90_ms", "{:.3f}"), ("p99 ms", "p99_ms", "{:.3f}"),
     ("img/s", "throughput", "{:.1f}"), ("top-1 %", "top1", "pct"), ("top-5 %", "top5", "pct"),
     ("mean IoU %", "mean_iou", "pct"), ("mean Dice %", "mean_dice", "pct"), ("pixel acc %", "pixel_accuracy", "pct"),
@@ -49,11 +50,14 @@ def table_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     multi = len({r["device"] for r in results["rows"]}) > 1
     columns = [c for c in COLUMNS if multi or c[1] != "device"]
     columns = [c for c in columns if c[1] not in OPTIONAL or any(r.get(c[1]) is not None for r in results["rows"])]
+    if all(r.get("scenario", "single-stream") == "single-stream" for r in results["rows"]):
+        columns = [c for c in columns if c[1] not in ("scenario", "streams")]  # today's default: no columns for it
     if any(r.get("mean_iou") is not None or r.get("verification_accuracy") is not None for r in results["rows"]) \
             and all(r.get("top1") is None for r in results["rows"]):  # another task's run: no top-1 column
         columns = [c for c in columns if c[1] != "top1"]
     # devices side by side for each engine x precision x batch
-    ordered = sorted(results["rows"], key=lambda r: (r["engine"], r["precision"], r["batch"], r["device"]))
+    ordered = sorted(results["rows"], key=lambda r: (r["engine"], r["precision"], r.get("scenario", ""),
+                                                     str(r.get("streams", "")), r["batch"], r["device"]))
     return [c[0] for c in columns], [[_fmt(r.get(key), fmt) for _, key, fmt in columns] for r in ordered]
 
 
@@ -156,6 +160,52 @@ def _accuracy_words(results: dict) -> str:
     return f"{headline_label(key)} on {where}"
 
 
+STARTUP_HEADERS = ["device", "engine", "precision", "process start to loaded s", "load s", "compile s",
+                   "first inference ms", "clock MHz", "hottest °C", "energy mJ / inference"]
+
+
+def startup_rows(rows: list[dict]) -> list[list[str]]:
+    """Per device x engine x precision: the cold start (what starting the model on demand costs) and the machine's
+    state during the timed calls (clock, temperature, energy), where the profile measured them."""
+    seen: dict[tuple, list[str]] = {}
+    for row in rows:
+        cold, machine = row.get("cold_start"), row.get("machine")
+        key = (row["device"], row["engine"], row["precision"])
+        if key in seen or not (cold or machine) or row.get("scenario", "single-stream") != "single-stream":
+            continue
+        cold, machine = cold or {}, machine or {}
+        clock, temp, energy = machine.get("clock_mhz"), machine.get("temperature_c"), machine.get("energy") or {}
+        first = cold.get("first_inference_ms") or {}
+        seen[key] = [*key, _fmt(cold.get("process_to_loaded_s"), "{:.2f}"), _fmt(cold.get("load_s"), "{:.2f}"),
+                     _fmt(cold.get("compile_s"), "{:.2f}"),
+                     ", ".join(f"b{b} {ms:.1f}" for b, ms in first.items()) or "–",
+                     f"{clock['min']:.0f}-{clock['max']:.0f}" if isinstance(clock, dict) else "no sensor",
+                     f"{temp['max']:.0f}" if isinstance(temp, dict) else "no sensor",
+                     _fmt(energy.get("mj_per_inference"), "{:.2f}") if energy.get("mj_per_inference") is not None
+                     else "no sensor"]
+    return list(seen.values())
+
+
+STARTUP_INTRO = ("Cold start: process start to model loaded (interpreter and imports included), the load itself (an "
+                 "OpenVINO compile inside it), the first inference per batch before any warm-up. Machine: the CPU "
+                 "clock's range, the hottest thermal zone and the energy per inference (RAPL, Jetson rails) read "
+                 "between the timed calls; \"no sensor\" where the machine exposes none.")
+
+
+DELEGATION_INTRO = ("Which operators of each mobile file the XNNPACK delegate runs; those that fall back run on the "
+                    "runtime's own kernels, the usual reason a mobile model is slow:")
+
+
+def delegation_lines(rows: list[dict]) -> list[str]:
+    """One line per mobile file profiled (engine, precision, file): its delegation summary."""
+    seen: dict[tuple, str] = {}
+    for row in rows:
+        if row.get("delegation"):
+            key = (row["engine"], row["precision"], Path(str(row.get("artifact") or "")).name)
+            seen.setdefault(key, row["delegation"])
+    return [f"{engine} {precision} ({name}): {summary}" for (engine, precision, name), summary in seen.items()]
+
+
 def render_markdown(results: dict, images: dict[str, str]) -> str:
     headers, rows = table_rows(results)
     out = [f"# edgecnn report: {results['recipe']} ({results['model']})", "",
@@ -174,6 +224,13 @@ def render_markdown(results: dict, images: dict[str, str]) -> str:
         multi = len({d["device"] for d in differences}) > 1
         out += ["## Accuracy differences", "", "Each against FP32 on the same validation images (paired):", ""]
         out += [f"- {d['device'] + ': ' if multi else ''}{d['line']}" for d in differences] + [""]
+    startup = startup_rows(results.get("rows") or [])
+    if startup:
+        out += ["## Cold start and machine state", "", STARTUP_INTRO, "",
+                tabulate(startup, headers=STARTUP_HEADERS, tablefmt="github", disable_numparse=True), ""]
+    delegation = delegation_lines(results.get("rows") or [])
+    if delegation:
+        out += ["## Delegation", "", DELEGATION_INTRO, ""] + [f"- {line}" for line in delegation] + [""]
     layer = results.get("layer_error")
     if layer:
         out += ["## Per-layer INT8 error", "", _layer_error_intro(layer), "", layer_table(layer["worst"]), ""]
@@ -237,6 +294,14 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
         plots.append(f'<img alt="{name}" src="data:image/png;base64,{data}">')
     if plots:
         parts += ["<h2>Plots</h2>", '<div class="plots">' + "".join(plots) + "</div>"]
+    startup = startup_rows(results.get("rows") or [])
+    if startup:
+        parts += ["<h2>Cold start and machine state</h2>", f"<p>{html.escape(STARTUP_INTRO)}</p>",
+                  _html_table(STARTUP_HEADERS, startup, 3)]
+    delegation = delegation_lines(results.get("rows") or [])
+    if delegation:
+        parts += ["<h2>Delegation</h2>", f"<p>{html.escape(DELEGATION_INTRO)}</p>",
+                  "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in delegation) + "</ul>"]
     layer = results.get("layer_error")
     if layer:
         parts += ["<h2>Per-layer INT8 error</h2>", f"<p>{html.escape(_layer_error_intro(layer))}</p>",
@@ -265,9 +330,12 @@ def write_plots(results: dict, folder: str | os.PathLike) -> dict[str, Path]:
     layer = results.get("layer_error")
     if layer and (folder / layer["plot"]).exists():
         images["layer_error"] = folder / layer["plot"]
+    # latency against accuracy and per-call latency are single-stream figures (an offline request's latency is
+    # measured under load); the offline rows are in the table
+    single = [r for r in results["rows"] if r.get("scenario", "single-stream") == "single-stream"]
     for name, draw in (("pareto", plot_pareto), ("latency", plot_latency)):
         path = folder / f"{name}.png"
-        fig = draw(results["rows"])
+        fig = draw(single)
         if fig is not None:
             save_figure(fig, path)
             images[name] = path

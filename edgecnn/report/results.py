@@ -8,7 +8,11 @@ Schema ``edgecnn.results`` version 1::
 Each row: device, model, engine, precision, batch, p50/p90/p95/p99/mean/std/min/max (ms),
 cv, runs, throughput (images/s), load and run memory (MiB, peak RSS increase),
 device memory (MiB, TensorRT), top1/top5 (fraction, on the validation images) and
-how many images, file size (MiB), artifact path, warnings.
+how many images, file size (MiB), artifact path, warnings; the scenario (single-stream, or offline
+with its streams: then the percentiles are each request's latency under load and throughput the
+images/s with requests in flight), the machine's state during the timed calls (``machine``: clock,
+temperature, throttling, energy) and the cold start (``cold_start``), and for a mobile file its
+delegation summary.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ SCHEMA, VERSION = RESULTS_SCHEMA, RESULTS_VERSION
 
 
 def rows_from_profile(profile: dict, device: str) -> list[dict]:
-    return [results_row(device=device, model=profile.get("model"), engine=profile["engine"],
+    rows = [results_row(device=device, model=profile.get("model"), engine=profile["engine"],
                         precision=profile["precision"], stats=stats, load_rss_bytes=profile.get("load_rss_bytes", 0),
                         run_rss_bytes=profile.get("run_rss_bytes", 0),
                         device_memory_bytes=profile.get("device_memory_bytes"), accuracy=profile.get("accuracy"),
@@ -40,6 +44,23 @@ def rows_from_profile(profile: dict, device: str) -> list[dict]:
                         phases=next((p for p in profile.get("gpu_phases") or [] if p.get("batch") == stats["batch"]),
                                     None))
             for stats in profile.get("latency", [])]
+    states = {s.get("batch"): s for s in profile.get("machine_state") or []}
+    for row in rows:
+        row.update(scenario="single-stream", streams="1", machine=states.get(row["batch"]))
+    for stats in profile.get("offline") or []:  # the offline scenario: a row per batch and streams
+        row = results_row(device=device, model=profile.get("model"), engine=profile["engine"],
+                          precision=profile["precision"], stats=dict(stats, runs=stats["requests"]),
+                          load_rss_bytes=profile.get("load_rss_bytes", 0), run_rss_bytes=profile.get("run_rss_bytes", 0),
+                          device_memory_bytes=profile.get("device_memory_bytes"), accuracy=profile.get("accuracy"),
+                          file_size_bytes=profile.get("file_size_bytes"), artifact=profile.get("artifact"),
+                          warnings=profile.get("warnings", []))
+        rows.append(dict(row, scenario="offline", streams=stats["streams_asked"], streams_used=stats["streams"]))
+    for row in rows:  # what starting the model on demand costs: the same for every row of one profile
+        row["cold_start"] = profile.get("cold_start")
+    summary = (profile.get("delegation") or {}).get("summary")
+    for row in rows if summary else []:  # a mobile file: what XNNPACK took of it (the report's Delegation lines)
+        row["delegation"] = summary
+    return rows
 
 
 def build_results(recipe, profiles: list[dict], stages: list[dict], *, device: str | None = None,

@@ -10,7 +10,8 @@ here cannot drift between ``edgecnn profile`` on the host and ``infer.py`` on th
 * ``manifest``: the bundle manifest check; ``stats``: the latency statistics; ``timing``: the timed loop;
 * ``memory``: the peak RSS of a phase; ``environment``: the CPU and environment block;
 * ``results``: the results schema's rows; ``options``: the device-side options' declarations;
-* ``quantized_io``: float <-> INT8 for a model with integer inputs and outputs (a full-integer ``.tflite``).
+* ``quantized_io``: float <-> INT8 for a model with integer inputs and outputs (a full-integer ``.tflite``);
+* ``sensors``: the CPU clock, temperature, throttling and energy read before, between and after timed calls.
 """
 
 from __future__ import annotations
@@ -44,4 +45,5 @@ from .results import MIB, RESULTS_SCHEMA, RESULTS_VERSION, device_label, results
 from .segmentation import confusion, mask_classes, predict_tiled, read_mask_file, segmentation_metrics, tile_plan
 from .similarity import best_threshold, cosine_similarity, draw_pairs, roc_auc, verification_metrics
 from .stats import latency_stats
-from .timing import time_calls
+from .sensors import NO_SENSOR, SensorLog
+from .timing import cold_start, process_age_s, time_calls

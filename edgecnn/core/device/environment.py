@@ -83,13 +83,16 @@ X86_ONLY_FLAGS = ("sse4_2", "avx", "avx2", "avx512f")
 
 
 def looks_emulated(cpu: dict) -> bool:
-    """An ARM process reading an x86 CPU's flags (or the reverse): a user-mode emulator such as qemu-user,
-    which passes the host's /proc/cpuinfo through. Its latency is the emulator's, not the device's."""
+    """An ARM process reading an x86 CPU's flags (or the reverse): a user-mode emulator such as qemu-user 7,
+    which passes the host's /proc/cpuinfo through; or an ARM CPU whose implementer is 0x00, which the ARM
+    architecture reserves for software (qemu-user 8 and later write their own /proc/cpuinfo with it). Its
+    latency is the emulator's, not the device's."""
     arch = str(cpu.get("arch", "")).lower()
     isa = set(cpu.get("isa", []))
     x86_flags = bool(isa & set(X86_ONLY_FLAGS))
     if arch.startswith(("aarch64", "arm")):
-        return x86_flags
+        software_implementer = str(cpu.get("cpu_part", "")).split(":")[0] in ("0x00", "0x0")
+        return x86_flags or (":" in str(cpu.get("cpu_part", "")) and software_implementer)
     if arch in ("x86_64", "amd64", "i686", "i386"):
         return bool(isa) and not x86_flags and bool(isa & {"asimd", "asimddp", "sve"})
     return False
