@@ -357,3 +357,106 @@ def test_a_recipe_makes_profiles_and_reports_the_mobile_files(tmp_path, monkeypa
     assert {s.name: s.status for s in again.stages if s.name != "report"} == \
         {name: "cached" for name in names if name != "report"}
     assert (again.run_dir / "artifacts" / "model_fp32.pte.json").is_file()  # the sidecar comes with the cached .pte
+
+
+def _float_weights(path) -> int:
+    """How many float32 tensors of rank 4 (convolution weights and their activations) a .tflite holds."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_path=str(path)).get_tensor_details()
+    return sum(1 for d in details if d["dtype"] == np.float32 and len(d["shape"]) == 4)
+
+
+def test_layers_kept_in_float_are_float_in_the_file(tmp_path):
+    """keep_float leaves those layers' operators out of PT2E: the .tflite holds their convolutions in float32."""
+    import torch
+
+    from edgecnn.quantize.mobile import fallback_order, quantize_loaded
+    from edgecnn.quantize.options import QuantizeOptions
+    from edgecnn.zoo import create_model
+
+    need("litert_torch")
+    torch.manual_seed(0)
+    loaded = create_model("mobilenet_v1_025", input_size=32, num_classes=5)
+    order = fallback_order(loaded.model)
+    convs = [n for n, m in loaded.model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    assert order[0] == convs[0] and isinstance(loaded.model.get_submodule(order[1]), torch.nn.Linear)
+    options = QuantizeOptions(placed_for="litert", samples=8)
+    plain, kept = tmp_path / "plain.tflite", tmp_path / "kept.tflite"
+    quantize_loaded(loaded, plain, "synthetic:shapes", options)
+    report = quantize_loaded(loaded, kept, "synthetic:shapes", options, keep_float=order[:3])
+    assert _float_weights(kept) > _float_weights(plain)
+    from edgecnn.export.tflite import read_tflite_metadata
+
+    assert read_tflite_metadata(kept).export["kept_float"] == order[:3] and report.precision == "int8"
+    assert "kept_float" not in read_tflite_metadata(plain).export
+
+
+def test_a_mobile_accuracy_budget_keeps_layers_in_float_until_it_is_met(tmp_path, monkeypatch):
+    """The budget's steps on a real .tflite each time (calibrated, lowered, scored on the same images); the metric
+    is made to miss until two layers are in float (a trained model's drop cannot be counted on in a test), so the
+    steps, the best file written and its record are what is checked."""
+    import torch
+
+    import edgecnn.quantize.mobile as mobile
+    from edgecnn.export.tflite import read_tflite_metadata
+    from edgecnn.zoo import create_model
+    from edgecnn.zoo.weights import save_checkpoint
+
+    need("litert_torch")
+    torch.manual_seed(0)
+    loaded = create_model("mobilenet_v1_025", input_size=32, num_classes=8)
+    checkpoint = tmp_path / "m.pt"
+    data = "synthetic:shapes:48"
+    from edgecnn.tasks.registry import get_task
+
+    classes = get_task(loaded.spec.task).function("reader")(data, resize=loaded.preprocess.resize, side=32,
+                                                             seed=0).classes
+    save_checkpoint(checkpoint, loaded.model, arch=loaded.spec.name, classes=classes, input_size=loaded.input_size,
+                    preprocess=loaded.preprocess.to_dict())
+    real = mobile._scorer
+
+    def missing_until_two_layers(*args, **kwargs):
+        scorer = real(*args, **kwargs)
+        value = scorer.value
+
+        class Penalised:
+            def __getattr__(self, name):
+                return getattr(scorer, name)
+
+            def value(self, items):
+                k = getattr(items, "edgecnn_k", None)
+                return value(items) - (0.10 if k is not None and k < 2 else 0.0)
+
+            def items(self, path):
+                found = scorer.items(path)
+                name = os.path.basename(str(path))
+                if name.startswith("k"):  # a budget candidate, k{layers in float}.tflite
+                    found = _tagged(found, int(name[1:].split(".")[0]))
+                return found
+
+        return Penalised()
+
+    monkeypatch.setattr(mobile, "_scorer", missing_until_two_layers)
+    loaded = create_model(str(checkpoint))
+    out = tmp_path / "budget.tflite"
+    from edgecnn.quantize.options import QuantizeOptions
+
+    options = QuantizeOptions(placed_for="litert", samples=8, max_drop=1.0)
+    report = mobile.quantize_mobile_with_budget(loaded, str(checkpoint), str(out), data, options, data, 0.25)
+    assert [s["excluded"] for s in report.steps] == [0, 1, 2]
+    assert report.met and report.method == "ptq+fallback" and len(report.kept_float) == 2
+    assert report.steps[0]["drop"] >= 10 - 1e-6 and report.final_drop <= 1.0
+    assert read_tflite_metadata(out).export["kept_float"] == report.kept_float
+    assert report.quantize["path"] == str(out) and 0 < report.images < 48  # the validation side only
+
+
+class _Tagged(np.ndarray):
+    """Per-image scores, tagged with the number of layers the candidate kept in float."""
+
+
+def _tagged(items, k: int) -> _Tagged:
+    tagged = np.asarray(items).view(_Tagged)
+    tagged.edgecnn_k = k
+    return tagged

@@ -85,6 +85,8 @@ def quantize_command(model, output, precision, calib, val, val_split, mean, std,
         _print_fp16(outcome.fp16)
     elif outcome.mobile is not None:
         _print_mobile(outcome)
+        if outcome.budget is not None:
+            _print_budget(outcome.budget)
     else:
         _print_report(outcome.report, trt_table)
         if outcome.budget is not None:

@@ -119,7 +119,7 @@ ENGINE = Engine(
     distribution="executorch", default_for=("pte",), libraries=("executorch", "torchao", "torch", "numpy"),
     runtime_library="executorch", profiler="ExecuTorch ETDump (per XNNPACK operator)", delegation=delegation,
     sources={"fp32": "fp32_pte", "int8": "int8_pte"},  # made from the checkpoint (a recipe: artifacts/model_P.pte)
-    placement=Placement(quantizer="pt2e", kind="int8_pte", budget=False,
+    placement=Placement(quantizer="pt2e", kind="int8_pte",
                         help="PT2E on the PyTorch model (a zoo name or checkpoint), ExecuTorch's XNNPACKQuantizer: .pte"),
     device=DeviceSide(loader="executorch_runtime",
                       requirements=("numpy>=1.24", "pillow>=10", "executorch>=1.5,<1.6"),

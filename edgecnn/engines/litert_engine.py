@@ -71,7 +71,7 @@ ENGINE = Engine(
     runtime_library="ai-edge-litert", delegation=delegation,
     profiler="none: LiteRT's Python interpreter exposes no op profiler (C++ benchmark_model --enable_op_profiling has)",
     sources={"fp32": "fp32_tflite", "int8": "int8_tflite"},  # from the checkpoint (recipes: artifacts/model_P.tflite)
-    placement=Placement(quantizer="pt2e", kind="int8_tflite", budget=False,
+    placement=Placement(quantizer="pt2e", kind="int8_tflite",
                         help="PT2E on the PyTorch model (a zoo name or checkpoint), litert-torch's quantizer: .tflite"),
     device=DeviceSide(loader="ai_edge_litert", requirements=("numpy>=1.24", "pillow>=10", "ai-edge-litert>=2.3,<2.4"),
                       runtime="LiteRT (ai-edge-litert, XNNPACK)", artifacts=("tflite",), ),

@@ -55,6 +55,7 @@ class MobileFormat:
     embed: Callable[[bytes, str], bytes] | None  # (content, metadata JSON) -> content; None: a sidecar
     runner: Callable[[str, int | None], Run]  # (path, threads) -> a call on input arrays
     libraries: tuple[str, ...] = ()  # whose versions the metadata records (converter, runtime)
+    module_name: Callable[[str], str] = lambda name: name  # a module's name as the quantizer's filter spells it
 
 
 def mobile_format(name: str) -> MobileFormat:
@@ -68,13 +69,25 @@ def mobile_format(name: str) -> MobileFormat:
     raise UsageError(f"no mobile format {name!r}; choose pte or tflite")
 
 
+def keep_in_float(quantizer: Any, modules: list[str], spell: Callable[[str], str] = lambda name: name) -> Any:
+    """``quantizer`` (XNNPACKQuantizer, litert-torch's PT2EQuantizer) leaving the operators of ``modules`` (names
+    in the PyTorch model) in float. Both skip a module whose entry in their per-module configurations is None (the
+    global configuration then passes it by), which their ``set_module_name`` does not accept yet. ``spell``: the
+    name as the quantizer's module filter spells it (the format's ``module_name``)."""
+    for name in modules:
+        quantizer.module_name_config[spell(name)] = None
+    return quantizer
+
+
 def export_mobile(fmt: MobileFormat, loaded: LoadedModel, output: str | os.PathLike, *, batch: int | str = 1,
                   precision: str = "fp32", calibration: np.ndarray | None = None, per_channel: bool = True,
                   do_verify: bool = True, force: bool = False, provenance: dict | None = None,
+                  keep_float: list[str] | None = None,
                   on_stage: Callable[[str, float], None] | None = None) -> ExportReport:
     """Export ``loaded`` in ``fmt``; INT8 needs ``calibration`` (preprocessed images ``(N, C, H, W)``).
-    ``provenance`` (the calibration's source, samples, hash) goes into the metadata. The file (and its
-    sidecar) appear only when every stage passed."""
+    ``provenance`` (the calibration's source, samples, hash) goes into the metadata; ``keep_float`` names modules
+    INT8 leaves in float (an accuracy budget's fallback). The file (and its sidecar) appear only when every stage
+    passed."""
     fixed = parse_batch(batch)
     if fixed is None:
         raise UsageError(f"a .{fmt.suffix.lstrip('.')} file has a fixed batch: give --batch N (not dynamic)")
@@ -99,7 +112,7 @@ def export_mobile(fmt: MobileFormat, loaded: LoadedModel, output: str | os.PathL
     module, quantizer = loaded.model.eval(), None
     if precision == "int8":
         started = time.perf_counter()
-        quantizer = fmt.quantizer(per_channel)
+        quantizer = keep_in_float(fmt.quantizer(per_channel), list(keep_float or []), fmt.module_name)
         module = calibrated(module, example, quantizer, batches_of(calibration, fixed, spec.num_inputs), fmt.fold)
         stage("calibrate", started)
     started = time.perf_counter()
@@ -107,7 +120,8 @@ def export_mobile(fmt: MobileFormat, loaded: LoadedModel, output: str | os.PathL
     stage("lower", started)
     export = {"exporter": fmt.exporter, "backend": "xnnpack", "batch": fixed, "precision": precision}
     if precision == "int8":
-        export.update(quantizer="pt2e", per_channel=per_channel, **(provenance or {}))
+        export.update(quantizer="pt2e", per_channel=per_channel, **(provenance or {}),
+                      **({"kept_float": list(keep_float)} if keep_float else {}))
     meta = describe(loaded, input_names, output_names, [fixed, *spec.input_size], export, libraries=fmt.libraries)
     meta.extra["precision"] = precision
     text = metadata_json(meta)

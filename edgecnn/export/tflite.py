@@ -168,12 +168,20 @@ def runner(path: str, threads: int | None = None):
 
 
 @functools.cache
+def litert_module_name(name: str) -> str:
+    """A module's name as litert-torch 0.10's PT2EQuantizer compares it: it takes an exported graph's
+    nn_module_stack key ("L__self__features.0.0"), drops ten characters (dynamo's "L__self___", one more than
+    torch.export's "L__self__") and turns "_" into "." ; the same done to our name matches that spelling exactly."""
+    return ("L__self__" + name)[len("L__self___"):].replace("_", ".")
+
+
 def _format():
     from .mobile import MobileFormat
 
     return MobileFormat(name="tflite", suffix=".tflite", exporter="litert-torch", runtime="LiteRT (XNNPACK)",
                         require=require_converter, quantizer=pt2e_quantizer, fold=False, lower=lower,
-                        embed=embed_metadata, runner=runner, libraries=("litert-torch", "ai-edge-litert", "torchao"))
+                        embed=embed_metadata, runner=runner, libraries=("litert-torch", "ai-edge-litert", "torchao"),
+                        module_name=litert_module_name)
 
 
 def __getattr__(name: str):

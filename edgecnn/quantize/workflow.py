@@ -144,9 +144,11 @@ def quantize_model(model: str | os.PathLike, output: str | os.PathLike, *, preci
         raise UsageError("--max-drop needs labelled images to measure the task's metric (top-1, mean IoU, "
                          "verification accuracy): pass --val DIR")
     if placement_of(options.placed_for).quantizer == "pt2e":  # a .pte / .tflite made from the PyTorch model
-        report, accuracy = quantize_mobile(model, output, calib, options, val=val, val_split=val_split,
+        report, measured = quantize_mobile(model, output, calib, options, val=val, val_split=val_split,
                                            input_size=input_size, force=force, log=log)
-        return QuantizeOutcome(precision, str(output), mobile=report, accuracy=accuracy)
+        if options.max_drop is not None:  # the accuracy budget's steps (layers kept in float)
+            return QuantizeOutcome(precision, str(output), mobile=report, budget=measured)
+        return QuantizeOutcome(precision, str(output), mobile=report, accuracy=measured)
     size = None
     if input_size is not None:
         from ..zoo import parse_input_size  # the zoo builds models: PyTorch, needed here only to read a size

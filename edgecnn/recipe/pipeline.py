@@ -201,12 +201,14 @@ def _mobile_stages(r: Recipe, kinds: set) -> list[Stage]:
         libraries = TORCH_LIBS + get_engine(engine).libraries
         if precision == "int8":
             calib, options = bodies.int8_options(r, symmetric=False, placed_for=engine)
+            budget = options.max_drop is not None  # the recipe's quantize.max_drop, met on the validation side
             stages.append(Stage(f"quantize-int8-{fmt}", partial(bodies.mobile, fmt=fmt, precision=precision,
                                                                  batch=batch, calib=calib, options=options,
-                                                                 output=output),
+                                                                 output=output, data=r.data),
                                 outputs=outputs, needs=("artifacts/model.pt",),
                                 settings={"batch": batch, "options": asdict(options), "data": asdict(r.data)},
-                                data={"calib": calib}, libraries=libraries))
+                                data={"calib": calib, **({"data": r.data.path, "val": r.data.val} if budget else {})},
+                                libraries=libraries))
         else:
             stages.append(Stage(f"export-{fmt}", partial(bodies.mobile, fmt=fmt, precision=precision, batch=batch,
                                                           calib=None, options=None, output=output,

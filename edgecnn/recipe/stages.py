@@ -30,7 +30,7 @@ from ..profile.options import TargetShape, Timing
 from ..quantize.accuracy_aware import QatPlan, quantize_with_budget
 from ..quantize.fp16 import convert_fp16
 from ..quantize.layer_error import layer_error_report
-from ..quantize.mobile import quantize_loaded
+from ..quantize.mobile import quantize_loaded, quantize_mobile_with_budget
 from ..quantize.options import QuantizeOptions
 from ..quantize.placed import quantize_placed
 from ..tasks.registry import DEFAULT, get_task, of_model, task_of
@@ -86,7 +86,7 @@ def export(ctx: StageContext, options) -> None:
 
 
 def mobile(ctx: StageContext, fmt: str, precision: str, batch: int, calib: str | None,
-           options: QuantizeOptions | None, output: str, verify: bool = True) -> None:
+           options: QuantizeOptions | None, output: str, verify: bool = True, data: DataSection | None = None) -> None:
     """The checkpoint as a ``fmt`` (tflite, pte) file: FP32 exported and verified against PyTorch, or INT8 by PT2E
     with the runtime's quantizer on ``calib``. A .pte's sidecar (MODEL.pte.json) is written beside it, in the
     stage's folder, as its second declared output."""
@@ -95,7 +95,16 @@ def mobile(ctx: StageContext, fmt: str, precision: str, batch: int, calib: str |
 
     loaded = create_model(str(ctx.input("artifacts/model.pt")))
     target = ctx.output(output)
-    if precision == "int8":
+    if precision == "int8" and options.max_drop is not None:  # the recipe's accuracy budget, on its validation side
+        budget = quantize_mobile_with_budget(loaded, str(ctx.input("artifacts/model.pt")), str(target), calib,
+                                             options, data.val or data.path, None if data.val else data.val_split,
+                                             batch=batch, force=True, log=ctx.note)
+        ctx.record["budget"] = budget.to_dict()
+        report = budget.written
+        ctx.log(f"    accuracy budget {budget.max_drop:g} points of {budget.metric}: FP32 {100 * budget.fp32_top1:.2f}%, "
+                f"plain INT8 {100 * budget.int8_top1:.2f}%, final {100 * budget.final_top1:.2f}% "
+                f"({'met' if budget.met else 'NOT met'}; {len(budget.kept_float)} layers in float)")
+    elif precision == "int8":
         report = quantize_loaded(loaded, target, calib, options, batch=batch, force=True, log=ctx.note)
     else:
         report = export_mobile(mobile_format(fmt), loaded, target, batch=batch, do_verify=verify, force=True,
