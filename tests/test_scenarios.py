@@ -180,3 +180,37 @@ def test_a_recipe_measures_both_scenarios_and_reports_them(tmp_path, monkeypatch
          ("offline", "1", 2), ("offline", "auto", 2)])
     header = next(line for line in (run.run_dir / "report.md").read_text().splitlines() if line.startswith("| engine"))
     assert "scenario" in header and "streams" in header
+
+
+def test_per_layer_on_the_device_sits_beside_the_hosts_in_the_report(tiny_onnx, tmp_path, cli):
+    """infer.py --profile --per-layer (ONNX Runtime's profiler in the bundle) comes back in the results; the report
+    shows the device's slowest layers beside the host's (edgecnn profile --per-layer), and its cold start."""
+    import json
+    import subprocess
+    import sys
+
+    from edgecnn.profile.run import profile
+    from edgecnn.report.render import render_markdown
+    from edgecnn.report.results import merge_results, rows_from_profile
+
+    bundle = tmp_path / "b"
+    assert cli("bundle", tiny_onnx, "-o", bundle).exit_code == 0
+    done = subprocess.run([sys.executable, str(bundle / "infer.py"), "--profile", "--per-layer", "--threads", "1",
+                           "--min-runs", "5", "--min-time-s", "0.05", "--warmup-s", "0", "--results",
+                           str(tmp_path / "device.json"), "--device-name", "board"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    device = json.loads((tmp_path / "device.json").read_text())
+    layers = device["rows"][0]["per_layer"]
+    assert layers and all(r["mean_ms"] >= 0 for r in layers) and any(r["op"] == "Conv" for r in layers)
+    assert device["rows"][0]["cold_start"]["first_inference_ms"]["1"] > 0
+    host = profile(tiny_onnx, "ort", batches=[1], threads=1, warmup_s=0.0, min_runs=5, min_time_s=0.05,
+                   per_layer=True)
+    host_results = {"schema": "edgecnn.results", "version": 1, "recipe": "r", "model": "m", "device": "host",
+                    "created": "now", "environment": host.environment, "training": None, "stages": [],
+                    "rows": rows_from_profile(host.to_dict(), "host")}
+    merged = merge_results([host_results, device])
+    text = render_markdown(dict(merged, recipe="r", model="m", device="host", created="now"), {})
+    section = text.split("## Slowest layers", 1)[1].split("\n## ", 1)[0]
+    assert "**host: ort fp32, batch 1**" in section and "**board: ort fp32, batch 1**" in section
+    assert "## Cold start and machine state" in text

@@ -91,11 +91,15 @@ def open_image(path: Path, quiet: bool = False) -> Image.Image | None:
 
 # ---------------------------------------------------------------- runtimes
 class OnnxModel:
-    def __init__(self, path: Path, threads: int | None = None, runtime_options: dict | None = None):
+    def __init__(self, path: Path, threads: int | None = None, runtime_options: dict | None = None,
+                 profile_prefix: str | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if profile_prefix:  # --per-layer: a second session with ONNX Runtime's profiler, the timed one untouched
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -633,11 +637,34 @@ def _profile(args, config: dict, labels: list[str], model, load, load_times) -> 
                                artifact=config["model"], warnings=warnings) for stats in measured]
     for row in rows:
         row.update(scenario="single-stream", streams="1", machine=states.get(row["batch"]), cold_start=cold)
+    if getattr(args, "per_layer", False):
+        layers = per_layer_rows(config, feeds[batches[0]], args.threads)
+        if layers is None:
+            warnings.append(f"no per-layer times from {config['engine']} in infer.py: --per-layer runs ONNX "
+                            "Runtime's profiler")
+        elif rows:
+            rows[0]["per_layer"] = layers
     return {"schema": device.RESULTS_SCHEMA, "version": device.RESULTS_VERSION, "recipe": None,
             "model": config["architecture"], "device": name, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "environment": env, "training": None, "stages": [], "rows": rows,
             "bundle": {"model_sha256": device.sha256_file(model_file), "precision": config["precision"],
                        "measured_by": "infer.py --profile"}}
+
+
+def per_layer_rows(config: dict, feed: np.ndarray, threads: int | None, runs: int = 20, top: int = 15):
+    """ONNX Runtime's profiler over ``runs`` inferences in a session of its own: the slowest nodes (the ranking
+    edgecnn profile --per-layer gives on the host), or None for a bundle on another runtime."""
+    import tempfile
+
+    if config.get("engine", "onnxruntime") != "onnxruntime":
+        return None
+    with tempfile.TemporaryDirectory(prefix="infer-ortprof-") as tmp:
+        model = OnnxModel(HERE / config["model"], threads, config.get("runtime_options"),
+                          profile_prefix=str(Path(tmp) / "ort"))
+        for _ in range(runs):
+            model(feed)
+        events = json.loads(Path(model.session.end_profiling()).read_text())
+    return device.rank_layers(device.ort_node_times(events), top)
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -733,6 +760,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     profile.add_argument("--results", default="results.json", metavar="FILE",
                          help="Where the results file goes (default results.json).")
     profile.add_argument("--device-name", default=None, help="This device's name in reports (default: its CPU/board).")
+    profile.add_argument("--per-layer", action="store_true",
+                         help="Also the slowest layers on this device (ONNX Runtime's profiler, in a session of its "
+                              "own after the timed runs); the report shows them beside the host's.")
     profile.add_argument("--emulated", action="store_true",
                          help="Mark the figures as measured under an emulator (detected by itself when an ARM "
                               "process reads x86 CPU flags, as under qemu-user 7, or a CPU implementer 0x00, as "

@@ -24,7 +24,7 @@ def device_group():
 @click_options(DeviceConnection)
 @click.option("--device-name", "device_names", multiple=True, metavar="HOST=NAME",
               help="A device's name in reports (default: its CPU or board). Repeatable.")
-@click_options(DeviceOptions)
+@click_options(DeviceOptions, skip=("scenarios", "streams"))  # infer.py measures single-stream
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder for the results files (device-HOST.json).")
 @force_option

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..core.device import environment as device_environment
 from ..core.device.options import BATCHES, THREADS, TIMING
-from ..core.options import check_options, opt
+from ..core.options import OptionError, check_options, opt
 from ..engines.registry import all_device_modules, device_modules
 from ..errors import UsageError
 from ..profile.options import TargetShape, Timing
@@ -59,6 +59,8 @@ class DeviceAccess:
     emulated: bool = opt(False, "Mark the device's figures as measured under an emulator (detected by itself when "
                                 "an ARM process reads x86 CPU flags, as under qemu-user 7, or a CPU implementer "
                                 "0x00, as under qemu 8 and later).")
+    per_layer: bool = opt(False, "Also the device's slowest layers (ONNX Runtime's profiler, after the timed runs); "
+                                 "the report shows them beside the host's.")
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -69,8 +71,11 @@ class DeviceOptions(Timing, TargetShape, DeviceAccess):
     """How a bundle is measured on a device: the profile's batch sizes, threads and timing, plus the access."""
 
     def __post_init__(self) -> None:
-        self.batches = list(self.batches)
+        TargetShape.__post_init__(self)
         check_options(self)
+        if self.scenarios != ["single-stream"]:
+            raise OptionError("scenarios", "must be single-stream on a device: infer.py --profile measures one "
+                                           "request at a time", type(self))
 
 
 @dataclass
@@ -209,6 +214,8 @@ def measure_on(host: Host, bundle: Path, data: Path | None, options: DeviceOptio
             args += ["--device-name", device_name]
         if options.emulated:
             args += ["--emulated"]
+        if options.per_layer:
+            args += ["--per-layer"]
         log(f"{host.name}: measuring ({', '.join(f'batch {b}' for b in options.batches)})")
         done = host.run(f"cd {_q(remote)}/bundle && {runner} infer.py --verify {' '.join(_q(a) for a in args)}",
                         timeout=options.timeout_s)

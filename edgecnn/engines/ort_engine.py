@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from ..core.device import ort_node_times
 from ..core.metadata import read_metadata
 from ..core.onnx_io import load_onnx
 from ..core.ort import make_session
@@ -144,16 +145,7 @@ class OrtRunner(Runner):
                 for _ in range(runs):
                     profiled.infer(feed)
                 events = json.loads(Path(profiled.end_profiling()).read_text())
-        totals: dict[str, dict] = {}
-        for event in events:
-            if event.get("cat") != "Node" or not str(event.get("name", "")).endswith("_kernel_time"):
-                continue
-            name = event["name"][: -len("_kernel_time")]
-            entry = totals.setdefault(name, {"name": name, "op": event.get("args", {}).get("op_name", "?"),
-                                             "total_us": 0.0, "calls": 0})
-            entry["total_us"] += float(event.get("dur", 0))
-            entry["calls"] += 1
-        return list(totals.values())
+        return ort_node_times(events)  # the code infer.py --per-layer runs on the device
 
 
 def load(request: LoadRequest) -> OrtRunner:

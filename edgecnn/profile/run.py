@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..core.device import SensorLog, cold_start
+from ..core.device import SensorLog, cold_start, rank_layers
 from ..core.options import options_or_keywords
 from ..engines import artifact_precision, default_engine, get_engine, load_runner
 from ..engines.base import Runner
@@ -75,23 +75,9 @@ def _check_batches(runner: Runner, batches: tuple[int, ...]) -> None:
                              f"batch {', '.join(map(str, other))}")
 
 
-def _rank(rows: list[dict], top: int) -> list[dict]:
-    grand = sum(r["total_us"] for r in rows) or 1.0
-    for r in rows:
-        r["mean_ms"] = r["total_us"] / max(1, r["calls"]) / 1000
-        r["share"] = r["total_us"] / grand
-    ranked = sorted(rows, key=lambda r: -r["total_us"])
-    by_op: dict[str, float] = {}
-    for r in rows:
-        by_op[r["op"]] = by_op.get(r["op"], 0.0) + r["total_us"]
-    ops = [{"name": f"[all {op}]", "op": op, "total_us": us, "calls": 0, "mean_ms": 0.0, "share": us / grand}
-           for op, us in sorted(by_op.items(), key=lambda kv: -kv[1])[:5]]
-    return ranked[:top] + ops
-
-
 def _per_layer(runner: Runner, feed, settings) -> list[dict] | None:
     rows = runner.per_layer(feed, runs=20)
-    return None if rows is None else _rank(rows, settings.top_layers)
+    return None if rows is None else rank_layers(rows, settings.top_layers)
 
 
 def precision_mismatch(asked: str, executed: str | None, engine: str) -> str | None:

@@ -11,12 +11,17 @@ edgecnn checkpoint, as for ``edgecnn export`` (PT2E quantizes the PyTorch graph;
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 
+from ..core.metadata import sidecar_path
 from ..engines.registry import get_engine
 from ..errors import UsageError
+from ..fileio import atomic_path, check_output_path
 from ..tasks.registry import task_of
+from .accuracy_aware import AccuracyAwareReport
 from .calibration import load_calibration_set
 from .options import QuantizeOptions
 from .task_scores import task_score
@@ -101,13 +106,6 @@ def quantize_mobile_with_budget(loaded, model: str, output: str, calib: str, opt
     layers), each calibrated, lowered and scored on the same validation images; the best file measured is
     written. Returns an :class:`~.accuracy_aware.AccuracyAwareReport` (``quantize``: the ExportReport of the file
     written)."""
-    import shutil
-    import tempfile
-
-    from ..core.metadata import sidecar_path
-    from ..fileio import atomic_path, check_output_path
-    from .accuracy_aware import AccuracyAwareReport
-
     output = check_output_path(output, force)
     scorer = _scorer(loaded, model, val, val_split, options.seed)
     fp32_items = scorer.items(model)

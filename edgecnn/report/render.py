@@ -192,6 +192,22 @@ STARTUP_INTRO = ("Cold start: process start to model loaded (interpreter and imp
                  "between the timed calls; \"no sensor\" where the machine exposes none.")
 
 
+def slowest_layers(rows: list[dict], top: int = 8) -> list[tuple[str, list[list[str]]]]:
+    """Per device x engine x precision whose profile has per-layer times (``--per-layer`` on the host, ``infer.py
+    --profile --per-layer`` on a device): its slowest layers, so a device's sit beside the host's."""
+    found = []
+    for row in sorted(rows, key=lambda r: (r["engine"], r["precision"], r["device"])):
+        layers = [r for r in row.get("per_layer") or [] if not str(r.get("name", "")).startswith("[all ")]
+        if layers:
+            found.append((f"{row['device']}: {row['engine']} {row['precision']}, batch {row['batch']}",
+                          [[str(r["name"])[:60], str(r["op"]), f"{r['mean_ms']:.3f}", f"{100 * r['share']:.1f}"]
+                           for r in layers[:top]]))
+    return found
+
+
+LAYER_HEADERS = ["layer", "op", "ms / call", "share %"]
+
+
 DELEGATION_INTRO = ("Which operators of each mobile file the XNNPACK delegate runs; those that fall back run on the "
                     "runtime's own kernels, the usual reason a mobile model is slow:")
 
@@ -228,6 +244,12 @@ def render_markdown(results: dict, images: dict[str, str]) -> str:
     if startup:
         out += ["## Cold start and machine state", "", STARTUP_INTRO, "",
                 tabulate(startup, headers=STARTUP_HEADERS, tablefmt="github", disable_numparse=True), ""]
+    layers = slowest_layers(results.get("rows") or [])
+    if layers:
+        out += ["## Slowest layers", ""]
+        for title, table in layers:
+            out += [f"**{title}**", "", tabulate(table, headers=LAYER_HEADERS, tablefmt="github",
+                                                 disable_numparse=True), ""]
     delegation = delegation_lines(results.get("rows") or [])
     if delegation:
         out += ["## Delegation", "", DELEGATION_INTRO, ""] + [f"- {line}" for line in delegation] + [""]
@@ -298,6 +320,11 @@ def render_html(results: dict, images: dict[str, Path]) -> str:
     if startup:
         parts += ["<h2>Cold start and machine state</h2>", f"<p>{html.escape(STARTUP_INTRO)}</p>",
                   _html_table(STARTUP_HEADERS, startup, 3)]
+    layers = slowest_layers(results.get("rows") or [])
+    if layers:
+        parts.append("<h2>Slowest layers</h2>")
+        for title, table in layers:
+            parts += [f"<p><b>{html.escape(title)}</b></p>", _html_table(LAYER_HEADERS, table, 2)]
     delegation = delegation_lines(results.get("rows") or [])
     if delegation:
         parts += ["<h2>Delegation</h2>", f"<p>{html.escape(DELEGATION_INTRO)}</p>",

@@ -57,6 +57,8 @@ def rows_from_profile(profile: dict, device: str) -> list[dict]:
         rows.append(dict(row, scenario="offline", streams=stats["streams_asked"], streams_used=stats["streams"]))
     for row in rows:  # what starting the model on demand costs: the same for every row of one profile
         row["cold_start"] = profile.get("cold_start")
+    if rows and profile.get("per_layer"):  # the slowest layers (at the first batch), beside a device's in the report
+        rows[0]["per_layer"] = profile["per_layer"]
     summary = (profile.get("delegation") or {}).get("summary")
     for row in rows if summary else []:  # a mobile file: what XNNPACK took of it (the report's Delegation lines)
         row["delegation"] = summary
