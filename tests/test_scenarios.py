@@ -214,3 +214,30 @@ def test_per_layer_on_the_device_sits_beside_the_hosts_in_the_report(tiny_onnx, 
     section = text.split("## Slowest layers", 1)[1].split("\n## ", 1)[0]
     assert "**host: ort fp32, batch 1**" in section and "**board: ort fp32, batch 1**" in section
     assert "## Cold start and machine state" in text
+
+
+def test_a_stream_that_fails_stops_the_offline_run_with_its_error(tiny_onnx, monkeypatch):
+    import edgecnn.engines.ort_engine as ort_engine
+    from edgecnn.engines import load_runner
+    from edgecnn.profile.latency import random_feed
+
+    real, made = ort_engine.make_session, []
+
+    class Failing:
+        def __init__(self, session):
+            self.session = session
+
+        def run(self, *args):
+            raise RuntimeError("out of memory on this stream")
+
+    def sessions(path, *args, **kwargs):
+        made.append(real(path, *args, **kwargs))
+        return Failing(made[-1]) if len(made) == 2 else made[-1]
+
+    runner = load_runner(tiny_onnx, "ort", threads=2).activate()
+    feed = random_feed(runner, 1)
+    monkeypatch.setattr(ort_engine, "make_session", sessions)
+    started = time.perf_counter()
+    with pytest.raises(RuntimeError, match="out of memory on this stream"):
+        runner.offline_requests(feed, 2, seconds=5.0, warmup_s=0.05)
+    assert time.perf_counter() - started < 4.0  # the healthy stream did not wait for the window

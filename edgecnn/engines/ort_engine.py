@@ -107,24 +107,34 @@ class OrtRunner(Runner):
         # the window opens when every stream is warm, for all at once (the barrier's action runs before it releases)
         gate = threading.Barrier(streams, action=lambda: window.__setitem__("deadline", clock() + seconds))
 
+        errors: list[BaseException] = []
+
         def drive(i: int) -> None:
             session, mine = sessions[i], records[i]
-            warm_until = clock() + warmup_s
-            session.run(None, feed)
-            while clock() < warm_until:
+            try:
+                warm_until = clock() + warmup_s
                 session.run(None, feed)
-            gate.wait()
-            deadline = window["deadline"]
-            while clock() < deadline:
-                t0 = clock()
-                session.run(None, feed)
-                mine.append((t0, clock(), i))
+                while clock() < warm_until:
+                    session.run(None, feed)
+                gate.wait()
+                deadline = window["deadline"]
+                while clock() < deadline:
+                    t0 = clock()
+                    session.run(None, feed)
+                    mine.append((t0, clock(), i))
+            except threading.BrokenBarrierError:
+                pass  # another stream failed: its error is raised below
+            except Exception as exc:  # noqa: BLE001 (re-raised in the calling thread)
+                errors.append(exc)
+                gate.abort()  # the other streams stop waiting for this one
 
         workers = [threading.Thread(target=drive, args=(i,), daemon=True) for i in range(streams)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
+        if errors:
+            raise errors[0]
         return [r for stream in records for r in stream], streams
 
     def end_profiling(self) -> str | None:
