@@ -33,6 +33,16 @@ def test_every_request_is_counted_once_and_the_window_is_first_start_to_last_end
         count_requests([], 1, 1, "1")
 
 
+def test_a_scenario_the_engine_does_not_run_is_refused_before_any_work(tiny_onnx):
+    from edgecnn.errors import UsageError
+    from edgecnn.profile.run import profile
+
+    with pytest.raises(UsageError, match="torch runs the single-stream scenario, not offline"):
+        profile("mobilenet_v1_025", "torch", scenarios=["offline"])
+    with pytest.raises(UsageError, match="--sustained times single-stream calls"):
+        profile(tiny_onnx, "ort", scenarios=["offline"], sustained_s=5.0)
+
+
 def test_streams_are_auto_or_positive():
     assert parse_streams("AUTO") == "auto" and parse_streams(2) == "2" and parse_streams(" 3 ") == "3"
     for bad in ("0", "-1", "two", ""):

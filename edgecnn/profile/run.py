@@ -158,6 +158,8 @@ def profile(artifact: str | os.PathLike, engine: str | None = None, *, precision
     else:
         run_path = artifact
     declared = get_engine(engine or default_engine(str(run_path)))
+    if settings.sustained_s and "single-stream" not in settings.scenarios:
+        raise UsageError("--sustained times single-stream calls over time: add single-stream to --scenario")
     for scenario in settings.scenarios:
         if scenario not in declared.scenarios:
             raise UsageError(f"{declared.name} runs the {' and '.join(declared.scenarios)} scenario"
