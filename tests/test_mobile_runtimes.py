@@ -97,6 +97,34 @@ def test_tflite_export_keeps_metadata_inside_the_file(lenet):
     assert result.exit_code == 0 and "XNNPACK runs" in result.output
 
 
+def test_tflite_fp16_holds_float16_weights_and_agrees_with_fp32(lenet, tmp_path):
+    """edgecnn quantize m.tflite --precision fp16: float16 weights (ai-edge-quantizer), metadata "fp16", checked
+    against the FP32 file on LiteRT; the engine runs it as fp16 and refuses it as fp32."""
+    import collections
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgecnn.engines import load_runner
+    from edgecnn.export.tflite import read_tflite_metadata
+
+    loaded, folder, reports = lenet
+    out = tmp_path / "lenet5_fp16.tflite"
+    result = _cli("quantize", folder / "lenet5.tflite", "--precision", "fp16", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "verified:  cosine" in result.output
+    assert out.stat().st_size < 0.7 * (folder / "lenet5.tflite").stat().st_size
+    meta = read_tflite_metadata(out)
+    assert meta.extra["precision"] == "fp16" and json.loads(meta.extra["conversion"])["weights"] == "float16"
+    dtypes = collections.Counter(d["dtype"].__name__ for d in Interpreter(model_path=str(out)).get_tensor_details())
+    assert dtypes["float16"] >= 3  # C1, C3, C5 and the classifier's weights
+    runner = load_runner(out, precision="fp16")
+    assert runner.engine == "litert" and runner.info.extra["precision"] == "fp16"
+    with pytest.raises(UsageError, match="holds a fp16 model"):
+        load_runner(out, precision="fp32")
+    again = _cli("quantize", out, "--precision", "fp16", "-o", tmp_path / "twice.tflite")
+    assert again.exit_code != 0 and "holds a fp16 model; convert the FP32 .tflite" in again.output
+
+
 def test_delegation_walk_separates_partitions_from_fallbacks():
     """LiteRT appends each XNNPACK partition as a DELEGATE node; the operators between its inputs and outputs are
     inside, the rest (a CUMSUM here, between two delegated convolutions) run on LiteRT's kernels."""
@@ -314,7 +342,7 @@ train: {enabled: false}
 quantize: {samples: 8}
 targets:
   - {engine: ort, precisions: [fp32], batches: [1], threads: 1}
-  - {engine: litert, precisions: [fp32, int8], batches: [1], threads: 1}
+  - {engine: litert, precisions: [fp32, fp16, int8], batches: [1], threads: 1}
   - {engine: executorch, precisions: [fp32], batches: [1], threads: 1}
 profile: {warmup_s: 0.02, min_runs: 5, min_time_s: 0.05}
 """
@@ -341,7 +369,9 @@ def test_a_recipe_makes_profiles_and_reports_the_mobile_files(tmp_path, monkeypa
         {p.name for p in artifacts.iterdir()}
     results = json.loads((run.run_dir / "results.json").read_text())
     rows = {(r["engine"], r["precision"]): r for r in results["rows"]}
-    assert set(rows) == {("ort", "fp32"), ("litert", "fp32"), ("litert", "int8"), ("executorch", "fp32")}
+    assert set(rows) == {("ort", "fp32"), ("litert", "fp32"), ("litert", "fp16"), ("litert", "int8"),
+                         ("executorch", "fp32")}
+    assert "quantize-fp16-tflite" in names and (artifacts / "model_fp16.tflite").is_file()
     assert all(r["p50_ms"] > 0 for r in rows.values())
     assert rows[("ort", "fp32")].get("delegation") is None
     executorch = rows[("executorch", "fp32")]["delegation"]

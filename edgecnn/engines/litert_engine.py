@@ -65,12 +65,13 @@ def delegation(artifact: str):
 
 
 ENGINE = Engine(
-    name="litert", title="LiteRT (XNNPACK)", artifacts=("tflite",), precisions=("fp32", "int8"), devices=("cpu",),
+    name="litert", title="LiteRT (XNNPACK)", artifacts=("tflite",), precisions=("fp32", "fp16", "int8"), devices=("cpu",),
     load=load, dynamic_batch=False, extra="litert", module="ai_edge_litert", distribution="ai-edge-litert",
     default_for=("tflite",), libraries=("ai-edge-litert", "litert-torch", "torch", "numpy"),
     runtime_library="ai-edge-litert", delegation=delegation,
     profiler="none: LiteRT's Python interpreter exposes no op profiler (C++ benchmark_model --enable_op_profiling has)",
-    sources={"fp32": "fp32_tflite", "int8": "int8_tflite"},  # from the checkpoint (recipes: artifacts/model_P.tflite)
+    # from the checkpoint (recipes: artifacts/model_P.tflite); fp16: float16 weights of the FP32 file
+    sources={"fp32": "fp32_tflite", "fp16": "fp16_tflite", "int8": "int8_tflite"},
     placement=Placement(quantizer="pt2e", kind="int8_tflite",
                         help="PT2E on the PyTorch model (a zoo name or checkpoint), litert-torch's quantizer: .tflite"),
     device=DeviceSide(loader="ai_edge_litert", requirements=("numpy>=1.24", "pillow>=10", "ai-edge-litert>=2.3,<2.4"),

@@ -83,7 +83,10 @@ def embed_metadata(content: bytes, text: str) -> bytes:
     from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME]
+    def named(entry) -> str:  # the object API gives names as bytes
+        return entry.name.decode() if isinstance(entry.name, bytes) else str(entry.name)
+
+    model.metadata = [m for m in (model.metadata or []) if named(m) != METADATA_NAME]
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(text.encode(), dtype=np.uint8)
     model.buffers.append(buffer)
@@ -167,7 +170,27 @@ def runner(path: str, threads: int | None = None):
     return run
 
 
-@functools.cache
+FP16_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_2D_TRANSPOSE")
+
+
+def fp16_weights(content: bytes) -> bytes:
+    """A float .tflite with its convolution and fully connected weights stored as float16 (ai-edge-quantizer's
+    FLOAT_CASTING, weight-only: a DEQUANTIZE op before each, which XNNPACK folds; the arithmetic stays float32),
+    its metadata kept."""
+    try:
+        from ai_edge_quantizer import quantizer, qtyping
+    except ImportError:
+        raise DependencyMissing("ai-edge-quantizer", extra=EXTRA, purpose="FP16 .tflite files") from None
+    converter = quantizer.Quantizer(bytearray(content))
+    config = qtyping.OpQuantizationConfig(
+        weight_tensor_config=qtyping.TensorQuantizationConfig(num_bits=16, dtype=qtyping.TensorDataType.FLOAT),
+        compute_precision=qtyping.ComputePrecision.FLOAT, explicit_dequantize=True)
+    for op in FP16_OPS:
+        converter.update_quantization_recipe(regex=".*", operation_name=getattr(qtyping.TFLOperationName, op),
+                                             op_config=config, algorithm_key=quantizer.AlgorithmName.FLOAT_CASTING)
+    return bytes(_quiet(lambda: converter.quantize(enable_progress_report=False)).quantized_model)
+
+
 def litert_module_name(name: str) -> str:
     """A module's name as litert-torch 0.10's PT2EQuantizer compares it: it takes an exported graph's
     nn_module_stack key ("L__self__features.0.0"), drops ten characters (dynamo's "L__self___", one more than
@@ -175,6 +198,7 @@ def litert_module_name(name: str) -> str:
     return ("L__self__" + name)[len("L__self___"):].replace("_", ".")
 
 
+@functools.cache
 def _format():
     from .mobile import MobileFormat
 
@@ -190,5 +214,6 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["EXTRA", "delegation_from_ops", "delegation_of", "embed_metadata", "from_tensor", "interpreter", "lower", "pt2e_quantizer",
+__all__ = ["EXTRA", "delegation_from_ops", "delegation_of", "embed_metadata", "fp16_weights", "from_tensor", "interpreter",
+           "lower", "pt2e_quantizer",
            "quantizer_of", "read_tflite_metadata", "require_converter", "require_litert", "runner", "to_tensor"]

@@ -105,6 +105,7 @@ def plan(recipe: Recipe) -> list[Stage]:
     built_from = {(engine, p): onnx_kind(r, engine, p) for engine, p in wanted if get_engine(engine).build}
     device_kinds = device_sources(on_devices)
     kinds = run_kinds | device_kinds | set(built_from.values())
+    kinds |= {f"fp32_{split_mobile_kind(k)[1]}" for k in kinds if split_mobile_kind(k) and k.startswith("fp16_")}
     stages = [_model_stage(r), Stage("export", partial(bodies.export, options=r.export),
                                      outputs=("artifacts/model_fp32.onnx",), needs=("artifacts/model.pt",),
                                      settings=r.export, libraries=TORCH_LIBS + ONNX_LIBS)]
@@ -193,13 +194,20 @@ def _mobile_stages(r: Recipe, kinds: set) -> list[Stage]:
     """The ``.tflite`` / ``.pte`` files the targets and devices run, made from the checkpoint: ``export-FORMAT`` for
     FP32, ``quantize-int8-FORMAT`` (PT2E with the runtime's quantizer, calibrated as ONNX INT8 is) for INT8."""
     stages = []
-    for kind in sorted(k for k in kinds if split_mobile_kind(k)):
+    order = ("fp32", "fp16", "bf16", "int8")  # the FP32 file first: FP16 is made from it
+    for kind in sorted((k for k in kinds if split_mobile_kind(k)),
+                       key=lambda k: (split_mobile_kind(k)[1], order.index(split_mobile_kind(k)[0]))):
         precision, fmt = split_mobile_kind(kind)
         engine = next(e.name for e in _engines_running(r) if kind in get_engine(e.name).sources.values())
         batch, outputs = mobile_batch(r, kind), mobile_outputs(kind)
         output = Path(outputs[0]).name
         libraries = TORCH_LIBS + get_engine(engine).libraries
-        if precision == "int8":
+        if precision == "fp16":  # float16 weights of the FP32 file
+            source = f"artifacts/{kind_file(f'fp32_{fmt}')}"
+            stages.append(Stage(f"quantize-fp16-{fmt}", partial(bodies.mobile_fp16, source=source, output=output),
+                                outputs=outputs, needs=(source,), settings={},
+                                libraries=get_engine(engine).libraries + ("ai-edge-quantizer",)))
+        elif precision == "int8":
             calib, options = bodies.int8_options(r, symmetric=False, placed_for=engine)
             budget = options.max_drop is not None  # the recipe's quantize.max_drop, met on the validation side
             stages.append(Stage(f"quantize-int8-{fmt}", partial(bodies.mobile, fmt=fmt, precision=precision,

@@ -112,6 +112,11 @@ def mobile(ctx: StageContext, fmt: str, precision: str, batch: int, calib: str |
     ctx.record["export"] = report.to_dict()
 
 
+def mobile_fp16(ctx: StageContext, source: str, output: str) -> None:
+    """The FP32 mobile file with float16 weights (a .tflite: ai-edge-quantizer's float casting), verified."""
+    ctx.record["fp16"] = convert_fp16(ctx.input(source), ctx.output(output), force=True)
+
+
 def fp16(ctx: StageContext) -> None:
     ctx.record["fp16"] = convert_fp16(ctx.input("artifacts/model_fp32.onnx"), ctx.output("model_fp16.onnx"), force=True)
 
