@@ -107,7 +107,10 @@ def read_tflite_metadata(path: str | os.PathLike) -> ModelMetadata | None:
         for i in range(model.MetadataLength()):
             entry = model.Metadata(i)
             if entry.Name() and entry.Name().decode() == METADATA_NAME:
-                return metadata_from_json(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
+                buffer = model.Buffers(entry.Buffer())
+                if buffer.DataLength() == 0 and buffer.Offset() > 1:  # stored after the flatbuffer, at an offset
+                    return metadata_from_json(bytes(data[buffer.Offset():buffer.Offset() + buffer.Size()]))
+                return metadata_from_json(buffer.DataAsNumpy().tobytes())
     except Exception as exc:  # a truncated or foreign file: the flatbuffer reader fails anywhere
         raise UsageError(f"{path} is not a readable .tflite file ({type(exc).__name__})") from None
     return None

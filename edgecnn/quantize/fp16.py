@@ -46,15 +46,20 @@ def convert_fp16_tflite(model_path: str | os.PathLike, output: str | os.PathLike
                   "conversion": json.dumps({"tool": "ai-edge-quantizer", "algorithm": "float_casting",
                                             "weights": "float16", "compute": "float32",
                                             "source_sha256": sha256_file(model_path)})}
-    content = tflite.embed_metadata(tflite.fp16_weights(model_path.read_bytes()), metadata_json(meta))
+    # the metadata goes in first: ai-edge-quantizer keeps it, while re-serialising its output (whose weights may sit
+    # after the flatbuffer, at offsets) with the flatbuffer object API would break those offsets
+    content = tflite.fp16_weights(tflite.embed_metadata(model_path.read_bytes(), metadata_json(meta)))
     with atomic_path(output, force=force) as tmp:
         tmp.write_bytes(content)
         shape = [d if isinstance(d, int) else 1 for d in meta.input_shape]
         inputs = np.random.default_rng(0).standard_normal((4, *shape)).astype(np.float32)
         fp32, fp16 = tflite.runner(str(model_path), 1), tflite.runner(str(tmp), 1)
-        a = np.concatenate([fp32([x] * len(meta.input_names))[0].reshape(len(x), -1) for x in inputs])
-        b = np.concatenate([fp16([x] * len(meta.input_names))[0].reshape(len(x), -1) for x in inputs])
-        cosine = float(np.min(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)))
+        inputs_per_call = len(meta.input_names)
+        a = np.concatenate([fp32([x] * inputs_per_call)[0].reshape(len(x), -1) for x in inputs]).astype(np.float64)
+        b = np.concatenate([fp16([x] * inputs_per_call)[0].reshape(len(x), -1) for x in inputs]).astype(np.float64)
+        # float64 and no fixed epsilon: a randomly initialised network's logits can be 1e-12 small
+        norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), np.finfo(np.float64).tiny)
+        cosine = float(np.min(np.sum(a * b, 1) / norms))
         check = {"cosine": cosine, "max_abs_error": float(np.max(np.abs(a - b))), "samples": int(len(a)),
                  "top1_agreement": float(np.mean(a.argmax(1) == b.argmax(1)))}
         if cosine < min_cosine:
