@@ -179,17 +179,21 @@ def test_a_recipe_measures_both_scenarios_and_reports_them(tmp_path, monkeypatch
               "train": {"enabled": False, "img_size": 32}, "export": {"batch": "dynamic"},
               "targets": [{"engine": "ort", "precisions": ["fp32"], "batches": [1, 2], "threads": 2,
                            "scenarios": ["single-stream", "offline"], "streams": ["1", "auto"]}],
-              "profile": {"warmup_s": 0.02, "min_runs": 5, "min_time_s": 0.1}}
+              "profile": {"warmup_s": 0.02, "min_runs": 5, "min_time_s": 0.1, "pick": "throughput"}}
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
     run = run_recipe(load_recipe(tmp_path / "r.yaml"), runs_dir=tmp_path / "runs", progress=False,
                      log=lambda _: None)
     assert not run.failed, [(s.name, s.message) for s in run.failed]
-    rows = json.loads((run.run_dir / "results.json").read_text())["rows"]
+    results = json.loads((run.run_dir / "results.json").read_text())
+    rows = results["rows"]
+    best = next(iter(results["best"].values()))  # profile.pick: throughput
+    assert best["objective"] == "throughput" and best["throughput"] == max(r["throughput"] for r in rows)
     assert sorted((r["scenario"], r["streams"], r["batch"]) for r in rows) == sorted(
         [("single-stream", "1", 1), ("single-stream", "1", 2), ("offline", "1", 1), ("offline", "auto", 1),
          ("offline", "1", 2), ("offline", "auto", 2)])
     header = next(line for line in (run.run_dir / "report.md").read_text().splitlines() if line.startswith("| engine"))
     assert "scenario" in header and "streams" in header
+    assert "for throughput:" in (run.run_dir / "report.md").read_text()
 
 
 def test_per_layer_on_the_device_sits_beside_the_hosts_in_the_report(tiny_onnx, tmp_path, cli):

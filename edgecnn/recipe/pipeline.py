@@ -174,6 +174,11 @@ def _quantize_stages(r: Recipe, kinds: set, run_kinds: set, device_kinds: set, b
     return stages
 
 
+def measured_by(profile) -> dict:
+    """The profile section's keys that decide a measurement (its cache key): ``pick`` only chooses in the report."""
+    return {k: v for k, v in asdict(profile).items() if k != "pick"}
+
+
 def mobile_batch(r: Recipe, kind: str) -> int:
     """The fixed batch of the mobile file of ``kind``: the one batch its targets (here and on devices) ask for."""
     asked = {b for t in r.targets + [t for d in r.devices for t in d.targets] for p in t.precisions
@@ -268,7 +273,7 @@ def _profile_stage(r: Recipe, t, precision: str) -> Stage:
                          streams=list(t.streams)),
                  outputs=(f"profiles/{t.engine}-{precision}.json",), needs=needs,
                  settings={"engine": t.engine, "precision": precision, "batches": sorted(set(t.batches)),
-                           "threads": t.threads, "profile": asdict(r.profile),
+                           "threads": t.threads, "profile": measured_by(r.profile),
                            **({"scenarios": list(t.scenarios), "streams": list(t.streams)}
                               if list(t.scenarios) != ["single-stream"] else {}),  # today's keys stay as they were
                            "data": asdict(r.data) if data else None},
@@ -333,7 +338,7 @@ def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
                                     runner=lambda device=device, engine=target.engine: probe(device, engine)[0]),
                             outputs=(f"devices/{device.name}-{label}.json",), needs=(bundle, fp32),
                             settings={"device": {k: v for k, v in asdict(device).items() if k not in ("keep", "targets")},
-                                      "target": asdict(target), "profile": asdict(r.profile),
+                                      "target": asdict(target), "profile": measured_by(r.profile),
                                       "data": asdict(r.data) if data else None},
                             data={"data": r.data.path, "val": r.data.val} if data else {},
                             identity=lambda device=device, engine=target.engine: probe(device, engine)[1]))
@@ -436,7 +441,8 @@ class Pipeline:
         measured = [json.loads(self.graph.path(s.outputs[0]).read_text()) for s in self.stages
                     if s.name.startswith("device-") and s.name in self.graph.entries]
         results = with_devices(results, measured)
-        results["best"] = pick_best(results["rows"], self.recipe.quantize.max_drop)
+        results["best"] = pick_best(results["rows"], self.recipe.quantize.max_drop,
+                                    objective=self.recipe.profile.pick)
         results["accuracy_differences"] = accuracy_differences(results["rows"])
         if budget is not None and budget.record.get("layer_error"):
             results["layer_error"] = budget.record["layer_error"]

@@ -26,6 +26,7 @@ from ..errors import UsageError
 from ..export.options import ExportOptions
 from ..profile.options import TargetShape, Timing
 from ..quantize.options import QuantizeOptions
+from ..report.best import OBJECTIVES
 from ..tasks.registry import get_task
 from ..train_options import TrainOptions
 
@@ -125,6 +126,9 @@ class DeviceSection(DeviceConnection, DeviceAccess):
 @dataclass
 class ProfileSection(Timing):
     accuracy: bool = opt(True, "Measure top-1/top-5 on the validation images too.")
+    pick: str = opt("latency", "What \"pick for me\" optimises within the accuracy budget: latency (the lowest "
+                               "single-stream p50) or throughput (the most images/s of any row, offline ones "
+                               "included).", choices=OBJECTIVES)
 
 
 @dataclass
