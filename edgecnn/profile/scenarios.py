@@ -14,7 +14,6 @@ and counted, and the window runs from the first start to the last completion.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -68,13 +67,6 @@ def parse_streams(value: str | int) -> str:
     return str(int(text))
 
 
-def auto_streams(threads: int | None) -> int:
-    """ONNX Runtime's ``auto``: one stream per core it may use (each with one intra-op thread), as OpenVINO's
-    THROUGHPUT hint does on a small CPU."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(threads or cores, cores))
-
-
 def count_requests(requests, batch: int, streams: int, streams_asked: str) -> OfflineStats:
     """The figures of an offline run (``requests``: :class:`Request` or ``(start, end, stream)`` tuples), every
     request counted once (see the module docstring)."""
@@ -108,5 +100,5 @@ def run_offline(runner, feed: dict[str, np.ndarray], streams: str, seconds: floa
     return count_requests(requests, batch, used, streams)
 
 
-__all__ = ["AUTO", "OfflineStats", "Request", "SCENARIOS", "auto_streams", "count_requests", "parse_streams",
+__all__ = ["AUTO", "OfflineStats", "Request", "SCENARIOS", "count_requests", "parse_streams",
            "run_offline"]
