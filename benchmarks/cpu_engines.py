@@ -1,5 +1,5 @@
 """Every CPU engine edgecnn runs, FP32 and INT8, on this CPU, in one run: PyTorch eager, ONNX Runtime, OpenVINO,
-LiteRT and ExecuTorch.
+LiteRT, ExecuTorch and ncnn.
 
     python benchmarks/cpu_engines.py --calib ../shared/data/flowers12/train --out benchmarks/results
 
@@ -13,6 +13,8 @@ file of a model is made from the same weights). For each model:
 * litert fp32 / litert int8: ``edgecnn export --format tflite`` and ``edgecnn quantize --for litert`` (PT2E,
   static INT8, per channel) on the LiteRT interpreter with XNNPACK;
 * executorch fp32 / executorch int8: ``--format pte`` and ``--for executorch`` on ExecuTorch's XNNPACK backend;
+* ncnn fp32 / ncnn fp16: ``--format ncnn`` (pnnx) on ncnn's CPU kernels, the one file with ncnn's fp16 options off
+  and on (ncnn has no INT8 export from Python: its ncnn2int8 tool is C++ only);
 
 all INT8 calibrated on the same --samples images of --calib. Each (engine, artifact) is timed in its own process,
 alternating in --rounds rounds; the table gives the median p50 (ms), the fastest per model, and for the mobile
@@ -27,8 +29,9 @@ import json
 from _artifacts import export_and_quantize, output_folder, timing_arguments
 
 MODELS = "mobilenet_v2,resnet18,resnet50,efficientnet_b0"
-ENGINES = ("ort", "openvino", "litert", "executorch")
+ENGINES = ("ort", "openvino", "litert", "executorch", "ncnn")
 MOBILE = {"litert": "tflite", "executorch": "pte"}
+NCNN_PRECISIONS = ("fp32", "fp16")  # options on the one .param (ncnn.engine's sources)
 
 
 def mobile_artifacts(model: str, loaded, out, calib: str, samples: int) -> dict[str, str]:
@@ -48,6 +51,15 @@ def mobile_artifacts(model: str, loaded, out, calib: str, samples: int) -> dict[
     return paths
 
 
+def ncnn_artifact(model: str, loaded, out) -> str:
+    from edgecnn.export import export_model
+
+    param = out / f"{model}.param"
+    if not param.exists():
+        export_model(loaded, param, format="ncnn")
+    return str(param)
+
+
 def delegation_line(path: str) -> str:
     from edgecnn.engines.registry import default_engine, get_engine
 
@@ -57,6 +69,7 @@ def delegation_line(path: str) -> str:
 def main() -> None:
     parser = timing_arguments(__doc__, models=MODELS, rounds=3)
     parser.add_argument("--samples", type=int, default=64, help="Calibration images for every INT8 file.")
+    parser.add_argument("--engines", default=",".join(ENGINES), help="The engines to time (torch eager always).")
     args = parser.parse_args()
     out = output_folder(args)
     import torch
@@ -78,6 +91,11 @@ def main() -> None:
                      "ort int8": (paths["int8-default"], "ort"), "openvino fp32": (paths["fp32"], "openvino"),
                      "openvino int8": (paths["int8-openvino"], "openvino"),
                      **{label: (path, label.split()[0]) for label, path in mobile.items()}}
+        if "ncnn" in args.engines.split(","):
+            param = ncnn_artifact(model, loaded, out)
+            artifacts.update({f"ncnn {p}": (param, "ncnn", p) for p in NCNN_PRECISIONS})
+        artifacts = {label: a for label, a in artifacts.items()
+                     if label.split()[0] in args.engines.split(",") or label.startswith("torch")}
         results = alternating_latency(artifacts, threads=args.threads, rounds=args.rounds,
                                       log=lambda line, m=model: print(f"{m}: {line}", flush=True))
         row = {"model": model, **{label: r.p50_ms for label, r in results.items()},

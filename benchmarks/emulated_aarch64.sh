@@ -9,7 +9,8 @@
 # Latency under an emulator is not a device's latency (qemu translates every instruction): use it for
 # accuracy, for the protocol and for the aarch64 code paths, never for speed. ONNX Runtime: 1.20.1 runs under
 # qemu-user 7.2; 1.31.1's aarch64 wheel crashed on import there (ORT_VERSION to try another). LiteRT (a .tflite
-# bundle): ai-edge-litert's aarch64 wheel (LITERT_VERSION; empty to leave it out).
+# bundle): ai-edge-litert's aarch64 wheel (LITERT_VERSION; empty to leave it out). ncnn (a .param bundle): ncnn's
+# aarch64 wheel (NCNN_VERSION; empty to leave it out), with its own libgomp; it pulls tqdm, requests, portalocker.
 #
 # qemu: Debian 12's qemu-user 7.2 runs ONNX Runtime, but ai-edge-litert 2.3's Interpreter dies there with SIGSEGV
 # (any -cpu, XNNPACK on or off); Debian 13's qemu-user 10.0 runs it. Its binaries are static, so they are taken
@@ -19,6 +20,7 @@ set -euo pipefail
 ROOT=${1:-/srv/arm64}
 ORT_VERSION=${ORT_VERSION:-1.20.1}
 LITERT_VERSION=${LITERT_VERSION-2.3.0}
+NCNN_VERSION=${NCNN_VERSION-1.0.20261020}
 QEMU=${QEMU:-}
 PYVER=3.11
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
@@ -51,10 +53,14 @@ cd / && rm -rf "$ROOT/.debs"
 python3 -m pip install -q --target "$ROOT/site" --platform manylinux2014_aarch64 --platform manylinux_2_27_aarch64 \
   --platform manylinux_2_28_aarch64 \
   --python-version $PYVER --implementation cp --only-binary=:all: numpy pillow "onnxruntime==$ORT_VERSION" \
-  ${LITERT_VERSION:+"ai-edge-litert==$LITERT_VERSION"}
+  ${LITERT_VERSION:+"ai-edge-litert==$LITERT_VERSION"} ${NCNN_VERSION:+"ncnn==$NCNN_VERSION"}
 env PYTHONPATH="$ROOT/site" "$ROOT/qemu-aarch64" -L "$ROOT" "$ROOT/usr/bin/python$PYVER" -c \
   "import platform, numpy, PIL, onnxruntime; print(platform.machine(), 'numpy', numpy.__version__, 'onnxruntime', onnxruntime.__version__)"
 if [ -n "$LITERT_VERSION" ]; then
   env PYTHONPATH="$ROOT/site" "$ROOT/qemu-aarch64" -L "$ROOT" "$ROOT/usr/bin/python$PYVER" -c \
     "import platform, ai_edge_litert.interpreter; from importlib.metadata import version; print(platform.machine(), 'ai-edge-litert', version('ai-edge-litert'))"
+fi
+if [ -n "$NCNN_VERSION" ]; then
+  env PYTHONPATH="$ROOT/site" "$ROOT/qemu-aarch64" -L "$ROOT" "$ROOT/usr/bin/python$PYVER" -c \
+    "import platform, ncnn; print(platform.machine(), 'ncnn', ncnn.__version__, 'fp16 arithmetic (asimdhp):', bool(ncnn.cpu_support_arm_asimdhp()))"
 fi

@@ -5,12 +5,13 @@ engine's FP32 with the paired interval.
         --out benchmarks/results/accuracy
 
 CHECKPOINT is an edgecnn checkpoint (the mobilenet_v2 recipe's, trained on flowers12). Its files: the FP32 ONNX,
-.pte and .tflite (``edgecnn export``), INT8 placed for ONNX Runtime and for OpenVINO (``edgecnn quantize``) and
-INT8 .pte / .tflite (``edgecnn quantize --for executorch|litert``), every INT8 calibrated on --samples images of
-the training side of the same split (``--calib-split train``), so no validation photo is seen before scoring. The
-validation side (the split training used) is scored on ort, openvino, litert and executorch. Per INT8 row: its top-1
-minus its engine's FP32 top-1 on the same photos, with the 95 % paired bootstrap interval and McNemar's p
-(``edgecnn.core.paired``). Writes engines_accuracy.md/.json.
+.pte, .tflite and ncnn .param (``edgecnn export``), INT8 placed for ONNX Runtime and for OpenVINO (``edgecnn
+quantize``) and INT8 .pte / .tflite (``edgecnn quantize --for executorch|litert``), every INT8 calibrated on
+--samples images of the training side of the same split (``--calib-split train``), so no validation photo is seen
+before scoring. The validation side (the split training used) is scored on ort, openvino, litert, executorch and
+ncnn (FP32, and FP16: ncnn's fp16 options on the same file). Per INT8 (FP16) row: its top-1 minus its engine's FP32
+top-1 on the same photos, with the 95 % paired bootstrap interval and McNemar's p (``edgecnn.core.paired``).
+Writes engines_accuracy.md/.json.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def files(checkpoint: str, data: str, val_split: float, samples: int, out: Path)
 
     out.mkdir(parents=True, exist_ok=True)
     fp32 = {fmt: out / f"model.{fmt}" for fmt in ("onnx", "pte", "tflite")}
+    fp32["ncnn"] = out / "model.param"
     for fmt, path in fp32.items():
         if not path.exists():
             export_model(checkpoint, path, format=fmt)
@@ -43,14 +45,16 @@ def files(checkpoint: str, data: str, val_split: float, samples: int, out: Path)
             "openvino fp32": (str(fp32["onnx"]), "openvino"), "openvino int8": (str(int8["openvino"]), "openvino"),
             "litert fp32": (str(fp32["tflite"]), "litert"), "litert int8": (str(int8["litert"]), "litert"),
             "executorch fp32": (str(fp32["pte"]), "executorch"),
-            "executorch int8": (str(int8["executorch"]), "executorch")}
+            "executorch int8": (str(int8["executorch"]), "executorch"),
+            "ncnn fp32": (str(fp32["ncnn"]), "ncnn", "fp32"), "ncnn fp16": (str(fp32["ncnn"]), "ncnn", "fp16")}
 
 
-def correct(path: str, engine: str, inputs: np.ndarray, targets: np.ndarray, threads: int) -> np.ndarray:
+def correct(path: str, engine: str, inputs: np.ndarray, targets: np.ndarray, threads: int,
+            precision: str | None = None) -> np.ndarray:
     """Per photo: is the file's top-1 class on ``engine`` the label (a fixed batch of 1 runs photo by photo)."""
     from edgecnn.engines import load_runner
 
-    with load_runner(path, engine, threads=threads) as runner:
+    with load_runner(path, engine, threads=threads, precision=precision) as runner:
         fixed = runner.input_specs[0].shape[0]
         step = fixed if isinstance(fixed, int) and fixed > 0 else 16
         logits = [runner.infer_array(inputs[i:i + step]) for i in range(0, len(inputs), step)]
@@ -79,18 +83,19 @@ def main() -> None:
     images = load_images(args.data, image_size=loaded.preprocess.resize, seed=args.seed)
     _, val = stratified_split(images.labels, args.val_split, args.seed)
     inputs, targets = validation_arrays(images.subset(val), loaded.preprocess, loaded.labels)
-    vectors = {label: correct(path, engine, inputs, targets, args.threads) for label, (path, engine) in made.items()}
-    rows, lines = [], ["| engine | precision | file | top-1 | INT8 - FP32 [95 % paired interval], McNemar p |",
+    vectors = {label: correct(path, engine, inputs, targets, args.threads, *rest)
+               for label, (path, engine, *rest) in made.items()}
+    rows, lines = [], ["| engine | precision | file | top-1 | INT8 (FP16) - FP32 [95 % paired interval], McNemar p |",
                        "|---|---|---|---|---|"]
-    for label, (path, engine) in made.items():
+    for label, (path, engine, *_) in made.items():
         precision = label.split()[1]
         row = {"label": label, "engine": engine, "precision": precision, "file": Path(path).name,
                "top1": float(vectors[label].mean()), "images": int(len(targets))}
         versus = ""
-        if precision == "int8":
+        if precision != "fp32":
             difference = paired_difference(vectors[f"{engine} fp32"], vectors[label])
             row["difference"] = difference
-            versus = describe(difference, "FP32", "INT8")
+            versus = describe(difference, "FP32", precision.upper())
         rows.append(row)
         lines.append(f"| {engine} | {precision} | {row['file']} | {100 * row['top1']:.2f} % | {versus} |")
     env = environment(threads=args.threads)

@@ -28,7 +28,7 @@ def gpu_info() -> dict | None:
     return None
 
 
-OPTIONAL_RUNTIMES = ("openvino", "nncf", "executorch", "torchao", "ai-edge-litert", "litert-torch")
+OPTIONAL_RUNTIMES = ("openvino", "nncf", "executorch", "torchao", "ai-edge-litert", "litert-torch", "ncnn", "pnnx")
 
 
 def environment(threads: int | None = None, with_gpu: bool = False) -> dict:

@@ -48,6 +48,17 @@ def test_profile_best_candidates_follow_the_cpu():
         Candidate("m_int8.onnx", "ort", "int8"), Candidate("m_int8.onnx", "openvino", "int8")]
     assert Candidate("m.onnx", "openvino", "bf16") in candidates(held, ["ort", "openvino"], amx)
     assert len(candidates(held, ["ort"], amx)) == 2  # bf16 is OpenVINO's, and only from an FP32 file
+    # FP16 lowering (OpenVINO's hint, ncnn's options) is timed only where the CPU computes in FP16 (ARM asimdhp);
+    # both CPUs faked, so both branches run on any machine
+    pi5 = {"model": "Cortex-A76", "arch": "aarch64", "isa": ["asimd", "asimddp", "asimdhp"]}
+    pi4 = dict(pi5, model="Cortex-A72", isa=["asimd"])
+    assert candidates(held, ["ort", "openvino"], pi5) == [
+        Candidate("m.onnx", "ort", "fp32"), Candidate("m.onnx", "openvino", "fp32"),
+        Candidate("m.onnx", "openvino", "fp16"), Candidate("m_int8.onnx", "ort", "int8"),
+        Candidate("m_int8.onnx", "openvino", "int8")]
+    assert candidates(held, ["ort", "openvino"], pi4) == candidates(held, ["ort", "openvino"], plain)
+    x86_fp16 = dict(amx, isa=[*amx["isa"], "avx512_fp16"])  # x86's FP16 ISA is not ncnn's or OpenVINO's fp16 path
+    assert not any(c.precision == "fp16" for c in candidates(held, ["ort", "openvino"], x86_fp16))
 
 
 def test_cli_profile_best_names_a_measured_candidate(cli, tmp_path, monkeypatch):

@@ -269,7 +269,7 @@ def test_bundle_refusals(models, tmp_path, cli):
     assert "does not exist" in one_line_error(cli("bundle", tmp_path / "none.onnx", "-o", tmp_path / "c"))
     text = tmp_path / "model.pt"
     text.write_bytes(b"x")
-    assert "takes a .onnx model, a TensorRT .engine, a LiteRT .tflite or an ExecuTorch .pte" in \
+    assert "takes a .onnx model, a TensorRT .engine, a LiteRT .tflite, an ExecuTorch .pte or an ncnn .param" in \
         one_line_error(cli("bundle", text, "-o", tmp_path / "c"))
     assert not (tmp_path / "c").exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
     lone = infer(Path(__file__).parents[1] / "edgecnn" / "bundle", "x.jpg")  # the script outside a bundle

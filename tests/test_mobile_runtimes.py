@@ -272,7 +272,12 @@ BUNDLES = [
     # ExecuTorch's Python runtime takes torch tensors, so torch stays; torch probes for onnx and onnxruntime at
     # import (a blocked module raises there, where a missing one is just absent), so only edgecnn is blocked
     ("pte", "executorch.runtime", "executorch_runtime", "executorch", ("edgecnn", "timm")),
+    # ncnn: model.param + model.bin over the ncnn package alone (pnnx, the converter, stays on the host)
+    ("ncnn", "pnnx", "ncnn_net", "ncnn", ("torch", "torchvision", "edgecnn", "timm", "onnx", "onnxsim",
+                                          "onnxruntime", "pnnx", "litert_torch", "executorch")),
 ]
+SUFFIXES = {"tflite": ".tflite", "pte": ".pte", "ncnn": ".param"}
+REQUIREMENTS = {"tflite": "ai-edge-litert", "pte": "executorch", "ncnn": "ncnn"}
 
 
 @pytest.mark.parametrize("fmt, module, loader, engine, blocked", BUNDLES, ids=[b[0] for b in BUNDLES])
@@ -287,13 +292,15 @@ def test_mobile_bundle_runs_without_edgecnn_and_agrees_with_the_host(prototypes,
 
     need(module)
     root, loaded, photos, prototype_names = prototypes
-    model = tmp_path / f"proto.{fmt}"
+    model = tmp_path / f"proto{SUFFIXES[fmt]}"
     export_model(loaded, model, format=fmt)
     bundle = tmp_path / "b"
     result = _cli("bundle", model, "-o", bundle)
     assert result.exit_code == 0, result.output
-    requirement = {"tflite": "ai-edge-litert", "pte": "executorch"}[fmt]
-    assert (bundle / f"model.{fmt}").exists() and requirement in (bundle / "requirements.txt").read_text()
+    assert (bundle / f"model{SUFFIXES[fmt]}").exists() and REQUIREMENTS[fmt] in (bundle / "requirements.txt").read_text()
+    if fmt == "ncnn":  # the weights travel with the graph, and the manifest covers them
+        assert (bundle / "model.bin").read_bytes() == model.with_suffix(".bin").read_bytes()
+        assert "model.bin" in (bundle / "manifest.sha256").read_text()
     assert "onnxruntime" not in (bundle / "requirements.txt").read_text()
     config = json.loads((bundle / "preprocess.json").read_text())
     assert config["engine"] == loader and config["results_engine"] == engine

@@ -26,6 +26,8 @@ HELPER = Path(__file__).with_name("ort_basic_engine.py")
 ALLOWED = {
     ("edgecnn/envinfo.py", "openvino"): "the openvino package, whose version the environment block records",
     ("edgecnn/quantize/nncf_backend.py", "openvino"): "the pip extra that installs NNCF (edgecnn[openvino])",
+    ("edgecnn/export/options.py", "ncnn"): "the --format value: ncnn's file format (.param + .bin), named as its "
+                                            "engine is; the export chooses no engine",
     ("edgecnn/quantize/task_scores.py", "ort"): "the accuracy budget's scorers score on ONNX Runtime (the task "
                                                  "registry's scorers, another branch's files; the default engine)",
 }
@@ -111,7 +113,7 @@ def test_the_declarations_are_the_tables_they_replace():
     assert get_engine("openvino").source("int8", budget=True) == "int8"  # the budget is met on ORT's placement
     assert get_engine("torch").source("bf16") == CHECKPOINT and not get_engine("torch").uses_export
     lowered = {(e.name, p) for e in registry.engines() for p in e.precisions if e.lowers(p)}
-    assert lowered == {("openvino", "fp16"), ("openvino", "bf16"), ("ort-trt", "fp16")}
+    assert lowered == {("openvino", "fp16"), ("openvino", "bf16"), ("ort-trt", "fp16"), ("ncnn", "fp16")}
     assert get_engine("trt").libraries == ("tensorrt", "cuda-python", "numpy", "pillow")
     assert get_engine("ort").libraries == ("onnxruntime", "onnxruntime-gpu", "numpy", "pillow")
     assert registry.gpu_engines() == ("ort-cuda", "ort-trt", "trt")
@@ -121,7 +123,7 @@ def test_the_declarations_are_the_tables_they_replace():
     assert [registry.default_engine(a) for a in ("m.onnx", "m.engine", "m.pt", "lenet5", "m.tflite", "m.pte")] == \
         ["ort", "trt", "torch", "torch", "litert", "executorch"]
     assert registry.placements() == ("ort", "openvino", "trt", "litert", "executorch")
-    assert registry.device_engines() == ("ort", "trt", "litert", "executorch")
+    assert registry.device_engines() == ("ort", "trt", "litert", "executorch", "ncnn")
     assert registry.delegating_engines() == ("litert", "executorch")
     assert registry.placement_for_kind("int8_openvino") == "openvino"
     assert registry.cpu_engine_for("trt") == "ort" and registry.cpu_engine_for("openvino") == "openvino"
@@ -209,7 +211,7 @@ def test_a_registered_engine_is_a_recipe_target_planned_run_and_reported(ort_bas
     assert stage.settings["engine"] == "ort-basic" and stage.machine and not stage.gpu
     with pytest.raises(RecipeError, match="engine ort-basic cannot run bf16"):
         load_recipe(recipe, ["targets=[{engine: ort-basic, precisions: [bf16]}]"])
-    with pytest.raises(RecipeError, match="must be one of torch, ort, openvino, ort-cuda, ort-trt, trt, litert, executorch, ort-basic"):
+    with pytest.raises(RecipeError, match="must be one of torch, ort, openvino, ort-cuda, ort-trt, trt, litert, executorch, ncnn, ort-basic"):
         load_recipe(recipe, ["targets=[{engine: ort-basik}]"])
 
     result = run_recipe(load_recipe(recipe), runs_dir=tmp_path / "runs", progress=False, log=lambda _: None)

@@ -36,7 +36,7 @@ QUICK = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
     ("train.epochs=ten", "train.epochs must be an integer, got 'ten'"),
     ("export.simplify=maybe", "export.simplify must be true or false"),
     ("targets=[{engine: torch, precisions: [int8]}]", "targets[0].precisions[0]: engine torch cannot run int8"),
-    ("targets=[{engine: onnxrt}]", "targets[0].engine must be one of torch, ort, openvino, ort-cuda, ort-trt, trt, litert, executorch, got 'onnxrt'; did you "
+    ("targets=[{engine: onnxrt}]", "targets[0].engine must be one of torch, ort, openvino, ort-cuda, ort-trt, trt, litert, executorch, ncnn, got 'onnxrt'; did you "
                                      "mean ort?"),
     ("model.arch=resnet5", "model.arch: unknown model 'resnet5'"),
     ("quantize.method=median", "quantize.method must be one of"),

@@ -32,7 +32,7 @@ from ..core.versions import __version__
 from ..engines import artifact_precision
 from ..engines.ort_engine import model_info_from_onnx
 from ..engines.registry import default_engine, device_engines, get_engine
-from ..engines.spec import DeviceSide, artifact_kind
+from ..engines.spec import MOBILE_KINDS, DeviceSide, artifact_kind, companion_files
 from ..errors import OutputExistsError, UsageError
 from ..export.sidecar import read_sidecar
 from ..export.tflite import read_tflite_metadata
@@ -42,6 +42,7 @@ from .options import BundleOptions
 
 INFER_SCRIPT = Path(__file__).with_name("infer.py")
 DEVICE_PACKAGE = Path(__file__).resolve().parents[1] / "core" / "device"
+TAKES = "bundle takes a .onnx model, a TensorRT .engine, a LiteRT .tflite, an ExecuTorch .pte or an ncnn .param"
 DEVICE_FOLDER = "edgecnn_device"  # the package's name in a bundle: infer.py imports it beside itself
 # What a bundle ships for an engine (requirements, the loader infer.py runs it with, its runtime options) is
 # the engine's device side (edgecnn.engines.spec.DeviceSide), declared in its module.
@@ -64,9 +65,8 @@ def _device_side(model: Path, engine: str | None, device_build: dict | None) -> 
     """The engine the bundle is for (named, else the one that runs the file) and its device side, checked
     against the file and the build plan."""
     kind = artifact_kind(str(model))
-    if engine is None and kind not in ("onnx", "engine", "tflite", "pte"):
-        raise UsageError(f"{model}: bundle takes a .onnx model, a TensorRT .engine, a LiteRT .tflite or an ExecuTorch "
-                         f".pte, got '{model.suffix or model.name}'")
+    if engine is None and kind not in ("onnx", "engine", *MOBILE_KINDS.values()):
+        raise UsageError(f"{model}: {TAKES}, got '{model.suffix or model.name}'")
     engine = engine or default_engine(str(model))
     side = get_engine(engine).device
     if side is None:
@@ -114,15 +114,15 @@ def _model_config(model: Path, engine: str, side: DeviceSide) -> tuple[dict, lis
         if meta is None:
             raise UsageError(f"{model} has no edgecnn metadata: export it with 'edgecnn export MODEL --format tflite'")
         precision, input_shape = meta.extra.get("precision", "fp32"), list(meta.input_shape)
-    elif model.suffix == ".pte":
+    elif model.suffix in (".pte", ".param"):
         meta, _ = read_sidecar(model)
         if meta is None:
+            fmt = MOBILE_KINDS[model.suffix]
             raise UsageError(f"{model} has no {model.name}.json beside it: export it with 'edgecnn export MODEL "
-                             "--format pte', which writes the metadata the bundle needs")
+                             f"--format {fmt}', which writes the metadata the bundle needs")
         precision, input_shape = meta.extra.get("precision", "fp32"), list(meta.input_shape)
     else:
-        raise UsageError(f"{model}: bundle takes a .onnx model, a TensorRT .engine, a LiteRT .tflite or an ExecuTorch "
-                         f".pte, got '{model.suffix or model.name}'")
+        raise UsageError(f"{model}: {TAKES}, got '{model.suffix or model.name}'")
     if meta.task not in TASKS:
         raise UsageError(f"bundles run {', '.join(list(TASKS)[:-1])} and {list(TASKS)[-1]} models; "
                          f"{meta.architecture} is a {meta.task} model")
@@ -200,7 +200,8 @@ def _archive(folder: Path, kind: str, force: bool) -> Path:
 
 
 def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive: str | None = None,
-                 force: bool = False, engine: str | None = None, device_build: dict | None = None) -> BundleReport:
+                 force: bool = False, engine: str | None = None, device_build: dict | None = None,
+                 precision: str | None = None) -> BundleReport:
     """Write the bundle folder ``output`` for ``model`` (.onnx or .engine); optionally ``output``.tar.gz/.zip
     (``edgecnn bundle``).
 
@@ -217,6 +218,8 @@ def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive
         device_build: with an ONNX model, the plan of an engine built on the device (TensorRT: a
             :class:`~edgecnn.engines.trt_plan.BuildPlan` as a dict; an engine only runs on the GPU and TensorRT it
             was built with); infer.py follows it there and keeps the engine in ``~/.cache/edgecnn/engines``.
+        precision: the precision the device runs, where the engine lowers the file's FP32 itself (ncnn's fp16);
+            default: the file's.
 
     Returns:
         :class:`BundleReport`: the folder, its files, the archive, notes.
@@ -232,6 +235,10 @@ def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive
         raise UsageError(f"{output} is a file; give a folder name")
     engine, side = _device_side(model, engine, device_build)
     config, labels, notes = _model_config(model, engine, side)
+    if precision is not None and precision != config["precision"]:
+        if not (config["precision"] == "fp32" and get_engine(engine).lowers(precision)):
+            raise UsageError(f"{model} holds a {config['precision']} model and {engine} does not run it as {precision}")
+        config["precision"] = precision
     if device_build is not None:
         config[side.plan_key] = device_build
     requirements = list(side.requirements)
@@ -239,6 +246,10 @@ def build_bundle(model: str | os.PathLike, output: str | os.PathLike, *, archive
     work = Path(tempfile.mkdtemp(prefix=f".{output.name}-", suffix=".partial", dir=output.parent))
     try:
         shutil.copyfile(model, work / config["model"])
+        for companion in companion_files(str(model)):  # ncnn's weights beside its graph
+            if not Path(companion).is_file():
+                raise UsageError(f"{model}: {Path(companion).name} is not beside it")
+            shutil.copyfile(companion, work / ("model" + Path(companion).suffix))
         if model.suffix == ".engine":
             shutil.copyfile(str(model) + ".json", work / (config["model"] + ".json"))
         (work / "preprocess.json").write_text(json.dumps(config, indent=1) + "\n")

@@ -171,6 +171,46 @@ class ExecuTorchModel:
         return self.method.execute([tensor] * len(self.input_names))[0].numpy()
 
 
+class NcnnModel:
+    """ncnn's Python runtime on model.param + model.bin (pnnx's blobs in0.../out0), Vulkan off. ncnn has no batch
+    dimension: a batch runs image by image. The precision is the bundle's: fp32 turns ncnn's fp16/bf16 storage and
+    arithmetic off (its defaults turn them on, on ARMv8.2 CPUs), fp16 on (as edgecnn's ncnn engine does)."""
+
+    FP16 = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic")
+
+    def __init__(self, path: Path, precision: str = "fp32", threads: int | None = None):
+        import ncnn
+
+        self.ncnn = ncnn
+        self.net = ncnn.Net()
+        self.net.opt.use_vulkan_compute = False
+        self.net.opt.num_threads = int(threads or ncnn.get_cpu_count())
+        for key in self.FP16:
+            setattr(self.net.opt, key, precision == "fp16")
+        self.net.opt.use_bf16_storage = self.net.opt.use_bf16_packed = False
+        if self.net.load_param(str(path)) != 0 or self.net.load_model(str(path.with_suffix(".bin"))) != 0:
+            raise SystemExit(f"error: ncnn could not read {path.name} and {path.with_suffix('.bin').name}")
+        layers = [line.split() for line in path.read_text().splitlines()[2:] if line.strip()]
+        self.input_names = sorted((f[4 + int(f[2])] for f in layers if f[0] == "Input"), key=lambda n: int(n[2:] or 0))
+        self.input_name, self.output_name = self.input_names[0], "out0"
+        self.fixed_batch = None  # any batch, one image at a time
+        self.providers = ["ncnn-cpu"]
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        outs = []
+        for image in batch:
+            image = np.ascontiguousarray(image)  # kept alive while the extractor runs: ncnn.Mat borrows it
+            with self.net.create_extractor() as extractor:
+                for name in self.input_names:  # a Siamese model sees the image on both inputs
+                    extractor.input(name, self.ncnn.Mat(image))
+                code, out = extractor.extract(self.output_name)
+                if code != 0:
+                    raise SystemExit(f"error: ncnn could not compute {self.output_name} (code {code})")
+                outs.append(np.array(out))
+        return np.stack(outs)
+
+
 CUDA_PYTHON = "cuda-python>=12.6.2,<14"  # what requirements.txt names for a TensorRT bundle (edgecnn's builder too)
 
 
@@ -333,9 +373,13 @@ def load_executorch(path: Path, config: dict, threads: int | None = None) -> Exe
     return ExecuTorchModel(path, threads)
 
 
+def load_ncnn(path: Path, config: dict, threads: int | None = None) -> NcnnModel:
+    return NcnnModel(path, config.get("precision", "fp32"), threads)
+
+
 # preprocess.json's "engine" names the loader: what the engine the bundle was made for declares (its device side)
 LOADERS = {"onnxruntime": load_onnxruntime, "tensorrt": load_tensorrt, "ai_edge_litert": load_litert,
-           "executorch_runtime": load_executorch}
+           "executorch_runtime": load_executorch, "ncnn_net": load_ncnn}
 
 
 def load_model(config: dict, folder: Path = HERE, threads: int | None = None):
@@ -520,7 +564,8 @@ def runtime_versions(config: dict) -> dict:
     from importlib import metadata
 
     versions = {}
-    for package in ("onnxruntime", "onnxruntime-gpu", "tensorrt", "ai-edge-litert", "numpy", "pillow"):
+    for package in ("onnxruntime", "onnxruntime-gpu", "tensorrt", "ai-edge-litert", "executorch", "ncnn", "numpy",
+                    "pillow"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -633,7 +678,7 @@ def _profile(args, config: dict, labels: list[str], model, load, load_times) -> 
     rows = [device.results_row(device=name, model=config["architecture"], engine=config["results_engine"],
                                precision=config["precision"], stats=stats,
                                load_rss_bytes=load.increase_bytes, run_rss_bytes=run.increase_bytes,
-                               device_memory_bytes=None, accuracy=accuracy, file_size_bytes=model_file.stat().st_size,
+                               device_memory_bytes=None, accuracy=accuracy, file_size_bytes=model_bytes(model_file),
                                artifact=config["model"], warnings=warnings) for stats in measured]
     for row in rows:
         row.update(scenario="single-stream", streams="1", machine=states.get(row["batch"]), cold_start=cold)
@@ -649,6 +694,12 @@ def _profile(args, config: dict, labels: list[str], model, load, load_times) -> 
             "environment": env, "training": None, "stages": [], "rows": rows,
             "bundle": {"model_sha256": device.sha256_file(model_file), "precision": config["precision"],
                        "measured_by": "infer.py --profile"}}
+
+
+def model_bytes(model_file: Path) -> int:
+    """The model's size on the device: the file, and ncnn's weights (model.bin) beside its model.param."""
+    weights = model_file.with_suffix(".bin") if model_file.suffix == ".param" else None
+    return model_file.stat().st_size + (weights.stat().st_size if weights and weights.is_file() else 0)
 
 
 def per_layer_rows(config: dict, feed: np.ndarray, threads: int | None, runs: int = 20, top: int = 15):

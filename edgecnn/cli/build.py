@@ -6,6 +6,7 @@ import click
 
 from ..core.options import LiveChoice
 from ..engines.registry import builders, default_engine, delegating_engines, get_engine
+from ..errors import UsageError
 from .options import force_option
 
 # the engines whose artifact is built from an ONNX (the registry's builders: TensorRT)
@@ -55,6 +56,9 @@ def check_command(model, engine, precision, batch, calib_table, trt_version):
     """
     if engine is None:
         kind_engine = default_engine(model) if not model.lower().endswith(".onnx") else None
+        if kind_engine is not None and kind_engine not in delegating_engines() + builders():
+            raise UsageError(f"{model} runs on {get_engine(kind_engine).title}, which has no delegate to report on "
+                             "(every layer runs on its own CPU kernels); 'edgecnn profile' times it")
         engine = kind_engine if kind_engine in delegating_engines() else builders()[0]
     if engine in delegating_engines():
         report = get_engine(engine).delegation(model)

@@ -14,14 +14,15 @@ from .options import force_option, input_size_option, num_classes_option, weight
 @click.command("export")
 @click.argument("model")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Output file (default: MODEL.onnx, .pte or .tflite as --format says, in the current directory).")
+              help="Output file (default: MODEL.onnx, .pte, .tflite or .param as --format says, in the current "
+                   "directory).")
 @weights_option
 @num_classes_option
 @input_size_option
 @click_options(ExportOptions)
 @force_option
 def export_command(model, output, weights, num_classes, input_size, force, **option_values):
-    """Export MODEL (a zoo name or an edgecnn checkpoint) to ONNX, ExecuTorch or LiteRT.
+    """Export MODEL (a zoo name or an edgecnn checkpoint) to ONNX, ExecuTorch, LiteRT or ncnn.
 
     \b
     ONNX: torch.onnx.export -> onnx.checker -> onnxsim -> metadata (architecture,
@@ -30,6 +31,8 @@ def export_command(model, output, weights, num_classes, input_size, force, **opt
     --format pte: torch.export -> XNNPACK partitioner -> .pte (metadata and the
     delegation report in MODEL.pte.json beside it) -> ExecuTorch vs PyTorch.
     --format tflite: litert-torch -> .tflite (metadata inside) -> LiteRT vs PyTorch.
+    --format ncnn: TorchScript -> pnnx -> MODEL.param + MODEL.bin (metadata in
+    MODEL.param.json) -> ncnn vs PyTorch; batch 1 (ncnn has no batch dimension).
     INT8 .pte/.tflite: edgecnn quantize MODEL --for executorch|litert --calib DIR.
     The file is written only when every stage passes.
     """

@@ -50,7 +50,8 @@ def profile_command(artifacts, engine, precision, data, best, max_drop, rounds, 
     """Latency percentiles, memory, accuracy and per-layer times of ARTIFACT on one engine.
 
     ARTIFACT is a .onnx file (ort, openvino), a TensorRT .engine (trt), a .tflite
-    (litert), a .pte (executorch), or a zoo name / checkpoint (torch). Runs until both
+    (litert), a .pte (executorch), an ncnn .param (ncnn; --precision fp16 for its fp16
+    options), or a zoo name / checkpoint (torch). Runs until both
     --min-runs and --min-time-s are met, after --warmup-s of warm-up.
 
     With --best, several files (e.g. model.onnx model_int8.onnx model_int8_openvino.onnx

@@ -24,7 +24,7 @@ __all__ = ["ENGINES", "Engine", "ModelInfo", "Runner", "TensorSpec", "artifact_p
 def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads: int | None = None,
                 precision: str | None = None, per_layer: bool = False) -> Runner:
     """``.onnx`` -> ONNX Runtime (or OpenVINO, ...), ``.engine`` -> TensorRT, ``.pte`` -> ExecuTorch, ``.tflite`` ->
-    LiteRT, checkpoint or zoo name -> PyTorch:
+    LiteRT, ``.param`` -> ncnn, checkpoint or zoo name -> PyTorch:
     the engine's own ``load`` (see :mod:`.registry`), after the request is checked against what it declares."""
     artifact = str(artifact)
     engine = engine or default_engine(artifact)
@@ -42,7 +42,8 @@ def load_runner(artifact: str | os.PathLike, engine: str | None = None, threads:
     runner = declared.load(LoadRequest(artifact, threads=threads, precision=precision, per_layer=per_layer))
     runner.engine = declared.name
     held = runner.info.extra.get("precision")  # what a file with metadata of its own says it holds (.pte, .tflite)
-    if kind != "onnx" and precision is not None and held is not None and held != precision:
+    if kind != "onnx" and precision is not None and held is not None and held != precision and \
+            not (held == "fp32" and declared.lowers(precision)):
         raise UsageError(f"{artifact} holds a {held} model, not {precision} (edgecnn never changes the precision "
                          "you asked for silently)")
     return runner

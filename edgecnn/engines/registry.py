@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from . import executorch_engine, litert_engine, openvino_engine, ort_engine, ort_gpu, torch_engine, trt_engine
+from . import (executorch_engine, litert_engine, ncnn_engine, openvino_engine, ort_engine, ort_gpu, torch_engine,
+               trt_engine)
 from .spec import CHECKPOINT, Build, DeviceSide, Engine, LoadRequest, Placement, artifact_kind
 
 __all__ = ["BUILTIN", "CHECKPOINT", "ENGINES", "ENV", "Build", "DeviceSide", "Engine", "LoadRequest", "Placement",
@@ -42,6 +43,7 @@ BUILTIN = (  # one line per engine module, in the order engines are listed and t
     trt_engine,
     litert_engine,
     executorch_engine,
+    ncnn_engine,
 )
 ENGINES: dict[str, Engine] = {}  # name -> Engine, in registration order (live: register/unregister change it)
 

@@ -42,13 +42,37 @@ def bf16_problem(cpu: dict) -> str | None:
             f" ISA {shown}) has neither: use fp32, fp16 on OpenVINO, or int8")
 
 
-MOBILE_KINDS = {".pte": "pte", ".tflite": "tflite"}  # the files of the runtimes phones and boards ship
-SIDECAR_FORMATS = ("pte",)  # no room for metadata in the file: MODEL.pte.json beside it (edgecnn.export.sidecar)
+def fp16_arithmetic(cpu: dict) -> bool:
+    """``cpu`` (a :func:`~edgecnn.core.device.cpu_info` block) computes in FP16 natively: ARMv8.2's asimdhp (a
+    Raspberry Pi 5, phones). There an engine's own FP16 lowering (ncnn's options, OpenVINO's hint) is a real
+    candidate; on x86 it is emulated or left in FP32, so not worth timing by default."""
+    return str(cpu.get("arch", "")).startswith("aarch64") and "asimdhp" in cpu.get("isa", [])
+
+
+MOBILE_KINDS = {".pte": "pte", ".tflite": "tflite", ".param": "ncnn"}  # the files of the runtimes phones and boards ship
+SIDECAR_FORMATS = ("pte", "ncnn")  # no room for metadata in the file: MODEL.pte.json beside it (edgecnn.export.sidecar)
+COMPANIONS = {"ncnn": (".bin",)}  # files that go with the artifact: ncnn's weights, MODEL.bin beside MODEL.param
+
+
+def companion_files(artifact: str) -> list[str]:
+    """The files that travel with ``artifact`` besides it and its sidecar (``m.param`` -> ``[m.bin]``)."""
+    import os
+
+    stem, _ = os.path.splitext(str(artifact))
+    return [stem + suffix for suffix in COMPANIONS.get(artifact_kind(artifact), ())]
+
+
+def artifact_size(artifact: str) -> int | None:
+    """Bytes of ``artifact`` with its companions (an ncnn model is its .param and .bin); None when it is no file."""
+    import os
+
+    files = [str(artifact), *companion_files(artifact)]
+    return sum(os.path.getsize(f) for f in files if os.path.isfile(f)) if os.path.isfile(str(artifact)) else None
 
 
 def mobile_kind(precision: str, fmt: str) -> str:
-    """The artifact kind of a ``fmt`` (tflite, pte) file holding ``precision``: ``int8_tflite``; a recipe writes it
-    as ``artifacts/model_int8.tflite`` (:func:`kind_file`)."""
+    """The artifact kind of a ``fmt`` (tflite, pte, ncnn) file holding ``precision``: ``int8_tflite``; a recipe
+    writes it as ``artifacts/model_int8.tflite`` (:func:`kind_file`)."""
     return f"{precision}_{fmt}"
 
 
@@ -60,16 +84,20 @@ def split_mobile_kind(kind: str) -> tuple[str, str] | None:
 
 def kind_file(kind: str) -> str:
     """The file name a recipe gives an artifact kind: ``model.pt`` (the checkpoint), ``model_int8.tflite`` (a mobile
-    kind), ``model_KIND.onnx`` (an ONNX kind: fp32, fp16, int8, int8_openvino, int8_sym)."""
+    kind; ncnn's ``model_fp32.param``), ``model_KIND.onnx`` (an ONNX kind: fp32, fp16, int8, int8_openvino,
+    int8_sym)."""
     if kind == CHECKPOINT:
         return "model.pt"
     mobile = split_mobile_kind(kind)
-    return f"model_{mobile[0]}.{mobile[1]}" if mobile else f"model_{kind}.onnx"
+    if mobile is None:
+        return f"model_{kind}.onnx"
+    suffix = next(suffix for suffix, fmt in MOBILE_KINDS.items() if fmt == mobile[1])
+    return f"model_{mobile[0]}{suffix}"
 
 
 def artifact_kind(path: str) -> str:
     """The kind of file ``path`` names: onnx, engine (a serialized TensorRT plan), pte (ExecuTorch), tflite
-    (LiteRT), checkpoint, or zoo (a name)."""
+    (LiteRT), ncnn (a ``.param``), checkpoint, or zoo (a name)."""
     lower = str(path).lower()
     if lower.endswith(".onnx"):
         return "onnx"
@@ -211,9 +239,11 @@ class Engine:
         return self.sources[precision]
 
     def lowers(self, precision: str) -> bool:
-        """It runs ``precision`` from the FP32 ONNX itself (OpenVINO's fp16/bf16 hints, ONNX Runtime's TensorRT
-        provider's fp16 flag): the one case where the file may hold another precision than the one asked for."""
-        return precision != FLOAT_SOURCE and self.sources.get(precision) == FLOAT_SOURCE
+        """It runs ``precision`` from the FP32 file itself (OpenVINO's fp16/bf16 hints, ONNX Runtime's TensorRT
+        provider's fp16 flag, ncnn's fp16 options): the one case where the file may hold another precision than the
+        one asked for."""
+        fp32 = self.sources.get(FLOAT_SOURCE, FLOAT_SOURCE)  # the file FP32 runs (a checkpoint runs as it is asked)
+        return precision != FLOAT_SOURCE and fp32 != CHECKPOINT and self.sources.get(precision) in (FLOAT_SOURCE, fp32)
 
     @property
     def uses_export(self) -> bool:

@@ -1,8 +1,8 @@
-"""The export flow shared by the mobile formats (``.pte``, ``.tflite``): PyTorch -> (PT2E INT8) -> the format's
+"""The export flow shared by the mobile formats (``.pte``, ``.tflite``, ncnn's ``.param``): PyTorch -> (PT2E INT8) -> the format's
 lowering -> metadata -> verified with the format's own runtime -> written atomically.
 
-A format is one :class:`MobileFormat` (``export.pte``, ``export.tflite``); this module knows none of them. Both
-keep the PyTorch NCHW input, so a user feeds images the same way on every engine (the layout is recorded).
+A format is one :class:`MobileFormat` (``export.pte``, ``export.tflite``, ``export.ncnn``); this module knows none
+of them. They keep the PyTorch NCHW input, so a user feeds images the same way on every engine (the layout is recorded).
 The batch is fixed (the exported graphs are static). INT8 is reported as agreement with FP32 (top-1, cosine on the
 calibration images), not failed on tolerance: quantization changes the numbers by design.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from .describe import describe
 from .onnx_export import ExportReport, io_names, parse_batch
 from .pt2e import batches_of, calibrated
 from . import tflite
+from .options import FORMATS
 from .sidecar import write_sidecar
 from .verify import VerifyResult, require_passed, verify_runtime
 
@@ -35,38 +36,42 @@ Run = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 @dataclass(frozen=True)
 class Lowered:
-    """What a format's lowering made: the file's bytes, its delegation report, and how many nodes it has."""
+    """What a format's lowering made: the file's bytes, its delegation report, how many nodes it has, and the files
+    that go beside it (suffix -> bytes: ncnn's ``.bin`` beside its ``.param``)."""
 
     content: bytes
     delegation: DelegationReport | None
     nodes: int
+    companions: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class MobileFormat:
-    name: str  # pte, tflite (the --format value and the artifact kind)
+    name: str  # pte, tflite, ncnn (the --format value and the artifact kind)
     suffix: str
     exporter: str  # the metadata's export.exporter
     runtime: str  # in words: what verifies and runs it
     require: Callable[[], None]  # raises DependencyMissing when the converter or runtime is not installed
-    quantizer: Callable[[bool], Any]  # per_channel -> the format's PT2E quantizer
+    quantizer: Callable[[bool], Any] | None  # per_channel -> the format's PT2E quantizer; None: no INT8 export
     fold: bool  # convert_pt2e(fold_quantize=...) as the format's converter wants
     lower: Callable[[torch.nn.Module, tuple, Any], Lowered]  # (module, example inputs, quantizer or None)
     embed: Callable[[bytes, str], bytes] | None  # (content, metadata JSON) -> content; None: a sidecar
     runner: Callable[[str, int | None], Run]  # (path, threads) -> a call on input arrays
     libraries: tuple[str, ...] = ()  # whose versions the metadata records (converter, runtime)
     module_name: Callable[[str], str] = lambda name: name  # a module's name as the quantizer's filter spells it
+    backend: str = "xnnpack"  # the metadata's export.backend: the kernels that run it
+    precisions: tuple[str, ...] = ("fp32", "int8")  # what the export itself writes
+    one_image: bool = False  # no batch dimension (ncnn): the file is made for batch 1, a batch runs image by image
+    no_int8: str = ""  # why the export writes no INT8, where it does not
 
 
 def mobile_format(name: str) -> MobileFormat:
-    """The format ``name`` (pte, tflite), from its module."""
-    if name == "pte":
-        from .pte import FORMAT  # it declares itself with this module's MobileFormat
+    """The format ``name`` (pte, tflite, ncnn): the ``FORMAT`` its module of this package declares."""
+    import importlib
 
-        return FORMAT
-    if name == "tflite":
-        return tflite.FORMAT
-    raise UsageError(f"no mobile format {name!r}; choose pte or tflite")
+    if name not in FORMATS or FORMATS[name] == ".onnx":
+        raise UsageError(f"no mobile format {name!r}; choose {', '.join(n for n, s in FORMATS.items() if s != '.onnx')}")
+    return importlib.import_module(f".{name}", __package__).FORMAT
 
 
 def keep_in_float(quantizer: Any, modules: list[str], spell: Callable[[str], str] = lambda name: name) -> Any:
@@ -91,8 +96,11 @@ def export_mobile(fmt: MobileFormat, loaded: LoadedModel, output: str | os.PathL
     fixed = parse_batch(batch)
     if fixed is None:
         raise UsageError(f"a .{fmt.suffix.lstrip('.')} file has a fixed batch: give --batch N (not dynamic)")
-    if precision not in ("fp32", "int8"):
-        raise UsageError(f"{fmt.name} exports fp32 or int8, not {precision}")
+    if fmt.one_image and fixed != 1:
+        raise UsageError(f"{fmt.name} has no batch dimension (one image per run): export with --batch 1")
+    if precision not in fmt.precisions:
+        why = f"; {fmt.no_int8}" if precision == "int8" and fmt.no_int8 else ""
+        raise UsageError(f"{fmt.name} exports {' or '.join(fmt.precisions)}, not {precision}{why}")
     if precision == "int8" and calibration is None:
         raise UsageError(f"int8 {fmt.name} needs calibration images (--calib)")
     output = check_output_path(output, force)
@@ -118,7 +126,7 @@ def export_mobile(fmt: MobileFormat, loaded: LoadedModel, output: str | os.PathL
     started = time.perf_counter()
     lowered = _lowered(fmt, module, example, quantizer, spec.name)
     stage("lower", started)
-    export = {"exporter": fmt.exporter, "backend": "xnnpack", "batch": fixed, "precision": precision}
+    export = {"exporter": fmt.exporter, "backend": fmt.backend, "batch": fixed, "precision": precision}
     if precision == "int8":
         export.update(quantizer="pt2e", per_channel=per_channel, **(provenance or {}),
                       **({"kept_float": list(keep_float)} if keep_float else {}))
@@ -127,17 +135,31 @@ def export_mobile(fmt: MobileFormat, loaded: LoadedModel, output: str | os.PathL
     text = metadata_json(meta)
     content = fmt.embed(lowered.content, text) if fmt.embed else lowered.content
     sidecar = None
+    companions = {output.with_suffix(suffix): data for suffix, data in lowered.companions.items()}
+    for final in companions:
+        check_output_path(final, force)
     with atomic_path(output, force=force) as tmp:
         tmp.write_bytes(content)
-        verification = None
-        if do_verify:
-            started = time.perf_counter()
-            verification = _verify(fmt, loaded, str(tmp), fixed, precision, calibration)
-            stage("verify", started)
-        if fmt.embed is None:
-            sidecar = sidecar_path(output)
-            write_sidecar(sidecar, meta, lowered.delegation, force=True)
-    return ExportReport(path=str(output), size_bytes=Path(output).stat().st_size, opset=None, batch=fixed,
+        beside = {final: tmp.with_suffix(final.suffix) for final in companions}  # where the runtime looks for them
+        try:
+            for final, data in companions.items():
+                beside[final].write_bytes(data)
+            verification = None
+            if do_verify:
+                started = time.perf_counter()
+                verification = _verify(fmt, loaded, str(tmp), fixed, precision, calibration)
+                stage("verify", started)
+            if fmt.embed is None:
+                sidecar = sidecar_path(output)
+                write_sidecar(sidecar, meta, lowered.delegation, force=True)
+            for final, written in beside.items():  # before the file itself: a file is never without its companions
+                os.replace(written, final)
+        except BaseException:
+            for written in beside.values():
+                written.unlink(missing_ok=True)
+            raise
+    size = Path(output).stat().st_size + sum(final.stat().st_size for final in companions)
+    return ExportReport(path=str(output), size_bytes=size, opset=None, batch=fixed,
                         nodes_exported=lowered.nodes, nodes_simplified=None, verification=verification,
                         seconds=seconds, notes=list(loaded.notes), format=fmt.name, precision=precision,
                         delegation=lowered.delegation.to_dict() if lowered.delegation else None, sidecar=sidecar)

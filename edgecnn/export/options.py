@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..core.options import check_options, opt
 
-FORMATS = {"onnx": ".onnx", "pte": ".pte", "tflite": ".tflite"}  # --format -> the file's suffix
+FORMATS = {"onnx": ".onnx", "pte": ".pte", "tflite": ".tflite", "ncnn": ".param"}  # --format -> the file's suffix
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 11, 20  # the TorchScript exporter's range that onnxsim, ORT and TensorRT all read
 
@@ -37,8 +37,9 @@ def _batch_problem(value) -> str | None:
 @dataclass
 class ExportOptions:
     format: str = opt("onnx", "File format: onnx; pte (ExecuTorch on XNNPACK, pip install 'edgecnn[executorch]'); "
-                      "tflite (LiteRT, pip install 'edgecnn[litert]'). pte and tflite have a fixed batch; --opset and "
-                      "--simplify are ONNX's.", choices=tuple(FORMATS), recipe=False)
+                      "tflite (LiteRT, pip install 'edgecnn[litert]'); ncnn (MODEL.param + MODEL.bin, pip install "
+                      "'edgecnn[ncnn]'). pte and tflite have a fixed batch, ncnn batch 1; --opset and --simplify "
+                      "are ONNX's.", choices=tuple(FORMATS), recipe=False)
     batch: str = opt("1", "Fixed batch size, or 'dynamic' (verified at batch 1 and 4).", check=_batch_problem,
                      metavar="N|dynamic")
     opset: int = opt(DEFAULT_OPSET, "ONNX opset version.", min=MIN_OPSET, max=MAX_OPSET)

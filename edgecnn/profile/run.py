@@ -17,6 +17,7 @@ from ..core.device import SensorLog, cold_start, rank_layers
 from ..core.options import options_or_keywords
 from ..engines import artifact_precision, default_engine, get_engine, load_runner
 from ..engines.base import Runner
+from ..engines.spec import artifact_size
 from ..engines.third_party import upgraded
 from ..envinfo import environment
 from ..errors import EdgeCNNError, UsageError
@@ -245,7 +246,7 @@ def profile(artifact: str | os.PathLike, engine: str | None = None, *, precision
         warnings.append(mismatch)
     return ProfileResult(
         artifact=str(artifact), engine=runner.engine, precision=held, model=runner.info.architecture,
-        file_size_bytes=path.stat().st_size if path.exists() else None, load_rss_bytes=load_mem.increase_bytes,
+        file_size_bytes=artifact_size(str(path)), load_rss_bytes=load_mem.increase_bytes,
         run_rss_bytes=run_mem.increase_bytes, device_memory_bytes=device_memory, latency=latency,
         gpu_phases=gpu_phases, executed_precision=executed,
         accuracy=accuracy, per_layer=per_layer, delegation=delegation, cold_start=cold, machine_state=states,

@@ -32,7 +32,7 @@ from typing import Callable
 
 from ..data.datasets import is_synthetic
 from ..engines.registry import CHECKPOINT, get_engine, placement_for_kind, placement_of
-from ..engines.spec import SIDECAR_FORMATS, kind_file, split_mobile_kind
+from ..engines.spec import SIDECAR_FORMATS, companion_files, kind_file, split_mobile_kind
 from ..errors import EdgeCNNError
 from ..report.best import pick_best
 from ..report.differences import accuracy_differences
@@ -192,7 +192,14 @@ def mobile_batch(r: Recipe, kind: str) -> int:
 def mobile_outputs(kind: str) -> tuple[str, ...]:
     """The run-folder files of a mobile kind: the file, and its sidecar for a format with no room for metadata."""
     name = f"artifacts/{kind_file(kind)}"
-    return (name, f"{name}.json") if split_mobile_kind(kind)[1] in SIDECAR_FORMATS else (name,)
+    sidecar = (f"{name}.json",) if split_mobile_kind(kind)[1] in SIDECAR_FORMATS else ()
+    return (name, *companion_files(name), *sidecar)
+
+
+def with_companions(artifact: str) -> tuple[str, ...]:
+    """``artifact`` and the files that go with it (ncnn's .bin): what a stage reading it needs, since the .param
+    alone does not change when only the weights do."""
+    return (artifact, *companion_files(artifact))
 
 
 def _mobile_stages(r: Recipe, kinds: set) -> list[Stage]:
@@ -264,7 +271,7 @@ def _profile_stage(r: Recipe, t, precision: str) -> Stage:
     """Profiling one target's precision on this machine."""
     declared = get_engine(t.engine)
     artifact = artifact_for(r, t.engine, precision)
-    needs = tuple(dict.fromkeys((artifact,) + FP32))  # the FP32 export says which size images are drawn at
+    needs = tuple(dict.fromkeys(with_companions(artifact) + FP32))  # the FP32 export says which size images are drawn at
     data = r.data if r.profile.accuracy else None
     return Stage(f"profile-{t.engine}-{precision}",
                  partial(bodies.profile, artifact=artifact, engine=t.engine, precision=precision,
@@ -314,8 +321,9 @@ def device_stages(r: Recipe, on_devices: list) -> list[Stage]:
         build = declared.device.build(precision, target, batches) if declared.device.build else None
         output = device_bundle(target, precision)[1]
         stages.append(Stage(name, partial(bodies.bundle, source=source, output=Path(output).name,
-                                          engine=target.engine, build=build),
-                            outputs=(output,), needs=(source,), settings={"engine": target.engine, "build": build},
+                                          engine=target.engine, build=build, precision=precision),
+                            outputs=(output,), needs=with_companions(source),
+                            settings={"engine": target.engine, "build": build, "precision": precision},
                             libraries=("onnx",)))
     probes: dict[tuple, tuple[str, dict]] = {}  # one per device and runtime, however many precisions it measures
 

@@ -214,16 +214,19 @@ def profile(ctx: StageContext, artifact: str, engine: str, precision: str, batch
 
 
 # ---------------------------------------------------------------- measuring on the device itself
-def bundle(ctx: StageContext, source: str, output: str, engine: str, build: dict | None = None) -> None:
+def bundle(ctx: StageContext, source: str, output: str, engine: str, build: dict | None = None,
+           precision: str | None = None) -> None:
     """The deployable bundle of ``source`` for ``engine`` as a reproducible .tar.gz: what devices run (and what
     ships). ``build`` (TensorRT: precision, trt_major, batch): the artifact is built on the device, by the plan
-    the engine's device side makes from it."""
+    the engine's device side makes from it. ``precision``: the one the device runs (ncnn: fp16 options on the FP32
+    file)."""
     folder = ctx.work / output.removesuffix(".tar.gz")
     plan = None
     if build is not None:
         plan = get_engine(engine).device.plan(ctx.input(source), build)
         ctx.record["build_plan"] = plan
-    report = build_bundle(ctx.input(source), folder, archive="tar.gz", force=True, engine=engine, device_build=plan)
+    report = build_bundle(ctx.input(source), folder, archive="tar.gz", force=True, engine=engine, device_build=plan,
+                          precision=precision)
     shutil.rmtree(folder)
     ctx.record["bundle"] = {"files": report.files, "notes": report.notes}
 

@@ -19,7 +19,7 @@ from ..core.rounds import paired_ratio
 from ..data.datasets import load_images
 from ..engines import artifact_precision, load_runner
 from ..engines.registry import cpu_onnx_engines, default_engine, get_engine
-from ..engines.spec import MOBILE_KINDS, artifact_kind, bf16_problem
+from ..engines.spec import MOBILE_KINDS, artifact_kind, artifact_size, bf16_problem, fp16_arithmetic
 from ..envinfo import cpu_info, environment
 from ..errors import UsageError
 from ..evaluate import evaluate
@@ -45,7 +45,7 @@ def cpu_engines() -> list[str]:
 
 def engines_of(artifact: str, engines: list[str]) -> list[str]:
     """The engines that run ``artifact`` here: the CPU ONNX engines for an ONNX file, and for a mobile file
-    (``.tflite``, ``.pte``) the runtime that runs its kind (refused in one line when it is not installed)."""
+    (``.tflite``, ``.pte``, ``.param``) the runtime that runs its kind (refused in one line when it is not installed)."""
     if artifact_kind(artifact) == "onnx":
         return engines
     declared = get_engine(default_engine(artifact))
@@ -66,13 +66,16 @@ def held_precision(artifact: str) -> str:
 def candidates(held: dict[str, str], engines: list[str], cpu: dict) -> list[Candidate]:
     """Every (artifact, engine, precision) worth timing: ``held`` maps each file to the precision it holds.
     An engine that lowers an FP32 file to bf16 itself (OpenVINO) also runs it in bf16 where the CPU has BF16
-    arithmetic (AVX512-BF16, AMX)."""
+    arithmetic (AVX512-BF16, AMX), and one that lowers it to fp16 (ncnn, OpenVINO) in fp16 where the CPU has FP16
+    arithmetic (ARM asimdhp)."""
     chosen = []
     for artifact, precision in held.items():
         for engine in engines_of(artifact, engines):
             chosen.append(Candidate(artifact, engine, precision))
             if precision == "fp32" and get_engine(engine).lowers("bf16") and bf16_problem(cpu) is None:
                 chosen.append(Candidate(artifact, engine, "bf16"))
+            if precision == "fp32" and get_engine(engine).lowers("fp16") and fp16_arithmetic(cpu):
+                chosen.append(Candidate(artifact, engine, "fp16"))
     return chosen
 
 
@@ -96,8 +99,8 @@ def profile_best(artifacts: list[str], data, *, threads: int | None = 2, rounds:
     Returns ``{"rows": [...], "best": {...} or None, "environment": {...}}``."""
     for artifact in artifacts:
         if artifact_kind(artifact) not in ("onnx", *MOBILE_KINDS.values()):
-            raise UsageError(f"--best compares ONNX files across the CPU engines, and .tflite / .pte files on "
-                             f"LiteRT / ExecuTorch; {artifact} is none of them")
+            raise UsageError(f"--best compares ONNX files across the CPU engines, and .tflite / .pte / ncnn .param "
+                             f"files on LiteRT / ExecuTorch / ncnn; {artifact} is none of them")
         if not Path(artifact).exists():
             raise UsageError(f"{artifact} does not exist")
     repeats = same_graphs([a for a in artifacts if artifact_kind(a) == "onnx"])
@@ -123,7 +126,7 @@ def profile_best(artifacts: list[str], data, *, threads: int | None = 2, rounds:
     def rows_now() -> list[dict]:
         return [{"device": device, "model": Path(c.artifact).stem, "engine": c.engine, "precision": c.precision,
                  "artifact": Path(c.artifact).name, "batch": 1, "p50_ms": statistics.median(timed[c.label]),
-                 "rounds_p50_ms": list(timed[c.label]), "file_size_mib": Path(c.artifact).stat().st_size / 2**20,
+                 "rounds_p50_ms": list(timed[c.label]), "file_size_mib": artifact_size(c.artifact) / 2**20,
                  **accuracy.get(c, {"top1": None})} for c in plan]
 
     cap = max(rounds, max_rounds if max_rounds is not None else 3 * rounds)
