@@ -298,3 +298,29 @@ def test_bundle_builds_its_engine_on_the_device(three_precisions, tmp_path):
                           env={**__import__("os").environ, "EDGECNN_ENGINE_CACHE": str(tmp_path / "engines")})
     assert done.returncode == 0, done.stderr
     assert list((tmp_path / "engines").glob("*.engine"))
+
+
+@pytest.mark.gpu
+def test_tensorrt_offline_runs_contexts_on_their_own_streams(tmp_path):
+    """Needs TensorRT and an NVIDIA GPU: the offline scenario on two execution contexts, every request counted
+    once, both streams busy, at least as many images/s as one stream (not asserted faster: a tiny model on a big
+    GPU is bound by the host)."""
+    from edgecnn.engines.trt_engine import tensorrt_available
+
+    if not tensorrt_available():
+        pytest.skip("TensorRT or an NVIDIA GPU is not available")
+    from edgecnn.engines.ort_engine import OrtRunner
+    from edgecnn.engines.trt_engine import TrtRunner, build_engine
+    from edgecnn.export import export_onnx
+    from edgecnn.profile.scenarios import run_offline
+    from edgecnn.zoo import create_model
+
+    export_onnx(create_model("resnet18"), tmp_path / "r.onnx", batch=8)
+    build_engine(tmp_path / "r.onnx", tmp_path / "r.engine", precision="fp32", batch=BatchSpec(8, 8, 8))
+    feed = {"input": np.random.default_rng(0).standard_normal((8, 3, 224, 224)).astype(np.float32)}
+    with TrtRunner(tmp_path / "r.engine", OrtRunner(tmp_path / "r.onnx").info) as runner:
+        two = run_offline(runner, feed, "2", seconds=1.0, warmup_s=0.2)
+        auto = run_offline(runner, feed, "auto", seconds=1.0, warmup_s=0.2)
+    assert two.streams == 2 and len(two.per_worker) == 2 and min(two.per_worker) > 0
+    assert two.requests == sum(two.per_worker) and two.images == 8 * two.requests
+    assert auto.streams_asked == "auto" and auto.streams >= 1 and auto.throughput > 0

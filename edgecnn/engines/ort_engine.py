@@ -13,6 +13,7 @@ from ..core.onnx_io import load_onnx
 from ..core.ort import make_session
 from .base import ModelInfo, Runner, TensorSpec, info_from_metadata
 from .spec import DeviceSide, Engine, LoadRequest, Placement
+from .streams import drive_streams
 from .third_party import default_info
 
 # what a bundle's requirements.txt names for ONNX Runtime on the device
@@ -92,50 +93,14 @@ class OrtRunner(Runner):
         them (``--threads`` in all, default every core), each driven by its own Python thread (ONNX Runtime lets go
         of the GIL while it runs), spinning off so that idle streams do not steal the busy ones' cores. Every
         request started before the time is up runs to its end; ``(start, end, stream)`` of each, and the streams."""
-        import threading
-        import time
-
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         total = self.threads or cores
         streams = streams or max(1, min(total, cores))
         each = max(1, total // streams)
         sessions = [make_session(self.path, each, self.providers, False, None, self.optimization)
                     for _ in range(streams)]
-        records: list[list[tuple[float, float, int]]] = [[] for _ in range(streams)]
-        clock = time.perf_counter
-        window = {}
-        # the window opens when every stream is warm, for all at once (the barrier's action runs before it releases)
-        gate = threading.Barrier(streams, action=lambda: window.__setitem__("deadline", clock() + seconds))
-
-        errors: list[BaseException] = []
-
-        def drive(i: int) -> None:
-            session, mine = sessions[i], records[i]
-            try:
-                warm_until = clock() + warmup_s
-                session.run(None, feed)
-                while clock() < warm_until:
-                    session.run(None, feed)
-                gate.wait()
-                deadline = window["deadline"]
-                while clock() < deadline:
-                    t0 = clock()
-                    session.run(None, feed)
-                    mine.append((t0, clock(), i))
-            except threading.BrokenBarrierError:
-                pass  # another stream failed: its error is raised below
-            except Exception as exc:  # noqa: BLE001 (re-raised in the calling thread)
-                errors.append(exc)
-                gate.abort()  # the other streams stop waiting for this one
-
-        workers = [threading.Thread(target=drive, args=(i,), daemon=True) for i in range(streams)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        if errors:
-            raise errors[0]
-        return [r for stream in records for r in stream], streams
+        calls = [lambda session=session: session.run(None, feed) for session in sessions]
+        return drive_streams(calls, seconds, warmup_s), streams
 
     def end_profiling(self) -> str | None:
         """Stop ORT's profiler; the path of its JSON trace."""

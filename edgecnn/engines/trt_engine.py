@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +42,14 @@ from ..fileio import atomic_path, check_output_path
 from .base import ModelInfo, Runner, TensorSpec
 from .gpu_timing import time_phases
 from .spec import Build, DeviceSide, Engine, LoadRequest, Placement, artifact_kind
+from .streams import drive_streams
 from .trt_plan import DEFAULT_TRT_MAJOR, BatchSpec, build_plan, installed_trt_major, onnx_holds, parse_batch_spec, \
     trt_source
 
 # A bundle's requirements.txt: TensorRT 10.3 (JetPack 6) to 11.x, the versions tests/test_trt_names.py checks the
 # code against; cuda-python from 12.6.2 (the first on PyPI with cuda.bindings.runtime, which 13.x keeps alone);
 # the same pins as the tensorrt extra in pyproject.toml and infer.py's CUDA_PYTHON.
+AUTO_STREAMS = 2  # offline streams for "auto": one request's copies overlap another's compute (trtexec's default is 1)
 TRT_REQUIREMENTS = ["numpy>=1.24", "pillow>=10", "tensorrt>=10.3,<12", "cuda-python>=12.6.2,<14"]
 
 
@@ -247,6 +250,33 @@ class TrtRunner(Runner):
         return time_phases(self.stream, copy_in, lambda: self.context.execute_async_v3(self.stream.cuda_stream),
                            copy_out, runs=runs)
 
+    def offline_requests(self, feed: dict[str, np.ndarray], streams: int | None, seconds: float,
+                         warmup_s: float) -> tuple[list[tuple[float, float, int]], int]:
+        """The offline scenario as trtexec's ``--infStreams N`` runs it: N execution contexts of the one engine,
+        each with its own CUDA stream and device buffers, each driven by its own Python thread (the thread waits in
+        ``cudaStreamSynchronize`` without the GIL). A request is what ``infer`` does: the input copied from pinned
+        host memory, ``execute_async_v3``, the output copied back, the stream synchronised. ``streams`` None (auto):
+        :data:`AUTO_STREAMS`. Not run on the development machines (no GPU); the driver is ONNX Runtime's, tested."""
+        torch = self._torch
+        streams = streams or AUTO_STREAMS
+        calls = []
+        for _ in range(streams):
+            context = self.engine_obj.create_execution_context()
+            stream = torch.cuda.Stream()
+            hosts = {n: torch.from_numpy(np.ascontiguousarray(feed[n], dtype=np.float32)).pin_memory()
+                     for n in self._inputs}
+            devices = {n: torch.empty_like(t, device="cuda") for n, t in hosts.items()}
+            for name, tensor in devices.items():
+                context.set_input_shape(name, tuple(tensor.shape))
+                context.set_tensor_address(name, tensor.data_ptr())
+            outputs = {n: torch.empty(tuple(context.get_tensor_shape(n)), dtype=torch.float32, device="cuda")
+                       for n in self._outputs}
+            for name, tensor in outputs.items():
+                context.set_tensor_address(name, tensor.data_ptr())
+            results = {n: torch.empty(tuple(t.shape), dtype=t.dtype).pin_memory() for n, t in outputs.items()}
+            calls.append(partial(_request, torch, context, stream, hosts, devices, outputs, results))
+        return drive_streams(calls, seconds, warmup_s), streams
+
     def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self._torch
         keep = []
@@ -264,6 +294,18 @@ class TrtRunner(Runner):
         self.context.execute_async_v3(self.stream.cuda_stream)
         self.stream.synchronize()
         return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
+
+
+def _request(torch, context, stream, hosts: dict, devices: dict, outputs: dict, results: dict) -> None:
+    """One offline request on ``context``'s own ``stream``: copy in, execute, copy out (all queued on ``stream``),
+    then wait for it."""
+    with torch.cuda.stream(stream):
+        for name, tensor in devices.items():
+            tensor.copy_(hosts[name], non_blocking=True)
+        context.execute_async_v3(stream.cuda_stream)
+        for name, tensor in outputs.items():
+            results[name].copy_(tensor, non_blocking=True)
+    stream.synchronize()
 
 
 def load(request: LoadRequest) -> TrtRunner:
@@ -312,7 +354,7 @@ ENGINE = Engine(
     name="trt", title="TensorRT", artifacts=("onnx", "engine"), precisions=("fp32", "fp16", "int8"), devices=("cuda",),
     load=load, extra="tensorrt", module="tensorrt", default_for=("engine",),
     libraries=("tensorrt", "cuda-python", "numpy", "pillow"), runtime_library="tensorrt",
-    profiler="TensorRT's IProfiler",
+    profiler="TensorRT's IProfiler", scenarios=("single-stream", "offline"),
     placement=Placement(quantizer="onnxruntime", kind="int8_sym", symmetric_activations=True,
                         help="symmetric INT8, what TensorRT reads"),
     # the engine is built here from the ONNX this TensorRT's build plan starts from (11: strongly typed)

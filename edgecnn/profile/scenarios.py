@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..engines.registry import engines
 from ..errors import UsageError
 
 SCENARIOS = ("single-stream", "offline")
@@ -93,7 +94,8 @@ def run_offline(runner, feed: dict[str, np.ndarray], streams: str, seconds: floa
     """``runner``'s offline scenario on ``feed`` for ``seconds`` (after ``warmup_s``) with ``streams``."""
     offline = getattr(runner, "offline_requests", None)
     if offline is None:
-        raise UsageError(f"{runner.engine} has no offline scenario (ort and openvino have): use --scenario "
+        having = ", ".join(e.name for e in engines() if "offline" in e.scenarios)
+        raise UsageError(f"{runner.engine} has no offline scenario ({having} have): use --scenario "
                          "single-stream")
     batch = int(next(iter(feed.values())).shape[0])
     requests, used = offline(feed, None if streams == AUTO else int(streams), seconds, warmup_s)
