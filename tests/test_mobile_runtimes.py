@@ -497,3 +497,26 @@ def _tagged(items, k: int) -> _Tagged:
     tagged = np.asarray(items).view(_Tagged)
     tagged.edgecnn_k = k
     return tagged
+
+
+@pytest.mark.parametrize("fmt, suffix", [("pte", ".pte"), ("tflite", ".tflite")])
+def test_bundle_per_layer_is_the_runtimes_own_timer(lenet, tmp_path, fmt, suffix):
+    """infer.py --profile --per-layer on a .pte bundle: ExecuTorch's ETDump, per XNNPACK operator (the rows edgecnn
+    profile --per-layer gives on the host); on a .tflite bundle a warning that LiteRT's Python API has none."""
+    import subprocess
+
+    _, folder, _ = lenet
+    bundle = tmp_path / "b"
+    assert _cli("bundle", folder / f"lenet5{suffix}", "-o", bundle).exit_code == 0
+    done = subprocess.run([sys.executable, str(bundle / "infer.py"), "--profile", "--per-layer", "--threads", "1",
+                           "--min-runs", "5", "--min-time-s", "0.05", "--warmup-s", "0", "--results",
+                           str(tmp_path / "device.json")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    row = json.loads((tmp_path / "device.json").read_text())["rows"][0]
+    if fmt == "pte":
+        ops = {r["op"] for r in row["per_layer"]}
+        assert any(op.startswith("Convolution (NHWC, F32)") for op in ops), ops
+        assert all(r["mean_ms"] >= 0 for r in row["per_layer"]) and not {"DELEGATE_CALL", "Method::execute"} & ops
+    else:
+        assert "per_layer" not in row
+        assert any("no per-layer times from ai_edge_litert" in w for w in row["warnings"]), row["warnings"]

@@ -685,8 +685,10 @@ def _profile(args, config: dict, labels: list[str], model, load, load_times) -> 
     if getattr(args, "per_layer", False):
         layers = per_layer_rows(config, feeds[batches[0]], args.threads)
         if layers is None:
-            warnings.append(f"no per-layer times from {config['engine']} in infer.py: --per-layer runs ONNX "
-                            "Runtime's profiler")
+            missing = (f"no per-layer times from {config['engine']} in infer.py: its Python API has no "
+                       f"per-layer timer (--per-layer runs {', '.join(PER_LAYER)}'s)")
+            for row in rows:  # the rows hold their own copies of the warnings
+                row["warnings"].append(missing)
         elif rows:
             rows[0]["per_layer"] = layers
     return {"schema": device.RESULTS_SCHEMA, "version": device.RESULTS_VERSION, "recipe": None,
@@ -703,19 +705,76 @@ def model_bytes(model_file: Path) -> int:
 
 
 def per_layer_rows(config: dict, feed: np.ndarray, threads: int | None, runs: int = 20, top: int = 15):
-    """ONNX Runtime's profiler over ``runs`` inferences in a session of its own: the slowest nodes (the ranking
-    edgecnn profile --per-layer gives on the host), or None for a bundle on another runtime."""
+    """The runtime's own per-layer timer over ``runs`` inferences of a second copy of the model (the timed one
+    untouched): ONNX Runtime's profiler, ExecuTorch's ETDump; the slowest layers ranked as edgecnn profile
+    --per-layer ranks them on the host. None for a runtime whose Python API has none (LiteRT, ncnn)."""
+    layers = PER_LAYER.get(config.get("engine", "onnxruntime"))
+    return None if layers is None else device.rank_layers(layers(config, feed, threads, runs), top)
+
+
+def ort_layers(config: dict, feed: np.ndarray, threads: int | None, runs: int) -> list[dict]:
     import tempfile
 
-    if config.get("engine", "onnxruntime") != "onnxruntime":
-        return None
     with tempfile.TemporaryDirectory(prefix="infer-ortprof-") as tmp:
         model = OnnxModel(HERE / config["model"], threads, config.get("runtime_options"),
                           profile_prefix=str(Path(tmp) / "ort"))
         for _ in range(runs):
             model(feed)
         events = json.loads(Path(model.session.end_profiling()).read_text())
-    return device.rank_layers(device.ort_node_times(events), top)
+    return device.ort_node_times(events)
+
+
+def executorch_layers(config: dict, feed: np.ndarray, threads: int | None, runs: int) -> list[dict]:
+    """ExecuTorch's event tracer (ETDump) on a program loaded with it on, read back by its Inspector (which needs
+    pandas: an ExecuTorch dependency)."""
+    import tempfile
+    import warnings
+
+    import torch
+    from executorch.devtools import Inspector
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(str(HERE / config["model"]), enable_etdump=True, debug_buffer_size=1 << 24)
+    method = program.load_method("forward")
+    tensor = torch.from_numpy(np.ascontiguousarray(feed, dtype=np.float32))
+    inputs = [tensor] * int(method.metadata.num_inputs())
+    for _ in range(runs):
+        method.execute(inputs)
+    with tempfile.TemporaryDirectory(prefix="infer-etdump-") as tmp:
+        etdump, debug = str(Path(tmp) / "run.etdp"), str(Path(tmp) / "run.bin")
+        program.write_etdump_result_to_file(etdump, debug)
+        with warnings.catch_warnings():  # "Output Buffer not found": no tensor debug data asked for, none needed
+            warnings.simplefilter("ignore")
+            frame = Inspector(etdump_path=etdump).to_dataframe()
+    return device.etdump_rows(frame)
+
+
+def tensorrt_layers(config: dict, feed: np.ndarray, threads: int | None, runs: int) -> list[dict]:
+    """TensorRT's IProfiler on a second copy of the engine (as edgecnn's TensorRT runner does on the
+    host). Not run on the development machines: no GPU there."""
+    model = load_tensorrt(HERE / config["model"], config, threads)
+    trt, times = model.trt, {}
+
+    class LayerProfiler(trt.IProfiler):
+        def __init__(self):
+            trt.IProfiler.__init__(self)
+
+        def report_layer_time(self, layer_name, ms):
+            entry = times.setdefault(layer_name, {"name": layer_name, "op": "trt", "total_us": 0.0, "calls": 0})
+            entry["total_us"] += 1000 * ms
+            entry["calls"] += 1
+
+    model.context.profiler = LayerProfiler()
+    try:
+        for _ in range(runs):
+            model(feed)
+    finally:
+        model.close()
+    return list(times.values())
+
+
+# loader -> its per-layer timer (LiteRT's and ncnn's Python APIs have none)
+PER_LAYER = {"onnxruntime": ort_layers, "executorch_runtime": executorch_layers, "tensorrt": tensorrt_layers}
 
 
 def write_json(path: Path, data: dict) -> None:

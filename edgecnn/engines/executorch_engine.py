@@ -11,18 +11,17 @@ timed one runs without it. The metadata and delegation report are the sidecar's 
 from __future__ import annotations
 
 import os
-import re
 import warnings
 
 import numpy as np
 
+from ..core.device.layers import etdump_rows
 from ..errors import UsageError
 from ..export.sidecar import read_sidecar
 from .base import MetadataIO, Runner, info_from_metadata
 from .spec import DeviceSide, Engine, LoadRequest, Placement
 
 ETDUMP_BUFFER = 1 << 24  # bytes of debug buffer the traced program gets
-TRACER_EVENTS = frozenset({"DELEGATE_CALL", "OPERATOR_CALL", "Method::execute", "Method::init", "Program::load_method"})
 
 
 class ExecuTorchRunner(MetadataIO, Runner):
@@ -83,21 +82,7 @@ class ExecuTorchRunner(MetadataIO, Runner):
             with warnings.catch_warnings():  # "Output Buffer not found": no tensor debug data asked for, none needed
                 warnings.simplefilter("ignore")
                 frame = Inspector(etdump_path=etdump).to_dataframe()
-        return layer_rows(frame)
-
-
-def layer_rows(frame) -> list[dict]:
-    """The Inspector's events as per-layer rows (name, op, total_us, calls); the tracer's own frames (the delegate
-    call around them, the method) left out, so the rows add up to the operators' time."""
-    rows = []
-    for event in frame.itertuples():
-        name = str(event.event_name)
-        if name in TRACER_EVENTS or str(event.event_block_name) != "Execute":
-            continue
-        raw = [float(t) for t in event.raw]  # milliseconds, one per run
-        rows.append({"name": name, "op": re.sub(r"\s*#\d+$", "", name), "total_us": 1000 * sum(raw),
-                     "calls": len(raw)})
-    return rows
+        return etdump_rows(frame)  # the code infer.py --per-layer runs on the device too
 
 
 def load(request: LoadRequest) -> ExecuTorchRunner:

@@ -11,7 +11,7 @@ here cannot drift between ``edgecnn profile`` on the host and ``infer.py`` on th
 * ``memory``: the peak RSS of a phase; ``environment``: the CPU and environment block;
 * ``results``: the results schema's rows; ``options``: the device-side options' declarations;
 * ``quantized_io``: float <-> INT8 for a model with integer inputs and outputs (a full-integer ``.tflite``);
-* ``layers``: per-layer times (ONNX Runtime's profiler trace) and their ranking;
+* ``layers``: per-layer times (ONNX Runtime's profiler trace, ExecuTorch's ETDump) and their ranking;
 * ``sensors``: the CPU clock, temperature, throttling and energy read before, between and after timed calls.
 """
 
@@ -28,7 +28,7 @@ from .environment import (
     environment_block,
     looks_emulated,
 )
-from .layers import ort_node_times, rank_layers
+from .layers import etdump_rows, ort_node_times, rank_layers
 from .manifest import MANIFEST, sha256_file, verify_manifest
 from .memory import MEMORY_PASS_RUNS, SAMPLER_THREAD, PeakRss, current_rss, memory_pass
 from .options import DECLARATIONS, Declaration

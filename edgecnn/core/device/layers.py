@@ -1,7 +1,12 @@
-"""Per-layer times, the same on the host and on the device: ONNX Runtime's profiler trace read into rows, and the
-rows ranked (the slowest layers, then the op types that take the most time)."""
+"""Per-layer times, the same on the host and on the device: ONNX Runtime's profiler trace and ExecuTorch's ETDump
+events read into rows, and the rows ranked (the slowest layers, then the op types that take the most time)."""
 
 from __future__ import annotations
+
+import re
+
+# ExecuTorch's own frames around the operators (the delegate call, the method): left out, so rows add up
+ETDUMP_FRAMES = frozenset({"DELEGATE_CALL", "OPERATOR_CALL", "Method::execute", "Method::init", "Program::load_method"})
 
 
 def ort_node_times(events: list[dict]) -> list[dict]:
@@ -17,6 +22,21 @@ def ort_node_times(events: list[dict]) -> list[dict]:
         entry["total_us"] += float(event.get("dur", 0))
         entry["calls"] += 1
     return list(totals.values())
+
+
+def etdump_rows(frame) -> list[dict]:
+    """ExecuTorch's Inspector events (``Inspector(etdump_path=...).to_dataframe()``: ``event_name``,
+    ``event_block_name``, ``raw`` milliseconds per run) as ``{name, op, total_us, calls}`` per XNNPACK operator
+    (``"Convolution (NHWC, F32) IGEMM #3"``, op without the ``#k``)."""
+    rows = []
+    for event in frame.itertuples():
+        name = str(event.event_name)
+        if name in ETDUMP_FRAMES or str(event.event_block_name) != "Execute":
+            continue
+        raw = [float(t) for t in event.raw]  # milliseconds, one per run
+        rows.append({"name": name, "op": re.sub(r"\s*#\d+$", "", name), "total_us": 1000 * sum(raw),
+                     "calls": len(raw)})
+    return rows
 
 
 def rank_layers(rows: list[dict], top: int) -> list[dict]:
