@@ -225,3 +225,31 @@ def test_profile_best_times_ncnn_fp16_only_where_the_cpu_computes_in_fp16():
                                                               Candidate("m.param", "ncnn", "fp16")]
     assert candidates({"m.param": "fp32"}, ["ort"], pi4) == [Candidate("m.param", "ncnn", "fp32")]
     assert candidates({"m.param": "fp32"}, ["ort"], xeon) == [Candidate("m.param", "ncnn", "fp32")]
+
+
+def test_a_two_input_siamese_net_keeps_its_output_shapes(tmp_path):
+    """A Siamese net (two inputs; its similarity is one value per pair, shape [N]) exports and verifies: an ncnn
+    Mat has no batch dimension and gives that value as width 1, so the sidecar records each output's per-image
+    shape and the runner gives PyTorch's shapes back."""
+    import torch
+
+    from edgecnn.engines import load_runner
+    from edgecnn.export import export_model
+    from edgecnn.export.sidecar import read_sidecar
+    from edgecnn.zoo import create_model
+
+    need("ncnn")
+    need("pnnx")
+    torch.manual_seed(0)
+    loaded = create_model("siamese:resnet18", input_size=64)
+    report = export_model(loaded, tmp_path / "pair.param", format="ncnn")
+    assert report.verification.passed
+    meta, _ = read_sidecar(tmp_path / "pair.param")
+    assert json.loads(meta.extra["ncnn_output_shapes"])[-1] == []  # the similarity: batch only
+    runner = load_runner(tmp_path / "pair.param")
+    feed = {name: np.random.default_rng(i).standard_normal((3, 3, 64, 64)).astype(np.float32)
+            for i, name in enumerate(meta.input_names)}
+    outs = runner.infer(feed)
+    with torch.no_grad():
+        reference = loaded.model(*(torch.from_numpy(feed[name]) for name in meta.input_names))
+    assert [outs[name].shape for name in meta.output_names] == [tuple(r.shape) for r in reference]

@@ -43,6 +43,7 @@ class Lowered:
     delegation: DelegationReport | None
     nodes: int
     companions: Mapping[str, bytes] = field(default_factory=dict)
+    extra: Mapping[str, str] = field(default_factory=dict)  # metadata keys the format's runtime reads back
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ def export_mobile(fmt: MobileFormat, loaded: LoadedModel, output: str | os.PathL
                       **({"kept_float": list(keep_float)} if keep_float else {}))
     meta = describe(loaded, input_names, output_names, [fixed, *spec.input_size], export, libraries=fmt.libraries)
     meta.extra["precision"] = precision
+    meta.extra.update(lowered.extra)
     text = metadata_json(meta)
     content = fmt.embed(lowered.content, text) if fmt.embed else lowered.content
     sidecar = None
@@ -141,17 +143,19 @@ def export_mobile(fmt: MobileFormat, loaded: LoadedModel, output: str | os.PathL
     with atomic_path(output, force=force) as tmp:
         tmp.write_bytes(content)
         beside = {final: tmp.with_suffix(final.suffix) for final in companions}  # where the runtime looks for them
+        if fmt.embed is None:  # the sidecar too: the runtime verifying the file reads what its users will
+            beside[Path(sidecar_path(output))] = Path(sidecar_path(tmp))
         try:
             for final, data in companions.items():
                 beside[final].write_bytes(data)
+            if fmt.embed is None:
+                sidecar = sidecar_path(output)
+                write_sidecar(sidecar_path(tmp), meta, lowered.delegation, force=True)
             verification = None
             if do_verify:
                 started = time.perf_counter()
                 verification = _verify(fmt, loaded, str(tmp), fixed, precision, calibration)
                 stage("verify", started)
-            if fmt.embed is None:
-                sidecar = sidecar_path(output)
-                write_sidecar(sidecar, meta, lowered.delegation, force=True)
             for final, written in beside.items():  # before the file itself: a file is never without its companions
                 os.replace(written, final)
         except BaseException:

@@ -15,6 +15,7 @@ The runtime half of this module imports neither torch nor pnnx.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import subprocess
@@ -36,6 +37,7 @@ PRECISION_OPTIONS = {  # ncnn.Option fields each precision sets
              "use_bf16_storage": False, "use_bf16_packed": False},
 }
 PNNX_TIMEOUT_S = 900
+OUTPUT_SHAPES = "ncnn_output_shapes"  # the sidecar's metadata key: each output's per-image shape (JSON)
 NO_INT8 = "ncnn's INT8 files come from its C++ tools ncnn2table and ncnn2int8, which no wheel ships"
 
 
@@ -120,9 +122,14 @@ class Session:
     def __init__(self, param: str | os.PathLike, precision: str = "fp32", threads: int | None = None):
         import ncnn
 
+        from .sidecar import read_sidecar
+
         self._mat = ncnn.Mat
         self.net = net(param, precision, threads)
         self.inputs, self.outputs = io_blobs(read_param(Path(param).read_text()))
+        meta, _ = read_sidecar(param)
+        shapes = json.loads(meta.extra.get(OUTPUT_SHAPES, "null")) if meta is not None else None
+        self.shapes = shapes if shapes and len(shapes) == len(self.outputs) else [None] * len(self.outputs)
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in arrays]
@@ -136,7 +143,8 @@ class Session:
                     code, out = extractor.extract(blob)
                     if code != 0:
                         raise ExportError(f"ncnn could not compute {blob} (code {code})")
-                    results[k].append(np.array(out))
+                    found = np.array(out)
+                    results[k].append(found.reshape(self.shapes[k]) if self.shapes[k] is not None else found)
         return [np.stack(found) for found in results]
 
 
@@ -178,7 +186,20 @@ def lower(module, example: tuple, quantizer: Any = None):
         text = param.read_text()
         layers = read_param(text)
         return Lowered(content=text.encode(), delegation=None, nodes=sum(1 for l in layers if l.type != "Input"),
-                       companions={".bin": weights.read_bytes()})
+                       companions={".bin": weights.read_bytes()},
+                       extra={OUTPUT_SHAPES: json.dumps(_sample_shapes(module, example))})
+
+
+def _sample_shapes(module, example: tuple) -> list[list[int]]:
+    """Each output's shape without the batch, from PyTorch: an ncnn Mat has no batch dimension, and a
+    batch-only output (a Siamese net's similarity, shape [N]) comes back from ncnn as one value a Mat of width 1,
+    as a [N, 1] output would; the metadata says which it was."""
+    import torch
+
+    with torch.no_grad():
+        outputs = module(*example)
+    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    return [list(out.shape[1:]) for out in outputs]
 
 
 def _trace(module, example: tuple):
