@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DependencyMissing, ExportError
+from .sidecar import read_sidecar
 
 EXTRA = "ncnn"
 RUNTIME, CONVERTER = "ncnn", "pnnx"  # the pip packages
@@ -121,8 +122,6 @@ class Session:
 
     def __init__(self, param: str | os.PathLike, precision: str = "fp32", threads: int | None = None):
         import ncnn
-
-        from .sidecar import read_sidecar
 
         self._mat = ncnn.Mat
         self.net = net(param, precision, threads)
