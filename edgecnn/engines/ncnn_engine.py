@@ -41,7 +41,7 @@ class NcnnRunner(MetadataIO, Runner):
         self.session = None
 
     def activate(self) -> "NcnnRunner":
-        self.session = ncnn.Session(self.path, self.precision, self.threads)
+        self.session = ncnn.Session(self.path, self.precision, self.threads, meta=self.meta)
         if len(self.session.inputs) != len(self.meta.input_names):
             raise UsageError(f"{self.path} has inputs {self.session.inputs}; its sidecar names "
                              f"{self.meta.input_names}")

@@ -120,13 +120,14 @@ def net(param: str | os.PathLike, precision: str = "fp32", threads: int | None =
 class Session:
     """Inference on one net: float NCHW batches in, float outputs out (batch first), one image per extractor."""
 
-    def __init__(self, param: str | os.PathLike, precision: str = "fp32", threads: int | None = None):
+    def __init__(self, param: str | os.PathLike, precision: str = "fp32", threads: int | None = None, meta=None):
+        """``meta``: the file's metadata where the caller has read it already (else read from its sidecar)."""
         import ncnn
 
         self._mat = ncnn.Mat
         self.net = net(param, precision, threads)
         self.inputs, self.outputs = io_blobs(read_param(Path(param).read_text()))
-        meta, _ = read_sidecar(param)
+        meta = meta if meta is not None else read_sidecar(param)[0]
         shapes = json.loads(meta.extra.get(OUTPUT_SHAPES, "null")) if meta is not None else None
         self.shapes = shapes if shapes and len(shapes) == len(self.outputs) else [None] * len(self.outputs)
 
